@@ -1,0 +1,1 @@
+"""goldkey: a workflow engine for property-management procedures declared in YAML."""

@@ -1,0 +1,288 @@
+"""The `goldkey` command: parses arguments, calls the engine, prints JSON; errors become one line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import click
+
+from . import definitions
+from .errors import Conflict, DefinitionError, Forbidden, GoldkeyError, Invalid, NotFound
+
+EXIT_CODES = {Invalid: 1, DefinitionError: 1, Forbidden: 3, NotFound: 4, Conflict: 5}
+
+
+def _out(value: object) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def _parse_data(text: str | None) -> dict | None:
+    if text is None:
+        return None
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise Invalid(f"cannot read --data file {text[1:]}: {exc.strerror}") from None
+    try:
+        data = json.loads(text, parse_float=Decimal)  # money is never read as a float
+    except json.JSONDecodeError as exc:
+        raise Invalid(f"--data is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(data, dict):
+        raise Invalid('--data must be a JSON object, e.g. {"owner": "王先生"}')
+    return data
+
+
+def _parse_now(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise Invalid(f"--now '{text}' is not an ISO time, e.g. 2026-10-01T09:00:00+08:00") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+class _Group(click.Group):
+    """Turns engine errors into one line on stderr and a non-zero exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except DefinitionError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            sys.exit(1)
+        except GoldkeyError as exc:
+            click.echo(f"goldkey: {exc.message}".replace("\n", " "), err=True)
+            sys.exit(EXIT_CODES.get(type(exc), 1))
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", default="goldkey.db", envvar="GOLDKEY_DB", show_default=True, help="SQLite database file.")
+@click.option("--defs", default=".", envvar="GOLDKEY_DEFS", show_default=True,
+              help="Folder holding goldkey.yaml, forms/ and workflows/.")
+@click.pass_context
+def main(ctx: click.Context, db: str, defs: str) -> None:
+    """goldkey: property-management procedures declared in YAML, run on SQLite.
+
+    \b
+    Example:
+      goldkey check
+      goldkey users add wang --role concierge
+      goldkey start golden_key_service --as wang --data '{"owner": "李先生"}'
+    """
+    ctx.obj = {"db": db, "defs": defs}
+
+
+def _engine(ctx: click.Context):
+    from .service import Engine
+
+    if "engine" not in ctx.obj:
+        ctx.obj["engine"] = Engine(ctx.obj["db"], ctx.obj["defs"])
+        ctx.call_on_close(ctx.obj["engine"].close)
+    return ctx.obj["engine"]
+
+
+@main.command()
+@click.argument("directory", required=False)
+@click.pass_context
+def check(ctx: click.Context, directory: str | None) -> None:
+    """Load and lint every definition; one `path:line:col: message` line per problem.
+
+    \b
+    Example:
+      goldkey check            # the current folder (or --defs)
+      goldkey check ../site-b  # another definitions folder
+    """
+    root = directory or ctx.obj["defs"]
+    registry = definitions.load(root, display_root=root if directory else ("" if root == "." else root))
+    for problem in registry.problems:
+        click.echo(str(problem))
+    if registry.problems:
+        sys.exit(1)
+    click.echo(f"ok: {len(registry.site.roles)} roles, {len(registry.forms)} forms, "
+               f"{len(registry.workflows)} workflows")
+
+
+@main.command()
+@click.pass_context
+def workflows(ctx: click.Context) -> None:
+    """List workflows as JSON: id, title, version.
+
+    \b
+    Example:
+      goldkey workflows
+    """
+    _out(_engine(ctx).workflows())
+
+
+@main.command()
+@click.argument("workflow")
+@click.pass_context
+def describe(ctx: click.Context, workflow: str) -> None:
+    """Describe a workflow: roles, start fields, JSON Schemas, steps and printouts.
+
+    \b
+    Example:
+      goldkey describe pet_registration
+    """
+    _out(_engine(ctx).describe(workflow))
+
+
+@main.group()
+def users() -> None:
+    """Manage users, their roles and deputies."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, required=True, help="A role id from goldkey.yaml (repeatable).")
+@click.option("--title", help="Display name, e.g. 王小明.")
+@click.pass_context
+def users_add(ctx: click.Context, name: str, roles: tuple[str, ...], title: str | None) -> None:
+    """Add a user (or give an existing user more roles).
+
+    \b
+    Example:
+      goldkey users add wang --role concierge --role service_centre
+    """
+    _out(_engine(ctx).add_user(name, list(roles), title))
+
+
+@users.command("list")
+@click.pass_context
+def users_list(ctx: click.Context) -> None:
+    """List users and their roles.
+
+    \b
+    Example:
+      goldkey users list
+    """
+    _out(_engine(ctx).store.users())
+
+
+@users.command("deputy")
+@click.argument("name")
+@click.argument("deputy")
+@click.option("--from", "starts", required=True, help="First day, YYYY-MM-DD.")
+@click.option("--until", "ends", required=True, help="Last day, YYYY-MM-DD.")
+@click.pass_context
+def users_deputy(ctx: click.Context, name: str, deputy: str, starts: str, ends: str) -> None:
+    """Name DEPUTY to act for NAME over a date range; their actions record "acting for NAME".
+
+    \b
+    Example:
+      goldkey users deputy chen li --from 2026-12-01 --until 2026-12-07
+    """
+    _out(_engine(ctx).delegate(name, deputy, starts, ends))
+
+
+@main.command()
+@click.argument("workflow")
+@click.option("--as", "user", required=True, help="The user starting it.")
+@click.option("--data", help="Start fields as JSON, or @file.json.")
+@click.pass_context
+def start(ctx: click.Context, workflow: str, user: str, data: str | None) -> None:
+    """Start an instance of WORKFLOW; prints the instance with its open tasks.
+
+    \b
+    Example:
+      goldkey start pet_registration --as li --data @pet.json
+    """
+    _out(_engine(ctx).start(workflow, user, _parse_data(data)))
+
+
+@main.command()
+@click.option("--as", "user", required=True, help="Whose inbox.")
+@click.pass_context
+def tasks(ctx: click.Context, user: str) -> None:
+    """List the open tasks a user may act on, overdue first.
+
+    \b
+    Example:
+      goldkey tasks --as wang
+    """
+    _out(_engine(ctx).tasks(user))
+
+
+@main.command()
+@click.argument("task")
+@click.option("--as", "user", required=True, help="The user acting.")
+@click.option("--outcome", help="approve, reject, rework or a step's own outcome.")
+@click.option("--data", help='Field values as JSON or @file; a checklist takes {"checked": [item ids]}.')
+@click.option("--comment", help="Comment or reason (required for reject and rework).")
+@click.pass_context
+def complete(ctx: click.Context, task: str, user: str, outcome: str | None, data: str | None,
+             comment: str | None) -> None:
+    """Complete (or sign, or tick) TASK; prints the instance.
+
+    \b
+    Example:
+      goldkey complete 12-3 --as chen --outcome approve --comment 同意
+    """
+    _out(_engine(ctx).complete(task, user, outcome, _parse_data(data), comment))
+
+
+@main.command()
+@click.argument("instance")
+@click.pass_context
+def show(ctx: click.Context, instance: str) -> None:
+    """Show an instance: data, tasks, ledger entries and history.
+
+    \b
+    Example:
+      goldkey show 12
+    """
+    _out(_engine(ctx).show(instance))
+
+
+@main.command()
+@click.option("--now", help="Pretend it is this ISO time (tests, catching up).")
+@click.pass_context
+def tick(ctx: click.Context, now: str | None) -> None:
+    """Apply everything due up to now (timers); safe to run repeatedly.
+
+    \b
+    Example:
+      goldkey tick --now 2026-12-01T09:00:00+08:00
+    """
+    _out(_engine(ctx).tick(_parse_now(now)))
+
+
+@main.command()
+@click.argument("workflow")
+@click.pass_context
+def simulate(ctx: click.Context, workflow: str) -> None:
+    """Walk every path of WORKFLOW with the pure core; exit 1 if a path cannot end.
+
+    \b
+    Example:
+      goldkey simulate fire_emergency
+    """
+    from .simulate import simulate as run_simulation
+
+    registry = definitions.load_strict(ctx.obj["defs"])
+    report = run_simulation(registry.workflow(workflow), registry)
+    _out(report)
+    if report["stuck"]:
+        sys.exit(1)
+
+
+@main.command()
+@click.pass_context
+def audit(ctx: click.Context) -> None:
+    """Verify the hash chain of the event log.
+
+    \b
+    Example:
+      goldkey audit
+    """
+    ok, count, problem = _engine(ctx).store.verify_chain()
+    _out({"ok": ok, "events": count, "problem": problem or None})
+    if not ok:
+        sys.exit(1)

@@ -1,0 +1,401 @@
+"""Load forms, workflows and site settings from YAML into typed definitions, collecting every problem."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from . import metaschema
+from .durations import parse_duration
+from .errors import DefinitionError, ExpressionError, NotFound
+from .expressions import Expression
+from .forms import Form, Rule
+from .yamlsrc import KeyPath, Problem, Source, parse
+
+TASK_KINDS = frozenset({"form", "approval", "checklist", "print"})
+SITE_FILE = "goldkey.yaml"
+_NUMBER_FIELDS = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+
+
+@dataclass
+class Post:
+    ledger: str
+    entry: str
+    amount: Expression
+    when: Expression | None = None
+    memo: str | None = None
+
+
+@dataclass
+class Step:
+    """One step of a workflow; which attributes matter depends on `kind`."""
+
+    id: str
+    kind: str
+    title: str
+    keypath: KeyPath
+    roles: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
+    required: frozenset[str] = frozenset()
+    next: str | None = None
+    outcomes: dict[str, str] = field(default_factory=dict)
+    branches: list[tuple[Expression, str]] = field(default_factory=list)  # decision
+    default: str | None = None
+    split: tuple[str, ...] = ()  # parallel branches
+    join: str | None = None
+    items: list[dict] = field(default_factory=list)
+    approvals: int | str = 1
+    order: str = "any"
+    required_roles: tuple[str, ...] = ()
+    allow_self: bool = False
+    comment_required: frozenset[str] = frozenset({"reject", "rework"})
+    printout: str | None = None
+    copies: int = 1
+    duration: timedelta | None = None
+    due: timedelta | None = None
+    workflow: str | None = None
+    data: dict[str, Expression] = field(default_factory=dict)
+    outcome: str | None = None
+    status: str = "completed"
+    posts: list[Post] = field(default_factory=list)
+
+    @property
+    def is_task(self) -> bool:
+        return self.kind in TASK_KINDS
+
+    def edges(self) -> list[tuple[str, KeyPath]]:
+        """(target step, where the reference is written) for every transition out of this step."""
+        kp = self.keypath
+        out: list[tuple[str, KeyPath]] = []
+        if self.next:
+            out.append((self.next, kp + ("next",)))
+        out += [(to, kp + ("outcomes", name)) for name, to in self.outcomes.items()]
+        out += [(to, kp + ("branches", i, "to")) for i, (_, to) in enumerate(self.branches)]
+        if self.default:
+            out.append((self.default, kp + ("default",)))
+        out += [(to, kp + ("branches", i)) for i, to in enumerate(self.split)]
+        return out
+
+
+@dataclass
+class Ledger:
+    id: str
+    title: str
+    floor: int  # fen
+    entries: dict[str, str]  # entry -> "in" | "out"
+
+
+@dataclass
+class Workflow:
+    id: str
+    title: str
+    form: Form
+    start: Step
+    steps: dict[str, Step]
+    ledgers: dict[str, Ledger]
+    area: str | None = None
+    description: str | None = None
+    path: str = ""
+    files: dict[str, str] = field(default_factory=dict)  # relative path -> YAML text of this version
+    version: str = ""
+
+    @property
+    def roles(self) -> list[str]:
+        found = dict.fromkeys(self.start.roles)
+        for step in self.steps.values():
+            found.update(dict.fromkeys(step.roles))
+        return list(found)
+
+    def end_outcomes(self) -> list[str]:
+        return sorted({s.outcome or s.id for s in self.steps.values() if s.kind == "end"})
+
+
+@dataclass
+class Site:
+    name: str = "goldkey"
+    timezone: str = "Asia/Shanghai"
+    roles: dict[str, str] = field(default_factory=dict)  # id -> title
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass
+class Registry:
+    """Everything loaded from a definitions folder."""
+
+    root: Path
+    site: Site
+    forms: dict[str, Form]
+    workflows: dict[str, Workflow]
+    problems: list[Problem]
+
+    def workflow(self, workflow_id: str) -> Workflow:
+        try:
+            return self.workflows[workflow_id]
+        except KeyError:
+            known = ", ".join(sorted(self.workflows)) or "none"
+            raise NotFound(f"沒有流程「{workflow_id}」{metaschema.did_you_mean(workflow_id, self.workflows)}"
+                           f"（已載入：{known}）") from None
+
+
+def load(root: str | Path, display_root: str | None = None) -> Registry:
+    """Load and lint every definition under `root`; problems are collected, not raised."""
+    root = Path(root)
+    prefix = display_root if display_root is not None else str(root)
+    texts: dict[str, str] = {}
+    for rel in [SITE_FILE] + sorted(f"forms/{p.name}" for p in (root / "forms").glob("*.yaml")) + sorted(
+            f"workflows/{p.name}" for p in (root / "workflows").glob("*.yaml")):
+        path = root / rel
+        if path.is_file():
+            texts[rel] = path.read_text(encoding="utf-8")
+    registry = load_texts(texts, prefix)
+    registry.root = root
+    if SITE_FILE not in texts:
+        registry.problems.insert(0, Problem(_display(prefix, SITE_FILE), 1, 1,
+                                            f"{SITE_FILE} is missing: declare the roles of the site there"))
+    return registry
+
+
+def load_strict(root: str | Path) -> Registry:
+    """Load definitions and raise DefinitionError if anything is wrong."""
+    registry = load(root)
+    if registry.problems:
+        raise DefinitionError(registry.problems)
+    return registry
+
+
+def _display(prefix: str, rel: str) -> str:
+    return rel if prefix in ("", ".") else f"{prefix.rstrip('/')}/{rel}"
+
+
+def load_texts(texts: dict[str, str], prefix: str = "", lint_graph: bool = True) -> Registry:
+    """Build a registry from YAML texts keyed by relative path (`forms/x.yaml`, ...)."""
+    from .lint import lint_workflow  # lint imports definitions' types
+
+    problems: list[Problem] = []
+    sources: dict[str, Source] = {}
+    for rel, text in texts.items():
+        source, found = parse(_display(prefix, rel), text)
+        kind = "site" if rel == SITE_FILE else rel.split("/", 1)[0].rstrip("s")
+        if not found and source.data is not None:
+            if not isinstance(source.data, dict):
+                found = [source.problem((), f"expected a mapping of keys at the top of the file, found "
+                                            f"{type(source.data).__name__}")]
+            else:
+                found = metaschema.check(source, kind)
+        problems += found
+        if not found:
+            sources[rel] = source
+    site = _build_site(sources.get(SITE_FILE), problems)
+    forms: dict[str, Form] = {}
+    form_files: dict[str, str] = {}
+    for rel, source in sources.items():
+        if rel.startswith("forms/"):
+            form = _build_form(source, site, problems)
+            if form is None:
+                continue
+            if form.id in forms:
+                problems.append(source.problem(("id",), f"duplicate form id '{form.id}': already defined in "
+                                                        f"{_display(prefix, form_files[form.id])}"))
+                continue
+            forms[form.id], form_files[form.id] = form, rel
+    workflows: dict[str, Workflow] = {}
+    wf_files: dict[str, str] = {}
+    built: list[tuple[Workflow, Source]] = []
+    for rel, source in sources.items():
+        if not rel.startswith("workflows/"):
+            continue
+        wf = _build_workflow(source, forms, problems)
+        if wf is None:
+            continue
+        if wf.id in workflows:
+            problems.append(source.problem(("id",), f"duplicate workflow id '{wf.id}': already defined in "
+                                                    f"{_display(prefix, wf_files[wf.id])}"))
+            continue
+        wf.files = {rel: texts[rel], form_files[wf.form.id]: texts[form_files[wf.form.id]]}
+        wf.version = version_of(wf.files)
+        workflows[wf.id], wf_files[wf.id] = wf, rel
+        built.append((wf, source))
+    if lint_graph:
+        for wf, source in built:
+            problems += lint_workflow(wf, source, site, workflows)
+    return Registry(Path(prefix or "."), site, forms, workflows, sorted(set(problems)))
+
+
+def version_of(files: dict[str, str]) -> str:
+    """Content hash of a workflow version: its YAML and its form's YAML."""
+    digest = hashlib.sha256()
+    for rel in sorted(files):
+        digest.update(rel.encode() + b"\0" + files[rel].encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _build_site(source: Source | None, problems: list[Problem]) -> Site:
+    if source is None:
+        return Site()
+    data = source.data
+    site = Site(name=data.get("site", "goldkey"), timezone=data.get("timezone", "Asia/Shanghai"),
+                roles={k: v["title"] for k, v in data.get("roles", {}).items()})
+    try:
+        site.tz  # noqa: B018 - validates the name
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(source.problem(("timezone",), f"unknown time zone '{site.timezone}'; "
+                                                      "use an IANA name such as Asia/Shanghai"))
+        site.timezone = "Asia/Shanghai"
+    return site
+
+
+def compile_at(source: Source, keypath: KeyPath, text: Any, names: set[str] | dict, problems: list[Problem],
+               what: str, ledgers: dict | None = None) -> Expression | None:
+    """Compile an expression and check every name against `names`; problems point at `keypath`."""
+    try:
+        expr = Expression(str(text))
+    except ExpressionError as exc:
+        problems.append(source.problem(keypath, f"{what}: {exc.message}"))
+        return None
+    for name in sorted(expr.names - set(names)):
+        problems.append(source.problem(keypath, f"{what} '{expr.text}' names unknown field '{name}'"
+                                                f"{metaschema.did_you_mean(name, names)}; it must be a field"
+                                                " of the form"))
+    for ledger in sorted(expr.ledgers - set(ledgers or {})):
+        problems.append(source.problem(keypath, f"{what} '{expr.text}' reads unknown ledger '{ledger}'"
+                                                f"{metaschema.did_you_mean(ledger, ledgers or {})}; declare it "
+                                                "under `ledgers`"))
+    return expr
+
+
+def _check_fields(source: Source, keypath: KeyPath, fields: list, known, problems: list[Problem],
+                  what: str = "field") -> None:
+    for i, name in enumerate(fields or []):
+        if name not in known:
+            problems.append(source.problem(keypath + (i,), f"unknown {what} '{name}'"
+                                                           f"{metaschema.did_you_mean(name, known)}"))
+
+
+def _build_form(source: Source, site: Site, problems: list[Problem]) -> Form | None:
+    data = source.data
+    schema = data["schema"]
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        problems.append(source.problem(("schema",) + tuple(exc.absolute_path),
+                                       f"schema is not valid JSON Schema: {exc.message}"))
+        return None
+    props = schema["properties"]
+    _check_fields(source, ("schema", "required"), schema.get("required", []), props, problems)
+    rules = []
+    for i, rule in enumerate(data.get("rules", [])):
+        expr = compile_at(source, ("rules", i, "assert"), rule["assert"], props, problems, "rule")
+        if rule.get("field") and rule["field"] not in props:
+            problems.append(source.problem(("rules", i, "field"), f"unknown field '{rule['field']}'"
+                                                                  f"{metaschema.did_you_mean(rule['field'], props)}"))
+        if expr:
+            rules.append(Rule(expr, rule["message"], rule.get("field")))
+    ui = data.get("ui", {})
+    for i, section in enumerate(ui.get("sections", [])):
+        _check_fields(source, ("ui", "sections", i, "fields"), section["fields"], props, problems)
+    show_when = {}
+    for name, hints in ui.get("fields", {}).items():
+        if name not in props:
+            problems.append(source.problem(("ui", "fields", name), f"ui hints for unknown field '{name}'"
+                                                                   f"{metaschema.did_you_mean(name, props)}",
+                                           key=True))
+        if "show_when" in hints:
+            expr = compile_at(source, ("ui", "fields", name, "show_when"), hints["show_when"], props, problems,
+                              "show_when")
+            if expr:
+                show_when[name] = expr
+    confidential = data.get("confidential", {})
+    if confidential:
+        _check_fields(source, ("confidential", "fields"), confidential["fields"], props, problems)
+        _check_fields(source, ("confidential", "roles"), confidential["roles"], site.roles, problems, "role")
+    number = data.get("number")
+    if number:
+        bad = [f for f in _NUMBER_FIELDS.findall(number) if f not in ("year", "seq")]
+        if bad or "{seq" not in number:
+            problems.append(source.problem(("number",), f"number pattern '{number}' may use only {{year}} and "
+                                                        "{seq} (e.g. JYS-{year}-{seq:05}) and must use {seq}"))
+        else:
+            try:
+                number.format(year=2026, seq=1)
+            except (ValueError, IndexError, KeyError) as exc:
+                problems.append(source.problem(("number",), f"number pattern '{number}' does not format: {exc}"))
+    return Form(id=data["id"], title=data["title"], schema=schema, number=number, ui=ui, rules=rules,
+                show_when=show_when, confidential=confidential, printouts=data.get("printouts", {}))
+
+
+def _duration(source: Source, keypath: KeyPath, text: str | None, problems: list[Problem]) -> timedelta | None:
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        problems.append(source.problem(keypath, str(exc)))
+        return None
+
+
+def _build_workflow(source: Source, forms: dict[str, Form], problems: list[Problem]) -> Workflow | None:
+    data = source.data
+    form = forms.get(data["form"])
+    if form is None:
+        problems.append(source.problem(("form",), f"unknown form '{data['form']}'"
+                                                  f"{metaschema.did_you_mean(data['form'], forms)}; "
+                                                  "it must be the id of a file in forms/"))
+        return None
+    ledgers = {lid: Ledger(lid, spec["title"], int(spec.get("floor", 0)) * 100, spec["entries"])
+               for lid, spec in data.get("ledgers", {}).items()}
+    names = form.properties
+    start_spec = data["start"]
+    start = Step(id="start", kind="form", title=start_spec.get("title", "開始"), keypath=("start",),
+                 roles=tuple(start_spec["roles"]), fields=tuple(start_spec.get("fields", [])),
+                 next=start_spec["next"])
+    start.required = (form.required & set(start.fields)) | set(start_spec.get("required", []))
+    steps: dict[str, Step] = {}
+    for sid, spec in data["steps"].items():
+        kp = ("steps", sid)
+        kind = spec["kind"]
+        step = Step(id=sid, kind=kind, title=spec.get("title", sid), keypath=kp,
+                    roles=tuple(spec.get("roles", ())), fields=tuple(spec.get("fields", ())),
+                    next=spec.get("next"), outcomes=dict(spec.get("outcomes", {})), default=spec.get("default"),
+                    join=spec.get("join"), items=list(spec.get("items", [])),
+                    approvals=spec.get("approvals", 1), order=spec.get("order", "any"),
+                    required_roles=tuple(spec.get("required_roles", ())), allow_self=spec.get("allow_self", False),
+                    printout=spec.get("printout"), copies=spec.get("copies", 1), workflow=spec.get("workflow"),
+                    outcome=spec.get("outcome", sid if kind == "end" else None),
+                    status=spec.get("status", "completed"))
+        if "comment_required" in spec:
+            step.comment_required = frozenset(spec["comment_required"])
+        step.required = (form.required & set(step.fields)) | set(spec.get("required", []))
+        if kind == "parallel":
+            step.split = tuple(spec["branches"])
+        for i, branch in enumerate(spec.get("branches", []) if kind == "decision" else []):
+            expr = compile_at(source, kp + ("branches", i, "when"), branch["when"], names, problems,
+                              "condition", ledgers)
+            if expr:
+                step.branches.append((expr, branch["to"]))
+        for name, text in spec.get("data", {}).items():
+            expr = compile_at(source, kp + ("data", name), text, names, problems, "value", ledgers)
+            if expr:
+                step.data[name] = expr
+        step.duration = _duration(source, kp + ("duration",), spec.get("duration"), problems)
+        step.due = _duration(source, kp + ("due",), spec.get("due"), problems)
+        for i, post in enumerate(spec.get("post", [])):
+            pkp = kp + ("post", i)
+            amount = compile_at(source, pkp + ("amount",), post["amount"], names, problems, "amount", ledgers)
+            when = (compile_at(source, pkp + ("when",), post["when"], names, problems, "condition", ledgers)
+                    if "when" in post else None)
+            if amount:
+                step.posts.append(Post(post["ledger"], post["entry"], amount, when, post.get("memo")))
+        steps[sid] = step
+    return Workflow(id=data["id"], title=data["title"], form=form, start=start, steps=steps, ledgers=ledgers,
+                    area=data.get("area"), description=data.get("description"), path=source.path)

@@ -1,0 +1,191 @@
+"""A form at run time: JSON Schema validation with Chinese messages, exact money, cross-field rules."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from .errors import ExpressionError
+from .expressions import Expression
+from .money import MONEY_PATTERN, canonical, is_money_text, parse_money
+
+MONEY_FORMAT = "money"
+_NON_NEGATIVE_MONEY = MONEY_PATTERN.replace("^-?", "^")
+
+
+@dataclass
+class Rule:
+    check: Expression
+    message: str
+    field: str | None
+
+
+@dataclass
+class Form:
+    """A loaded form definition plus the helpers the runtime needs."""
+
+    id: str
+    title: str
+    schema: dict
+    number: str | None = None
+    ui: dict = field(default_factory=dict)
+    rules: list[Rule] = field(default_factory=list)
+    show_when: dict[str, Expression] = field(default_factory=dict)
+    confidential: dict = field(default_factory=dict)
+    printouts: dict = field(default_factory=dict)
+    _validators: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.schema = with_money_patterns(self.schema)
+        self.properties: dict[str, dict] = self.schema.get("properties", {})
+        self.required: frozenset[str] = frozenset(self.schema.get("required", []))
+
+    def title_of(self, path: str) -> str:
+        """The label staff see for a field path such as `rows.0.qty`."""
+        parts = path.split(".")
+        schema: dict = self.schema
+        labels = []
+        for part in parts:
+            if part.isdigit():
+                labels.append(f"第{int(part) + 1}行")
+                schema = schema.get("items", {})
+                continue
+            schema = schema.get("properties", {}).get(part, {})
+            labels.append(schema.get("title", part))
+        return " ".join(labels)
+
+    def normalize(self, data: dict) -> dict:
+        """Money to canonical text, JSON numbers read as Decimal back to int/float (never for money)."""
+        return _normalize(data, self.schema)
+
+    def scope(self, data: dict) -> dict:
+        """Field values for expressions: money as Decimal."""
+        return _to_scope(data, self.schema)
+
+    def validate(self, data: dict, required: frozenset[str] | set[str] = frozenset(),
+                 checked: frozenset[str] | set[str] | None = None, balance=None) -> list[dict]:
+        """Problems as `[{field, message}]`: schema errors with `required` as the required top-level
+        fields, then the rules about a field in `checked` (all rules when None): a rule with `field` is
+        about that field, one without it about every field it reads."""
+        key = frozenset(required)
+        validator = self._validators.get(key)
+        if validator is None:
+            schema = dict(self.schema, required=sorted(key))
+            validator = self._validators[key] = Draft202012Validator(
+                schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        problems = [self._message(e) for e in validator.iter_errors(data)]
+        if problems:
+            return sorted(problems, key=lambda p: p["field"])
+        scope = None
+        for rule in self.rules:
+            if checked is not None and not ({rule.field} & checked if rule.field else rule.check.names & checked):
+                continue
+            scope = scope if scope is not None else self.scope(data)
+            try:
+                ok = rule.check.evaluate(scope, balance)
+            except ExpressionError:
+                ok = False  # a rule that cannot be computed (a field left empty) has not been met
+            if not ok:
+                target = rule.field or (sorted(rule.check.names)[0] if rule.check.names else "")
+                problems.append({"field": target, "message": rule.message})
+        return problems
+
+    def _message(self, error) -> dict:
+        path = ".".join(str(p) for p in error.absolute_path)
+        kind = error.validator
+        if kind == "required":
+            missing = error.message.split("'")[1] if "'" in error.message else ""
+            path = f"{path}.{missing}" if path else missing
+            return {"field": path, "message": f"「{self.title_of(path)}」為必填"}
+        label = self.title_of(path) if path else self.title
+        value = error.validator_value
+        schema = error.schema
+        if schema.get("format") == MONEY_FORMAT and kind in ("pattern", "type"):
+            text = f"「{label}」應為金額（元，最多兩位小數），例如 1234.50"
+        elif kind == "type":
+            names = {"string": "文字", "integer": "整數", "number": "數字", "boolean": "是或否",
+                     "array": "列表", "object": "表格", "null": "空值"}
+            wanted = value if isinstance(value, list) else [value]
+            text = f"「{label}」應為{'或'.join(names.get(w, w) for w in wanted)}"
+        elif kind == "enum":
+            text = f"「{label}」只能是：{'、'.join(str(v) for v in value)}"
+        elif kind == "const":
+            text = f"「{label}」必須是 {value}"
+        elif kind == "maxLength":
+            text = f"「{label}」最多 {value} 個字"
+        elif kind == "minLength":
+            text = f"「{label}」至少 {value} 個字" if value > 1 else f"「{label}」不可為空"
+        elif kind in ("minimum", "exclusiveMinimum"):
+            text = f"「{label}」不可小於{'或等於' if kind == 'exclusiveMinimum' else ''} {value}"
+        elif kind in ("maximum", "exclusiveMaximum"):
+            text = f"「{label}」不可大於{'或等於' if kind == 'exclusiveMaximum' else ''} {value}"
+        elif kind == "minItems":
+            text = f"「{label}」至少要有 {value} 行"
+        elif kind == "maxItems":
+            text = f"「{label}」最多 {value} 行"
+        elif kind == "format":
+            examples = {"date": "2026-11-27", "date-time": "2026-11-27T09:30:00+08:00", "time": "09:30:00+08:00",
+                        "email": "name@example.com"}
+            text = f"「{label}」格式不正確，例如 {examples.get(value, value)}"
+        elif kind == "pattern":
+            text = f"「{label}」格式不正確"
+        elif kind == "additionalProperties":
+            text = f"「{label}」含有未定義的欄位：{error.message}"
+        else:
+            text = f"「{label}」不符合要求：{error.message}"
+        return {"field": path, "message": text}
+
+
+def with_money_patterns(schema: dict) -> dict:
+    """A copy of `schema` where every `format: money` string also carries the money pattern, so any
+    JSON Schema tool (and `describe`) knows what a valid amount is."""
+    schema = copy.deepcopy(schema)
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("format") == MONEY_FORMAT:
+                node.setdefault("type", "string")
+                node.setdefault("pattern", _NON_NEGATIVE_MONEY)
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(schema)
+    return schema
+
+
+def _normalize(value: Any, schema: dict) -> Any:
+    if schema.get("format") == MONEY_FORMAT:
+        if isinstance(value, (int, Decimal)) and not isinstance(value, bool) or is_money_text(value):
+            try:
+                return canonical(value)
+            except ExpressionError:
+                return str(value)  # the schema's pattern reports it
+        return value
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        return {k: _normalize(v, props.get(k, {})) for k, v in value.items()}
+    if isinstance(value, list):
+        items = schema.get("items", {})
+        return [_normalize(v, items if isinstance(items, dict) else {}) for v in value]
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _to_scope(value: Any, schema: dict) -> Any:
+    if schema.get("format") == MONEY_FORMAT and is_money_text(value):
+        return parse_money(value)
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        return {k: _to_scope(v, props.get(k, {})) for k, v in value.items()}
+    if isinstance(value, list):
+        items = schema.get("items", {})
+        return [_to_scope(v, items if isinstance(items, dict) else {}) for v in value]
+    return value

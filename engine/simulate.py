@@ -1,0 +1,157 @@
+"""Walk every path of a workflow with the pure core and find states from which no end is reachable.
+
+Data is not modelled: every decision branch, every outcome, every timer and every outcome of a
+sub-procedure is tried. Postings and validation are skipped (the core's oracle mode).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from . import core
+from .core import Actor, Result
+from .definitions import Registry, Workflow
+from .errors import GoldkeyError
+
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def simulate(wf: Workflow, registry: Registry, max_states: int = 20000) -> dict:
+    """Explore the state graph; report ends reached and every stuck state with a path to it."""
+    actor = Actor("simulator", frozenset(registry.site.roles) | frozenset(wf.roles))
+    fake_child = iter(range(-1, -10**9, -1))
+    ends: dict[str, int] = {}
+    stuck: list[dict] = []
+    seen: dict[str, dict] = {}
+    edges: dict[str, set[str]] = {}
+    queue: deque[tuple[str, dict, list[str]]] = deque()
+
+    def settle(result: Result) -> dict:
+        state = result.state
+        for effect in result.effects:
+            if effect["type"] == "start_child":
+                state = core.link_child(state, effect["token"], next(fake_child))
+        return state
+
+    def add(state: dict, path: list[str], parent: str | None) -> None:
+        key = _key(state)
+        if parent is not None:
+            edges.setdefault(parent, set()).add(key)
+        if key in seen:
+            return
+        seen[key] = {"state": state, "path": path}
+        if state["status"] == "active":
+            queue.append((key, state, path))
+        else:
+            ends[state["outcome"]] = ends.get(state["outcome"], 0) + 1
+
+    for result, label in _branches(lambda o: core.start(wf, 0, "SIM", actor, {}, _EPOCH, oracle=o)):
+        if isinstance(result, Exception):
+            stuck.append({"path": ["start" + label], "steps": [], "reason": str(result)})
+        else:
+            add(settle(result), ["start" + label], None)
+    truncated = False
+    while queue:
+        if len(seen) > max_states:
+            truncated = True
+            break
+        key, state, path = queue.popleft()
+        actions = list(_actions(wf, registry, state, actor))
+        if not actions:
+            stuck.append({"path": path, "steps": _positions(state), "reason": "no task, timer or sub-procedure "
+                                                                              "can move on"})
+            continue
+        for name, fn in actions:
+            for result, label in _branches(fn):
+                if isinstance(result, Exception):
+                    stuck.append({"path": path + [name + label], "steps": _positions(state),
+                                  "reason": str(result)})
+                else:
+                    add(settle(result), path + [name + label], key)
+    if not truncated:
+        finishing = {k for k, v in seen.items() if v["state"]["status"] != "active"}
+        reverse: dict[str, set[str]] = {}
+        for src, targets in edges.items():
+            for t in targets:
+                reverse.setdefault(t, set()).add(src)
+        frontier = deque(finishing)
+        while frontier:
+            for src in reverse.get(frontier.popleft(), ()):
+                if src not in finishing:
+                    finishing.add(src)
+                    frontier.append(src)
+        reported = {json.dumps(s["steps"]) for s in stuck}
+        for k, v in seen.items():
+            if k not in finishing and json.dumps(_positions(v["state"])) not in reported:
+                stuck.append({"path": v["path"], "steps": _positions(v["state"]),
+                              "reason": "every way on loops back without reaching an end"})
+                reported.add(json.dumps(_positions(v["state"])))
+    return {"workflow": wf.id, "version": wf.version, "states": len(seen), "ends": ends, "stuck": stuck[:20],
+            "truncated": truncated}
+
+
+def _branches(fn: Callable) -> list[tuple[Result | Exception, str]]:
+    """Run `fn(oracle)` once per combination of decision branches it meets."""
+    out = []
+    pending: list[list[int]] = [[]]
+    while pending:
+        prefix = pending.pop()
+        record: list[tuple[int, int, str]] = []
+
+        def oracle(step, n, prefix=prefix, record=record):
+            i = len(record)
+            choice = prefix[i] if i < len(prefix) else 0
+            record.append((choice, n, step.id))
+            return choice
+
+        try:
+            result: Result | Exception = fn(oracle)
+        except GoldkeyError as exc:
+            result = exc
+        label = "".join(f" [{sid}#{c}]" for c, _, sid in record)
+        out.append((result, label))
+        for i in range(len(prefix), len(record)):
+            for alt in range(1, record[i][1]):
+                pending.append([c for c, _, _ in record[:i]] + [alt])
+    return out
+
+
+def _actions(wf: Workflow, registry: Registry, state: dict, actor: Actor):
+    for task_id, task in sorted(state["tasks"].items()):
+        step = wf.steps[task["step"]]
+        if step.kind == "checklist":
+            data = {"checked": [i["id"] for i in step.items]}
+            yield (f"{step.id}:done", _do(wf, state, task_id, actor, None, data))
+            continue
+        for outcome in (list(step.outcomes) or [None]):
+            yield (f"{step.id}:{outcome}" if outcome else step.id, _do(wf, state, task_id, actor, outcome, {}))
+    later = _EPOCH + timedelta(days=3650)
+    if any(t.get("until") for t in state["tokens"].values()):
+        yield ("timers", lambda o: core.fire_timers(wf, state, later))
+    for token in state["tokens"].values():
+        if token.get("child") is not None:
+            step = wf.steps[token["step"]]
+            child = registry.workflows.get(step.workflow)
+            for outcome in (child.end_outcomes() if child else ["done"]):
+                yield (f"{step.id}<-{outcome}",
+                       lambda o, c=token["child"], out=outcome: core.child_done(wf, state, c, out, _EPOCH, o))
+
+
+def _do(wf, state, task_id, actor, outcome, data):
+    return lambda o: core.complete(wf, state, task_id, actor, outcome, data, "simulated", _EPOCH, oracle=o)
+
+
+def _positions(state: dict) -> list[str]:
+    return sorted(t["step"] for t in state["tokens"].values())
+
+
+def _key(state: dict) -> str:
+    tokens = sorted((t["step"], len(t["groups"]), bool(t.get("until")), t.get("child") is not None)
+                    for t in state["tokens"].values())
+    tasks = sorted((t["step"], len(t.get("signatures", [])), sorted(t.get("checked", {})))
+                   for t in state["tasks"].values())
+    groups = sorted((g["split"], g["arrived"]) for g in state["groups"].values())
+    return json.dumps([state["status"], state["outcome"], tokens, tasks, groups])

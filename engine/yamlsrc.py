@@ -1,0 +1,107 @@
+"""YAML files as plain data plus the line and column of every node, for precise messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+try:  # the C parser is several times faster; fall back to pure Python where libyaml is missing
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+KeyPath = tuple[Any, ...]
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_constructor = yaml.constructor.SafeConstructor()
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One problem in a definition file, printed as `path:line:col: message`."""
+
+    path: str
+    line: int
+    col: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}: {self.message}"
+
+
+@dataclass
+class Source:
+    """A parsed YAML file: its data and where each value and key came from (1-based)."""
+
+    path: str
+    text: str
+    data: Any = None
+    marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    key_marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, keypath: KeyPath, key: bool = False) -> tuple[int, int]:
+        """Line and column of the node at `keypath` (its key with `key=True`), or its nearest parent."""
+        keypath = tuple(keypath)
+        if key and keypath in self.key_marks:
+            return self.key_marks[keypath]
+        while keypath:
+            if keypath in self.marks:
+                return self.marks[keypath]
+            keypath = keypath[:-1]
+        return self.marks.get((), (1, 1))
+
+    def problem(self, keypath: KeyPath, message: str, key: bool = False) -> Problem:
+        line, col = self.where(keypath, key)
+        return Problem(self.path, line, col, message)
+
+
+def parse(path: str, text: str) -> tuple[Source, list[Problem]]:
+    """Parse YAML text; syntax errors and duplicate keys come back as problems, not exceptions."""
+    source = Source(path, text)
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = exc.problem or "invalid YAML"
+        context = f" ({exc.context})" if exc.context else ""
+        return source, [Problem(path, line, col, f"YAML syntax error: {what}{context}; check the indentation "
+                                                 "and quoting on this line and the one before")]
+    except yaml.YAMLError as exc:  # pragma: no cover - reader errors such as bad bytes
+        return source, [Problem(path, 1, 1, f"cannot read YAML: {exc}")]
+    problems: list[Problem] = []
+    if node is None:
+        source.marks[()] = (1, 1)
+        return source, [Problem(path, 1, 1, "the file is empty; expected a mapping with `id`")]
+    source.data = _build(node, (), source, problems)
+    return source, problems
+
+
+def _build(node: yaml.Node, keypath: KeyPath, source: Source, problems: list[Problem]) -> Any:
+    source.marks[keypath] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            here = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if not isinstance(key, (str, int)) or isinstance(key, bool):
+                problems.append(Problem(source.path, *here, "a key must be a plain name"))
+                continue
+            key = str(key)
+            if key in out:
+                problems.append(Problem(source.path, *here, f"duplicate key '{key}': each key may appear "
+                                                            "only once in a mapping; remove or rename one"))
+                continue
+            source.key_marks[keypath + (key,)] = here
+            out[key] = _build(value_node, keypath + (key,), source, problems)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, keypath + (i,), source, problems) for i, item in enumerate(node.value)]
+    return _scalar(node)
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    if node.tag == _TIMESTAMP:  # keep dates as the text written; JSON has no date type
+        return node.value
+    return _constructor.construct_object(node)

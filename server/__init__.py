@@ -1,0 +1,1 @@
+"""goldkey web UI and JSON API (Starlette). The engine's CLI is the interface until the UI lands."""
