@@ -286,3 +286,7 @@ def audit(ctx: click.Context) -> None:
     _out({"ok": ok, "events": count, "problem": problem or None})
     if not ok:
         sys.exit(1)
+
+
+if __name__ == "__main__":  # python -m engine.cli
+    main()

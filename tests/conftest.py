@@ -1,0 +1,140 @@
+"""Shared fixtures: the repository's definitions, a real SQLite engine, the real CLI, a pure-core driver."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from engine import core, definitions
+from engine.core import Actor
+from engine.service import Engine
+
+REPO = Path(__file__).resolve().parents[1]
+T0 = datetime(2026, 11, 2, 1, 30, tzinfo=UTC)  # a Monday, 09:30 in Shanghai
+
+
+@pytest.fixture(scope="session")
+def registry() -> definitions.Registry:
+    return definitions.load_strict(REPO)
+
+
+class Clock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def engine(tmp_path, registry, clock):
+    eng = Engine(tmp_path / "goldkey.db", registry, clock=clock)
+    yield eng
+    eng.close()
+
+
+class Cli:
+    """Runs the installed `goldkey` command on a temporary database, as an outside client would."""
+
+    def __init__(self, db: Path, defs: Path = REPO) -> None:
+        self.db, self.defs = db, defs
+
+    def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "engine.cli", "--db", str(self.db), "--defs", str(self.defs), *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+        if ok and proc.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
+        return proc
+
+    def json(self, *args: str):
+        return json.loads(self.run(*args).stdout)
+
+    def task(self, instance: dict, step: str) -> str:
+        """The id of the open task at `step` of an instance (as printed by start/complete/show)."""
+        ids = [t["id"] for t in instance["tasks"] if t["step"] == step]
+        assert ids, f"no open task at {step}; open: {[t['step'] for t in instance['tasks']]}"
+        return ids[0]
+
+
+@pytest.fixture
+def cli(tmp_path) -> Cli:
+    return Cli(tmp_path / "cli.db")
+
+
+class CoreRun:
+    """Drives one instance through the pure core, no database: the state and every event are kept."""
+
+    def __init__(self, registry: definitions.Registry, workflow: str, now: datetime = T0) -> None:
+        self.registry = registry
+        self.wf = registry.workflow(workflow)
+        self.now = now
+        self.state: dict = {}
+        self.events: list[dict] = []
+        self.children: dict[int, CoreRun] = {}
+        self._child_ids = iter(range(1000, 10**6))
+
+    def actor(self, user: str, roles=None) -> Actor:
+        return Actor(user, frozenset(roles if roles is not None else self.registry.site.roles))
+
+    def _apply(self, result: core.Result) -> dict:
+        self.state, self.events = result.state, self.events + result.events
+        for effect in result.effects:
+            if effect["type"] == "start_child":
+                child_id = next(self._child_ids)
+                child = CoreRun(self.registry, effect["workflow"], self.now)
+                child._apply(core.start(child.wf, child_id, "CHILD", self.actor("system"), effect["data"],
+                                        self.now, as_child=True))
+                self.children[child_id] = child
+                self.state = core.link_child(self.state, effect["token"], child_id)
+        return self.state
+
+    def start(self, data: dict, user: str = "starter", roles=None, number: str = "N-1") -> dict:
+        return self._apply(core.start(self.wf, 1, number, self.actor(user, roles), data, self.now))
+
+    def task_id(self, step: str) -> str:
+        ids = [tid for tid, t in self.state["tasks"].items() if t["step"] == step]
+        assert ids, f"no open task at {step}; open: {self.open_steps()}"
+        return ids[0]
+
+    def open_steps(self) -> list[str]:
+        return sorted(t["step"] for t in self.state["tasks"].values())
+
+    def act(self, step: str, outcome: str | None = None, data: dict | None = None, comment: str | None = None,
+            user: str = "worker", roles=None) -> dict:
+        result = core.complete(self.wf, self.state, self.task_id(step), self.actor(user, roles), outcome, data,
+                               comment, self.now)
+        return self._apply(result)
+
+    def tick(self, **advance) -> dict:
+        self.now += timedelta(**advance)
+        return self._apply(core.fire_timers(self.wf, self.state, self.now))
+
+    def finish_child(self, child_id: int) -> dict:
+        child = self.children[child_id]
+        return self._apply(core.child_done(self.wf, self.state, child_id, child.state["outcome"], self.now))
+
+    def ledger(self) -> list[tuple[str, int, int]]:
+        """(entry, amount fen, balance fen) of every posting so far."""
+        return [(e["payload"]["entry"], e["payload"]["amount"], e["payload"]["balance"])
+                for e in self.events if e["type"] == "ledger_posted"]
+
+
+@pytest.fixture
+def core_run(registry):
+    return lambda workflow, **kw: CoreRun(registry, workflow, **kw)
