@@ -184,18 +184,22 @@ def load_texts(texts: dict[str, str], prefix: str = "", lint_graph: bool = True)
 
     problems: list[Problem] = []
     sources: dict[str, Source] = {}
+    broken: set[str] = set()
     for rel, text in texts.items():
         source, found = parse(_display(prefix, rel), text)
         kind = "site" if rel == SITE_FILE else rel.split("/", 1)[0].rstrip("s")
-        if not found and source.data is not None:
+        if source.data is not None:
             if not isinstance(source.data, dict):
-                found = [source.problem((), f"expected a mapping of keys at the top of the file, found "
-                                            f"{type(source.data).__name__}")]
+                found.append(source.problem((), "expected a mapping of keys at the top of the file, found "
+                                                f"{type(source.data).__name__}"))
+                source.data = None
             else:
-                found = metaschema.check(source, kind)
+                found += metaschema.check(source, kind)
         problems += found
-        if not found:
-            sources[rel] = source
+        if found:
+            broken.add(Path(rel).stem)  # others that refer to it get no second message
+        if source.data is not None:
+            sources[rel] = source  # clean, or with unknown keys already reported and corrected: lint on
     site = _build_site(sources.get(SITE_FILE), problems)
     forms: dict[str, Form] = {}
     form_files: dict[str, str] = {}
@@ -203,6 +207,7 @@ def load_texts(texts: dict[str, str], prefix: str = "", lint_graph: bool = True)
         if rel.startswith("forms/"):
             form = _build_form(source, site, problems)
             if form is None:
+                broken.add(source.data["id"])
                 continue
             if form.id in forms:
                 problems.append(source.problem(("id",), f"duplicate form id '{form.id}': already defined in "
@@ -215,20 +220,22 @@ def load_texts(texts: dict[str, str], prefix: str = "", lint_graph: bool = True)
     for rel, source in sources.items():
         if not rel.startswith("workflows/"):
             continue
-        wf = _build_workflow(source, forms, problems)
+        wf = _build_workflow(source, forms, problems, broken)
         if wf is None:
             continue
         if wf.id in workflows:
             problems.append(source.problem(("id",), f"duplicate workflow id '{wf.id}': already defined in "
                                                     f"{_display(prefix, wf_files[wf.id])}"))
             continue
-        wf.files = {rel: texts[rel], form_files[wf.form.id]: texts[form_files[wf.form.id]]}
+        wf.files = {rel: texts[rel]}
+        if wf.form.id in form_files:
+            wf.files[form_files[wf.form.id]] = texts[form_files[wf.form.id]]
         wf.version = version_of(wf.files)
         workflows[wf.id], wf_files[wf.id] = wf, rel
         built.append((wf, source))
     if lint_graph:
         for wf, source in built:
-            problems += lint_workflow(wf, source, site, workflows)
+            problems += lint_workflow(wf, source, site, workflows, broken)
     return Registry(Path(prefix or "."), site, forms, workflows, sorted(set(problems)))
 
 
@@ -255,15 +262,15 @@ def _build_site(source: Source | None, problems: list[Problem]) -> Site:
     return site
 
 
-def compile_at(source: Source, keypath: KeyPath, text: Any, names: set[str] | dict, problems: list[Problem],
+def compile_at(source: Source, keypath: KeyPath, text: Any, names: set[str] | dict | None, problems: list[Problem],
                what: str, ledgers: dict | None = None) -> Expression | None:
-    """Compile an expression and check every name against `names`; problems point at `keypath`."""
+    """Compile an expression and check every name against `names` (None: the form is broken, skip)."""
     try:
         expr = Expression(str(text))
     except ExpressionError as exc:
         problems.append(source.problem(keypath, f"{what}: {exc.message}"))
         return None
-    for name in sorted(expr.names - set(names)):
+    for name in sorted(expr.names - set(names)) if names is not None else ():
         problems.append(source.problem(keypath, f"{what} '{expr.text}' names unknown field '{name}'"
                                                 f"{metaschema.did_you_mean(name, names)}; it must be a field"
                                                 " of the form"))
@@ -292,6 +299,7 @@ def _build_form(source: Source, site: Site, problems: list[Problem]) -> Form | N
                                        f"schema is not valid JSON Schema: {exc.message}"))
         return None
     props = schema["properties"]
+    _check_keywords(source, ("schema",), schema, problems)
     _check_fields(source, ("schema", "required"), schema.get("required", []), props, problems)
     rules = []
     for i, rule in enumerate(data.get("rules", [])):
@@ -318,7 +326,8 @@ def _build_form(source: Source, site: Site, problems: list[Problem]) -> Form | N
     confidential = data.get("confidential", {})
     if confidential:
         _check_fields(source, ("confidential", "fields"), confidential["fields"], props, problems)
-        _check_fields(source, ("confidential", "roles"), confidential["roles"], site.roles, problems, "role")
+        if site.roles:
+            _check_fields(source, ("confidential", "roles"), confidential["roles"], site.roles, problems, "role")
     number = data.get("number")
     if number:
         bad = [f for f in _NUMBER_FIELDS.findall(number) if f not in ("year", "seq")]
@@ -334,6 +343,35 @@ def _build_form(source: Source, site: Site, problems: list[Problem]) -> Form | N
                 show_when=show_when, confidential=confidential, printouts=data.get("printouts", {}))
 
 
+_KEYWORDS = frozenset("""type title description enum const default examples format pattern minLength maxLength
+    minimum maximum exclusiveMinimum exclusiveMaximum multipleOf items prefixItems minItems maxItems uniqueItems
+    contains minContains maxContains properties required additionalProperties patternProperties propertyNames
+    minProperties maxProperties dependentRequired dependentSchemas allOf anyOf oneOf not if then else $ref $defs
+    $schema $id $anchor $comment readOnly writeOnly deprecated contentMediaType contentEncoding
+    unevaluatedProperties unevaluatedItems""".split())
+
+
+def _check_keywords(source: Source, keypath: KeyPath, schema: Any, problems: list[Problem]) -> None:
+    """JSON Schema ignores keywords it does not know, so a typo such as `maxLenght` would silently check
+    nothing: report every unknown keyword."""
+    if not isinstance(schema, dict):
+        return
+    for key, value in schema.items():
+        where = keypath + (key,)
+        if key not in _KEYWORDS:
+            problems.append(source.problem(where, f"unknown JSON Schema keyword '{key}'"
+                                                  f"{metaschema.did_you_mean(key, _KEYWORDS)}", key=True))
+        elif key in ("properties", "$defs", "patternProperties", "dependentSchemas") and isinstance(value, dict):
+            for name, sub in value.items():
+                _check_keywords(source, where + (name,), sub, problems)
+        elif key in ("allOf", "anyOf", "oneOf", "prefixItems") and isinstance(value, list):
+            for i, sub in enumerate(value):
+                _check_keywords(source, where + (i,), sub, problems)
+        elif key in ("items", "not", "if", "then", "else", "additionalProperties", "contains", "propertyNames",
+                     "unevaluatedProperties", "unevaluatedItems"):
+            _check_keywords(source, where, value, problems)
+
+
 def _duration(source: Source, keypath: KeyPath, text: str | None, problems: list[Problem]) -> timedelta | None:
     if text is None:
         return None
@@ -344,9 +382,13 @@ def _duration(source: Source, keypath: KeyPath, text: str | None, problems: list
         return None
 
 
-def _build_workflow(source: Source, forms: dict[str, Form], problems: list[Problem]) -> Workflow | None:
+def _build_workflow(source: Source, forms: dict[str, Form], problems: list[Problem],
+                    broken: set[str]) -> Workflow | None:
     data = source.data
     form = forms.get(data["form"])
+    if form is None and data["form"] in broken:  # reported in its own file; still lint this one
+        form = Form(id=data["form"], title=data["form"], schema={"type": "object", "properties": {}})
+        form.stub = True
     if form is None:
         problems.append(source.problem(("form",), f"unknown form '{data['form']}'"
                                                   f"{metaschema.did_you_mean(data['form'], forms)}; "
@@ -354,7 +396,7 @@ def _build_workflow(source: Source, forms: dict[str, Form], problems: list[Probl
         return None
     ledgers = {lid: Ledger(lid, spec["title"], int(spec.get("floor", 0)) * 100, spec["entries"])
                for lid, spec in data.get("ledgers", {}).items()}
-    names = form.properties
+    names = None if form.stub else form.properties
     start_spec = data["start"]
     start = Step(id="start", kind="form", title=start_spec.get("title", "開始"), keypath=("start",),
                  roles=tuple(start_spec["roles"]), fields=tuple(start_spec.get("fields", [])),

@@ -38,6 +38,7 @@ class Form:
     confidential: dict = field(default_factory=dict)
     printouts: dict = field(default_factory=dict)
     _validators: dict = field(default_factory=dict, repr=False)
+    stub: bool = False  # stands in for a form whose file has errors, so its workflows are still linted
 
     def __post_init__(self) -> None:
         self.schema = with_money_patterns(self.schema)

@@ -9,7 +9,8 @@ from .metaschema import did_you_mean
 from .yamlsrc import Problem, Source
 
 
-def lint_workflow(wf: Workflow, source: Source, site: Site, workflows: dict[str, Workflow]) -> list[Problem]:
+def lint_workflow(wf: Workflow, source: Source, site: Site, workflows: dict[str, Workflow],
+                  broken: set[str] = frozenset()) -> list[Problem]:
     """Every reference and graph problem of `wf`, each pointing at the line that causes it."""
     problems: list[Problem] = []
     p = problems.append
@@ -17,7 +18,7 @@ def lint_workflow(wf: Workflow, source: Source, site: Site, workflows: dict[str,
     for step in [wf.start, *wf.steps.values()]:
         kp = step.keypath
         for i, role in enumerate(step.roles):
-            if role not in site.roles:
+            if site.roles and role not in site.roles:  # no roles: goldkey.yaml is broken, reported there
                 p(source.problem(kp + ("roles", i), f"unknown role '{role}'{did_you_mean(role, site.roles)}; "
                                                     "declare it under `roles` in goldkey.yaml"))
         for i, role in enumerate(step.required_roles):
@@ -25,7 +26,7 @@ def lint_workflow(wf: Workflow, source: Source, site: Site, workflows: dict[str,
                 p(source.problem(kp + ("required_roles", i), f"required role '{role}' is not one of the step's "
                                                              "roles; add it to `roles`"))
         for i, name in enumerate(step.fields):
-            if name not in fields:
+            if name not in fields and not wf.form.stub:
                 p(source.problem(kp + ("fields", i), f"unknown field '{name}'{did_you_mean(name, fields)}; "
                                                      f"form '{wf.form.id}' has no such field"))
         for name in sorted(step.required - set(step.fields)):
@@ -40,17 +41,18 @@ def lint_workflow(wf: Workflow, source: Source, site: Site, workflows: dict[str,
                 hint = did_you_mean(post.entry, ledger.entries)
                 p(source.problem(kp + ("post", i, "entry"), f"ledger '{post.ledger}' has no entry type "
                                                             f"'{post.entry}'{hint}"))
-        _lint_kind(wf, step, source, workflows, p)
-    if wf.ledgers and not wf.form.number:
+        _lint_kind(wf, step, source, workflows, broken, p)
+    if wf.ledgers and not wf.form.number and not wf.form.stub:
         p(source.problem(("ledgers",), f"a workflow with ledgers needs document numbers: add `number` to form "
                                        f"'{wf.form.id}' (e.g. \"ABC-{{year}}-{{seq:05}}\")"))
     problems += _lint_graph(wf, source)
     return problems
 
 
-def _lint_kind(wf: Workflow, step: Step, source: Source, workflows: dict[str, Workflow], p) -> None:
+def _lint_kind(wf: Workflow, step: Step, source: Source, workflows: dict[str, Workflow], broken: set[str],
+               p) -> None:
     kp = step.keypath
-    if step.kind == "print" and step.printout not in wf.form.printouts:
+    if step.kind == "print" and step.printout and step.printout not in wf.form.printouts and not wf.form.stub:
         p(source.problem(kp + ("printout",), f"form '{wf.form.id}' has no printout '{step.printout}'"
                                              f"{did_you_mean(step.printout, wf.form.printouts)}; declare it under "
                                              "the form's `printouts`"))
@@ -71,24 +73,25 @@ def _lint_kind(wf: Workflow, step: Step, source: Source, workflows: dict[str, Wo
                                               "the order of `roles`)"))
     if step.kind == "subprocess":
         child = workflows.get(step.workflow)
-        if child is None:
+        if child is None and step.workflow not in broken:
             p(source.problem(kp + ("workflow",), f"unknown workflow '{step.workflow}'"
                                                  f"{did_you_mean(step.workflow, workflows)}"))
-        else:
+        elif child is not None:
             ends = child.end_outcomes()
+            unknown = [name for name in step.outcomes if name not in ends]
             for name in step.outcomes:
                 if name not in ends:
                     p(source.problem(kp + ("outcomes", name), f"workflow '{child.id}' never ends with outcome "
                                                               f"'{name}'{did_you_mean(name, ends)} (its outcomes: "
                                                               f"{', '.join(ends)})", key=True))
             for name in step.data:
-                if name not in child.form.properties:
+                if name not in child.form.properties and not child.form.stub:
                     p(source.problem(kp + ("data", name), f"form '{child.form.id}' of workflow '{child.id}' has "
                                                           f"no field '{name}'"
                                                           f"{did_you_mean(name, child.form.properties)}", key=True))
         if not step.next and not step.outcomes:
             p(source.problem(kp, "a subprocess needs `next` or `outcomes` to say where to go when it ends"))
-        elif not step.next and child is not None and set(child.end_outcomes()) - set(step.outcomes):
+        elif not step.next and child is not None and not unknown and set(ends) - set(step.outcomes):
             missing = ", ".join(sorted(set(child.end_outcomes()) - set(step.outcomes)))
             p(source.problem(kp + ("outcomes",), f"outcomes {missing} of workflow '{child.id}' lead nowhere; "
                                                  "list them or add `next`"))
@@ -102,15 +105,22 @@ def _lint_graph(wf: Workflow, source: Source) -> list[Problem]:
     problems: list[Problem] = []
     steps = wf.steps
     graph: dict[str, list[str]] = {}
+    dangling = False
     for step in [wf.start, *steps.values()]:
         targets = []
         for target, kp in step.edges():
             if target not in steps:
+                hint = did_you_mean(target, steps)
                 problems.append(source.problem(kp, f"step '{step.id}' goes to '{target}', which is not a step"
-                                                   f"{did_you_mean(target, steps)}"))
+                                                   f"{hint}"))
+                if hint:  # check the rest of the graph as if it were spelled as meant
+                    targets.append(hint.split("'")[1])
+                dangling = dangling or not hint
             else:
                 targets.append(target)
         graph[step.id] = targets
+    if dangling:  # unreachable / no-end messages would only echo the broken transition
+        return problems
     if not any(s.kind == "end" for s in steps.values()):
         problems.append(source.problem(("steps",), "the workflow has no end step: add one with `kind: end`"))
     reachable = _reach(graph, "start")
@@ -151,8 +161,9 @@ def _lint_graph(wf: Workflow, source: Source) -> list[Problem]:
                 problems.append(source.problem(step.keypath + ("branches", i), f"branch '{branch}' of parallel "
                                                                                f"'{sid}' never reaches its join "
                                                                                f"'{step.join}'"))
+    bad_joins = any(s.kind == "parallel" and s.join not in joins for s in steps.values())
     for sid, step in steps.items():
-        if step.kind == "join" and sid not in joins:
+        if step.kind == "join" and sid not in joins and not bad_joins:
             problems.append(source.problem(step.keypath, f"join '{sid}' closes no parallel; name it as the "
                                                          "`join` of a parallel step", key=True))
     return problems

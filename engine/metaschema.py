@@ -30,24 +30,46 @@ def did_you_mean(word: str, choices) -> str:
 
 
 def check(source: Source, kind: str) -> list[Problem]:
-    """Every meta-schema problem in `source` (kind: site, form or workflow), one per wrong thing."""
+    """Every meta-schema problem in `source` (kind: site, form or workflow), one per wrong thing.
+
+    When the only problems are unknown keys, the data is corrected in place (a misspelled key renamed to
+    the key it was meant to be, other unknown keys dropped) so that later checks still run; the
+    problems are reported once, here. Otherwise `source.data` is set to None: nothing more to check."""
     problems: list[Problem] = []
     seen: set[tuple] = set()
-    for error in _leaf_errors(_validator(kind).iter_errors(source.data)):
+    errors = list(_validator(kind).iter_errors(source.data))
+    fixes = []  # (mapping, bad key, key it was meant to be or None)
+    meant = set()
+    for e in errors:
+        if e.validator == "additionalProperties" and isinstance(e.instance, dict):
+            allowed = list(e.schema.get("properties", {}))
+            for key in e.instance:
+                if key not in allowed:
+                    match = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+                    fixes.append((e.instance, key, match[0] if match and match[0] not in e.instance else None))
+                    meant.update((tuple(e.absolute_path), m) for m in match)
+    fatal = False
+    for error in errors:
+        if error.validator == "required" and (tuple(error.absolute_path), _quoted(error.message)) in meant:
+            continue  # a misspelled required key is one problem, reported as the unknown key
+        fatal = fatal or error.validator not in ("additionalProperties", "if")
         for problem in _problems(source, error):
             key = (problem.line, problem.col, problem.message)
             if key not in seen:
                 seen.add(key)
                 problems.append(problem)
+    if problems:
+        for mapping, bad, good in fixes:
+            value = mapping.pop(bad)
+            if good:
+                mapping[good] = value
+        if fatal or next(_validator(kind).iter_errors(source.data), None) is not None:
+            source.data = None
     return problems
 
 
-def _leaf_errors(errors):
-    for error in errors:
-        if error.context and error.validator in ("oneOf", "anyOf"):
-            yield error  # report the alternative as a whole: "expected one of ..."
-        else:
-            yield error
+def _quoted(message: str) -> str:
+    return message.split("'")[1] if "'" in message else "?"
 
 
 def _where(path) -> str:
@@ -73,7 +95,7 @@ def _problems(source: Source, error: ValidationError) -> list[Problem]:
                 out.append(source.problem(path + (key,), msg, key=True))
         return out
     if kind == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else "?"
+        missing = _quoted(error.message)
         if missing == "join":
             return [source.problem(path, f"parallel split in {where} has no join: add `join: <join step id>`"
                                          " naming the step where its branches meet")]
@@ -88,8 +110,11 @@ def _problems(source: Source, error: ValidationError) -> list[Problem]:
         found = type(instance).__name__
         found = {"dict": "a mapping", "list": "a list", "str": "text", "int": "a number", "NoneType": "nothing",
                  "bool": "true/false", "float": "a number"}.get(found, found)
+        hint = ""
+        if isinstance(instance, bool) and "string" in wanted:
+            hint = " (YAML reads yes/no/on/off/true/false as true or false: put the word in quotes)"
         return [source.problem(path, f"{where}: expected {' or '.join(_TYPE_NAMES.get(w, w) for w in wanted)},"
-                                     f" found {found}")]
+                                     f" found {found}{hint}")]
     if kind == "pattern" and value.startswith("^[a-z]"):
         return [source.problem(path, f"{where}: '{instance}' is not a valid id; use lower-case letters, "
                                      "digits and _ (e.g. manager_sign)")]

@@ -83,16 +83,15 @@ def _build(node: yaml.Node, keypath: KeyPath, source: Source, problems: list[Pro
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            # keys are names: `no:`, `on:` or `1:` stay text instead of YAML 1.1's booleans and numbers
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
             here = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            if not isinstance(key, (str, int)) or isinstance(key, bool):
-                problems.append(Problem(source.path, *here, "a key must be a plain name"))
+            if not isinstance(key, str):
+                problems.append(Problem(source.path, *here, "a key must be a plain name, not a list or mapping"))
                 continue
-            key = str(key)
-            if key in out:
+            if key in out:  # reported once; the later value wins, as in every YAML reader
                 problems.append(Problem(source.path, *here, f"duplicate key '{key}': each key may appear "
                                                             "only once in a mapping; remove or rename one"))
-                continue
             source.key_marks[keypath + (key,)] = here
             out[key] = _build(value_node, keypath + (key,), source, problems)
         return out
