@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import math
 import threading
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
@@ -119,11 +120,43 @@ def _no_ledger(ledger: str) -> Decimal:
     raise ExpressionError(f"balance('{ledger}') is only available inside a workflow with that ledger")
 
 
+MAX_DIGITS = 1000  # no form or ledger needs a bigger number; far bigger ones cost seconds of CPU
+
+
+def _digits(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)) or value == 0:
+        return 0
+    return math.log10(abs(value)) + 1 if isinstance(value, Decimal) else value.bit_length() * 0.30103
+
+
+def _too_big(a: Any, b: Any) -> None:
+    raise simpleeval.NumberTooHigh(f"the result would have more than {MAX_DIGITS} digits ({a!r:.20}, {b!r:.20})")
+
+
+def _power(a: Any, b: Any) -> Any:
+    if isinstance(b, (int, Decimal)) and not isinstance(b, bool) and abs(a) not in (0, 1) and (
+            abs(b) > MAX_DIGITS or _digits(a) * abs(b) > MAX_DIGITS):
+        _too_big(a, b)
+    return simpleeval.safe_power(a, b)
+
+
+def _multiply(a: Any, b: Any) -> Any:
+    if _digits(a) + _digits(b) > MAX_DIGITS:
+        _too_big(a, b)
+    return simpleeval.safe_mult(a, b)
+
+
+def _shift(a: Any, b: Any) -> Any:
+    raise simpleeval.FeatureNotAvailable("bit shifts are not available in expressions")
+
+
+_OPERATORS = dict(simpleeval.DEFAULT_OPERATORS)
+_OPERATORS.update({ast.Pow: _power, ast.Mult: _multiply, ast.LShift: _shift, ast.RShift: _shift})
 _local = threading.local()
 
 
 def _evaluator() -> simpleeval.EvalWithCompoundTypes:
     ev = getattr(_local, "ev", None)
     if ev is None:
-        ev = _local.ev = simpleeval.EvalWithCompoundTypes()
+        ev = _local.ev = simpleeval.EvalWithCompoundTypes(operators=_OPERATORS)
     return ev
