@@ -1,0 +1,204 @@
+"""The store on real SQLite files: one writer wins, bad input writes nothing, versions are pinned."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import threading
+
+import pytest
+
+from engine import definitions
+from engine.errors import Conflict, Invalid
+from engine.service import Engine
+
+from .conftest import Cli
+from .test_definitions import TOY, copy_defs, edit
+
+
+def snapshot(db_path) -> dict[str, list]:
+    """Every row of every table: equal snapshots mean nothing was written."""
+    conn = sqlite3.connect(db_path)
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+    out = {t: conn.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall() for t in tables}
+    conn.close()
+    return out
+
+
+@pytest.fixture
+def toy_engine(tmp_path, clock):
+    eng = Engine(tmp_path / "toy.db", definitions.load_strict(TOY), clock=clock)
+    for name, roles in [("amy", ["clerk"]), ("ed", ["eng"]), ("sam", ["sec"]), ("bo", ["boss"]),
+                        ("bea", ["boss"])]:
+        eng.add_user(name, roles)
+    yield eng
+    eng.close()
+
+
+def _race(db, defs, task, user, barrier, results):
+    eng = Engine(db, definitions.load_strict(defs))
+    barrier.wait()
+    try:
+        eng.complete(task, user, "approve")
+        results.put("ok")
+    except Conflict as exc:
+        results.put("conflict: " + exc.message)
+    finally:
+        eng.close()
+
+
+def test_two_processes_complete_the_same_task_one_wins(toy_engine, tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    for _ in range(3):
+        inst = toy_engine.start("self_ok", "amy", {"subject": "競爭"})
+        task = inst["tasks"][0]["id"]
+        barrier, results = ctx.Barrier(2), ctx.Queue()
+        procs = [ctx.Process(target=_race, args=(tmp_path / "toy.db", TOY, task, user, barrier, results))
+                 for user in ("bo", "bea")]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        outcomes = sorted(results.get(timeout=5) for _ in procs)
+        assert outcomes[0].startswith("conflict") and outcomes[1] == "ok", outcomes
+        shown = toy_engine.show(inst["id"])
+        assert shown["status"] == "completed"
+        assert [e["type"] for e in shown["history"]].count("task_completed") == 1
+    row = toy_engine.store.conn.execute("SELECT count(*) FROM tasks WHERE status='open'").fetchone()
+    assert row == (0,)
+    assert toy_engine.store.verify_chain()[0]
+
+
+def test_threads_on_separate_connections_one_wins(toy_engine, tmp_path):
+    inst = toy_engine.start("quorum", "amy", {"subject": "x"})
+    task = inst["tasks"][0]["id"]
+    engines = [Engine(tmp_path / "toy.db", toy_engine.registry) for _ in range(4)]
+    outcomes: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def go(eng, user):
+        barrier.wait()
+        try:
+            eng.complete(task, user, "reject", comment="不同意")
+            outcomes.append("ok")
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=go, args=(e, u)) for e, u in zip(engines, ["ed", "sam", "bo", "bea"],
+                                                                       strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for e in engines:
+        e.close()
+    assert sorted(outcomes) == ["conflict", "conflict", "conflict", "ok"]
+    assert toy_engine.show(inst["id"])["outcome"] == "rejected"
+
+
+def test_bad_input_changes_nothing(tmp_path):
+    cli = Cli(tmp_path / "bad.db", TOY)
+    for name, role in [("amy", "clerk"), ("ed", "eng"), ("bo", "boss")]:
+        cli.run("users", "add", name, "--role", role)
+    inst = cli.json("start", "quorum", "--as", "amy", "--data", '{"subject": "x"}')
+    task = inst["tasks"][0]["id"]
+    done = cli.json("start", "self_ok", "--as", "amy", "--data", '{"subject": "y"}')
+    cli.json("complete", done["tasks"][0]["id"], "--as", "bo", "--outcome", "approve")
+    cases = [
+        (["start", "nope", "--as", "amy"], 4, "沒有流程「nope」"),
+        (["start", "quorum", "--as", "nobody"], 4, "沒有使用者「nobody」"),
+        (["start", "quorum", "--as", "ed", "--data", '{"subject": "x"}'], 3, "沒有啟動「三選二」的角色"),
+        (["start", "quorum", "--as", "amy", "--data", '{"subject": 5}'], 1, "「主旨」應為文字"),
+        (["start", "quorum", "--as", "amy", "--data", '{"subject": "x",}'], 1, "--data is not valid JSON"),
+        (["start", "quorum", "--as", "amy", "--data", '[1]'], 1, "--data must be a JSON object"),
+        (["start", "quorum", "--as", "amy", "--data", '@missing.json'], 1, "cannot read --data file"),
+        (["complete", task, "--as", "amy", "--outcome", "approve"], 3, "不能處理任務"),
+        (["complete", task, "--as", "ed", "--outcome", "perhaps"], 1, "結果「perhaps」無效"),
+        (["complete", task, "--as", "ed", "--outcome", "reject"], 1, "必須填寫意見"),
+        (["complete", task, "--as", "ed", "--outcome", "approve", "--data", '{"note": "x"}'], 1, "只能填寫"),
+        (["complete", done["tasks"][0]["id"], "--as", "bo", "--outcome", "approve"], 5, "案件已完成"),
+        (["complete", "99-1", "--as", "ed"], 4, "沒有案件 99"),
+        (["complete", f"{inst['id']}-77", "--as", "ed"], 4, "沒有任務"),
+        (["complete", "bogus", "--as", "ed"], 4, "沒有任務 bogus"),
+        (["show", "abc"], 4, "沒有案件 abc"),
+        (["users", "add", "zed", "--role", "wizard"], 1, "沒有角色：wizard"),
+        (["describe", "quorom"], 4, "did you mean 'quorum'"),
+    ]
+    for args, code, message in cases:
+        before = snapshot(tmp_path / "bad.db")
+        proc = cli.run(*args, ok=False)
+        assert proc.returncode == code, (args, proc.stderr)
+        assert message in proc.stderr, (args, proc.stderr)
+        assert proc.stderr.count("\n") == 1 and proc.stdout == "", (args, proc.stderr)
+        assert snapshot(tmp_path / "bad.db") == before, args
+
+
+def test_an_instance_finishes_on_the_version_it_started_with(tmp_path, clock):
+    (tmp_path / "defs").mkdir()
+    root = copy_defs(TOY, tmp_path / "defs")
+    db = tmp_path / "v.db"
+    eng = Engine(db, root, clock=clock)
+    eng.add_user("amy", ["clerk"])
+    eng.add_user("bo", ["boss"])
+    old = eng.start("self_ok", "amy", {"subject": "舊版"})
+    eng.close()
+    edit(root / "workflows/self_ok.yaml", "outcomes: {approve: ok}", "outcomes: {approve: check}")
+    edit(root / "workflows/self_ok.yaml", "  ok: {kind: end}",
+         "  check: {kind: form, roles: [clerk], fields: [note], next: ok}\n  ok: {kind: end}")
+    eng = Engine(db, root, clock=clock)
+    new = eng.start("self_ok", "amy", {"subject": "新版"})
+    assert new["version"] != old["version"]
+    finished = eng.complete(old["tasks"][0]["id"], "bo", "approve")
+    assert finished["status"] == "completed"  # the old graph: approve -> end
+    moved = eng.complete(new["tasks"][0]["id"], "bo", "approve")
+    assert [t["step"] for t in moved["tasks"]] == ["check"]  # the new graph
+    versions = eng.store.conn.execute("SELECT version FROM versions ORDER BY created_at").fetchall()
+    assert {v for (v,) in versions} == {old["version"], new["version"]}
+    eng.close()
+
+
+def test_event_log_is_append_only_and_hash_chained(toy_engine):
+    inst = toy_engine.start("self_ok", "amy", {"subject": "x"})
+    toy_engine.complete(inst["tasks"][0]["id"], "bo", "approve")
+    conn = toy_engine.store.conn
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("UPDATE events SET actor='mallory'")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("DELETE FROM events")
+    assert toy_engine.store.verify_chain() == (True, 4, "")
+    conn.execute("DROP TRIGGER events_no_update")  # someone with file access goes around the trigger
+    conn.execute("UPDATE events SET actor='mallory' WHERE id=3")
+    ok, _, problem = toy_engine.store.verify_chain()
+    assert not ok and problem == "event 3 does not match the chain"
+
+
+def test_numbers_are_gap_free_per_form_and_year(toy_engine, clock):
+    first = toy_engine.start("quorum", "amy", {"subject": "a"})
+    with pytest.raises(Invalid):
+        toy_engine.start("quorum", "amy", {"subject": 1})  # rejected: its number is not used up
+    second = toy_engine.start("self_ok", "amy", {"subject": "b"})  # same form, same series
+    clock.now = clock.now.replace(year=2027, month=1, day=1)
+    third = toy_engine.start("quorum", "amy", {"subject": "c"})
+    assert [first["number"], second["number"], third["number"]] == ["T-2026-0001", "T-2026-0002", "T-2027-0001"]
+
+
+def test_year_of_a_number_is_the_local_year(toy_engine, clock):
+    clock.now = clock.now.replace(year=2026, month=12, day=31, hour=17)  # 01:00 on 1 Jan 2027 in Shanghai
+    assert toy_engine.start("quorum", "amy", {"subject": "a"})["number"] == "T-2027-0001"
+
+
+def test_tasks_inbox_respects_roles_self_approval_and_delegation(toy_engine, clock):
+    inst = toy_engine.start("quorum", "amy", {"subject": "x"})
+    assert [t["id"] for t in toy_engine.tasks("ed")] == [inst["tasks"][0]["id"]]
+    assert toy_engine.tasks("amy") == []
+    toy_engine.add_user("dan", ["clerk"])
+    assert toy_engine.tasks("dan") == []
+    toy_engine.delegate("bo", "dan", "2026-11-01", "2026-11-05")
+    [task] = toy_engine.tasks("dan")
+    done = toy_engine.complete(task["id"], "dan", "approve")
+    sig = done["tasks"][0]["signatures"][0]
+    assert (sig["by"], sig["role"], sig["acting_for"]) == ("dan", "boss", "bo")
+    history = toy_engine.show(inst["id"])["history"]
+    assert [(e["actor"], e["acting_for"]) for e in history if e["type"] == "signed"] == [("dan", "bo")]
+    clock.advance(days=10)
+    assert toy_engine.tasks("dan") == []  # the delegation has ended
