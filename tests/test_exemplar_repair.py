@@ -17,8 +17,8 @@ BURST = dict(REPORT, location="衛生間進水總閥", description="水管爆裂
              emergency=True)
 del BURST["spare_key"], BURST["use_spare_key"]
 DESK, FOREMAN, TECH = ["concierge"], ["repair_foreman"], ["repair_tech"]
-SIGN_OFF = {"signed_by": "周先生", "materials": [{"name": "下水管", "quantity": 1}, {"name": "生料帶", "quantity": 0.5}],
-            "hours": 1.5}
+SIGN_OFF = {"signed_by": "周先生", "hours": 1.5,
+            "materials": [{"name": "下水管", "quantity": 1}, {"name": "生料帶", "quantity": 0.5}]}
 
 
 def due_minutes(run, step: str) -> float:
@@ -166,7 +166,8 @@ def test_an_empty_home_needs_a_spare_key_or_an_appointment(core_run):
     away = {k: v for k, v in REPORT.items() if k not in ("spare_key", "use_spare_key")}
     with pytest.raises(Invalid) as err:
         run.start(away, user="desk", roles=DESK)
-    assert err.value.details == [{"field": "appointment", "message": "家中無人時，須註明可用備用鑰匙入戶或預約上門時間"}]
+    assert err.value.details == [
+        {"field": "appointment", "message": "家中無人時，須註明可用備用鑰匙入戶或預約上門時間"}]
     with pytest.raises(Invalid) as err:
         run.start(dict(away, use_spare_key=True), user="desk", roles=DESK)
     assert err.value.details == [{"field": "use_spare_key", "message": "業主未留備用鑰匙，不能用備用鑰匙入戶"}]
