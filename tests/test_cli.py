@@ -1,0 +1,107 @@
+"""The CLI contract: every command documented with an example, JSON out, simulate, tick."""
+
+from __future__ import annotations
+
+import json
+
+import click
+import pytest
+
+from engine import definitions
+from engine.cli import main
+from engine.simulate import simulate
+
+from .conftest import REPO, Cli
+from .test_definitions import TOY
+
+
+def commands(group: click.Group, prefix: tuple[str, ...] = ()):
+    for name, cmd in group.commands.items():
+        yield prefix + (name,), cmd
+        if isinstance(cmd, click.Group):
+            yield from commands(cmd, prefix + (name,))
+
+
+@pytest.mark.parametrize("path,cmd", list(commands(main)), ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")
+def test_every_command_has_help_with_an_example(path, cmd):
+    assert cmd.help and cmd.help.strip(), f"goldkey {' '.join(path)} has no help"
+    if not isinstance(cmd, click.Group):
+        assert "Example:" in cmd.help and "goldkey " in cmd.help, f"goldkey {' '.join(path)} has no example"
+
+
+def test_readme_documents_the_commands():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for path, cmd in commands(main):
+        if not isinstance(cmd, click.Group):
+            assert f"goldkey {' '.join(path)}" in readme, f"README does not mention goldkey {' '.join(path)}"
+
+
+def test_workflows_and_describe(cli):
+    listed = cli.json("workflows")
+    ids = [w["id"] for w in listed]
+    assert "golden_key_service" in ids and all(len(w["version"]) == 16 for w in listed)
+    described = cli.json("describe", "golden_key_service")
+    assert described["start"] == {"roles": ["concierge"], "form": "golden_key_slip",
+                                  "fields": ["owner", "unit", "phone", "category", "request", "nature", "prepaid"],
+                                  "required": ["category", "nature", "owner", "phone", "request", "unit"],
+                                  "next": "issue_slip"}
+    schema = described["forms"]["golden_key_slip"]["schema"]
+    assert schema["type"] == "object" and schema["properties"]["prepaid"]["pattern"] == "^\\d{1,12}(\\.\\d{1,2})?$"
+    steps = {s["id"]: s for s in described["steps"]}
+    assert steps["tell_owner"]["outcomes"] == {"continue": "top_up", "stop": "refund_all"}
+    assert {p["name"] for p in described["printouts"]} == {"slip", "top_up_voucher", "refund_voucher"}
+    assert described["ledgers"]["prepaid"]["entries"]["refund"] == "out"
+
+
+@pytest.mark.parametrize("workflow", sorted(definitions.load_strict(REPO).workflows))
+def test_simulate_finds_no_stuck_path_in_the_repository(workflow):
+    proc = Cli(REPO / "unused.db").run("simulate", workflow)
+    report = json.loads(proc.stdout)
+    assert report["stuck"] == [] and not report["truncated"] and report["ends"]
+
+
+def test_simulate_reports_a_path_that_cannot_end(tmp_path):
+    texts = {p.relative_to(TOY).as_posix(): p.read_text(encoding="utf-8") for p in TOY.rglob("*.yaml")}
+    texts["workflows/loop.yaml"] = """
+id: loop
+title: 死循環
+form: memo
+start: {roles: [clerk], fields: [subject], next: ask}
+steps:
+  ask:
+    kind: decision
+    branches: [{when: "subject == 'x'", to: done}]
+    default: again
+  again: {kind: form, roles: [clerk], fields: [note], next: again}
+  done: {kind: end}
+"""
+    registry = definitions.load_texts(texts, lint_graph=False)
+    report = simulate(registry.workflow("loop"), registry)
+    assert report["ends"] == {"done": 1}
+    assert report["stuck"] == [{"path": ["start [ask#1]"], "steps": ["again"],
+                                "reason": "every way on loops back without reaching an end"}]
+
+
+def test_tick_fires_due_waits(tmp_path):
+    cli = Cli(tmp_path / "tick.db", TOY)
+    for name, role in [("amy", "clerk"), ("ed", "eng"), ("sam", "sec")]:
+        cli.run("users", "add", name, "--role", role)
+    inst = cli.json("start", "split", "--as", "amy", "--data", '{"subject": "x", "amount": 10}')
+    inst = cli.json("complete", cli.task(inst, "left"), "--as", "ed", "--data", '{"checked": ["a"]}')
+    inst = cli.json("complete", cli.task(inst, "right"), "--as", "sam", "--data", '{"spend": 4}')
+    assert inst["tasks"] == [] and len(inst["waiting"]) == 1
+    until = inst["waiting"][0]["until"]
+    assert cli.json("tick", "--now", "2020-01-01T00:00:00+08:00")["timers_fired"] == 0
+    assert cli.json("tick", "--now", until)["timers_fired"] == 1
+    assert cli.json("tick", "--now", until)["timers_fired"] == 0  # applied once, however often tick runs
+    shown = cli.json("show", str(inst["id"]))
+    assert [t["step"] for t in shown["tasks"]] == ["visit"]
+    assert cli.run("tick", "--now", "yesterday", ok=False).stderr.startswith("goldkey: --now 'yesterday'")
+
+
+def test_audit_and_users_list(cli):
+    cli.run("users", "add", "wang", "--role", "concierge", "--title", "王小明")
+    cli.run("users", "add", "wang", "--role", "cs_supervisor")
+    assert cli.json("users", "list") == [{"name": "wang", "title": "王小明",
+                                          "roles": ["concierge", "cs_supervisor"]}]
+    assert cli.json("audit") == {"ok": True, "events": 0, "problem": None}
