@@ -74,7 +74,7 @@ def main(ctx: click.Context, db: str, defs: str) -> None:
     Example:
       goldkey check
       goldkey users add wang --role concierge
-      goldkey start golden_key_service --as wang --data '{"owner": "李先生"}'
+      goldkey start key_lending --as wang --data '{"owner": "李先生"}'
     """
     ctx.obj = {"db": db, "defs": defs}
 
@@ -129,7 +129,7 @@ def describe(ctx: click.Context, workflow: str) -> None:
 
     \b
     Example:
-      goldkey describe pet_registration
+      goldkey describe key_lending
     """
     _out(_engine(ctx).describe(workflow))
 
@@ -192,7 +192,7 @@ def start(ctx: click.Context, workflow: str, user: str, data: str | None) -> Non
 
     \b
     Example:
-      goldkey start pet_registration --as li --data @pet.json
+      goldkey start key_lending --as li --data @request.json
     """
     _out(_engine(ctx).start(workflow, user, _parse_data(data)))
 
@@ -262,7 +262,7 @@ def simulate(ctx: click.Context, workflow: str) -> None:
 
     \b
     Example:
-      goldkey simulate fire_emergency
+      goldkey simulate key_lending
     """
     from .simulate import simulate as run_simulation
 
