@@ -147,6 +147,23 @@ def approval_refusal(step: Step, state: dict, task: dict, acting_for: str | None
     return None
 
 
+def required_items(step: Step, scope: dict) -> list[str]:
+    """Checklist items that must be ticked: not optional, and their `when` (if any) true for the data."""
+    out = []
+    for item in step.items:
+        if item.get("optional"):
+            continue
+        condition = step.item_when.get(item["id"])
+        if condition is not None:
+            try:
+                if not condition.evaluate(scope):
+                    continue
+            except ExpressionError:
+                pass  # cannot tell yet (a field not filled): the item stays required
+        out.append(item["id"])
+    return out
+
+
 def open_tasks(state: dict) -> dict[str, dict]:
     return state.get("tasks", {})
 
@@ -196,7 +213,7 @@ class _Run:
         except ExpressionError as exc:
             raise Invalid(f"{what}無法判斷：{exc.message}") from None
 
-    def write_fields(self, step: Step, data: dict) -> None:
+    def write_fields(self, step: Step, data: dict, required: frozenset[str] | None = None) -> None:
         """Validate and merge `data` into the document; only the step's fields may be written."""
         if not isinstance(data, dict):
             raise Invalid("資料必須是 JSON 物件（欄位: 值）", [{"field": "", "message": "資料必須是 JSON 物件"}])
@@ -215,7 +232,8 @@ class _Run:
                 merged.pop(key, None)  # clearing a field
             else:
                 merged[key] = value
-        problems = form.validate(merged, step.required, set(step.fields), self.balance_of)
+        problems = form.validate(merged, step.required if required is None else required, set(step.fields),
+                                 self.balance_of)
         if problems:
             raise Invalid("資料有誤：" + "；".join(p["message"] for p in problems), problems)
         self.state["data"] = merged
@@ -412,10 +430,13 @@ class _Run:
         return len(task["signatures"]) >= int(step.approvals) and all(r in signed for r in step.required_roles)
 
     def tick(self, task_id: str, task: dict, step: Step, data: dict, who: dict) -> None:
+        """Tick checklist items (and fill the step's fields); done when every item that applies is ticked."""
         items = {item["id"]: item for item in step.items}
-        checked = data.get("checked") if isinstance(data, dict) else None
-        stray = [k for k in data if k != "checked"] if isinstance(data, dict) else []
-        if not isinstance(checked, list) or stray or not all(isinstance(c, str) for c in checked):
+        if not isinstance(data, dict):
+            data = {"checked": None}
+        checked = data.get("checked", [])
+        values = {k: v for k, v in data.items() if k != "checked"}
+        if not isinstance(checked, list) or not all(isinstance(c, str) for c in checked):
             raise Invalid('勾選清單請提交 {"checked": [項目代號, ...]}',
                           [{"field": "checked", "message": "請提交要勾選的項目代號列表"}])
         unknown = [c for c in checked if c not in items]
@@ -423,14 +444,23 @@ class _Run:
             raise Invalid(f"清單「{step.title}」沒有項目：{'、'.join(unknown)}",
                           [{"field": "checked", "message": f"沒有項目：{'、'.join(unknown)}"}])
         new = [c for c in dict.fromkeys(checked) if c not in task["checked"]]
-        if not new:
+        if not new and not values:
             raise Invalid("這些項目都已勾選過，沒有新的勾選", [{"field": "checked", "message": "沒有新勾選的項目"}])
+        self.write_fields(step, values, required=frozenset())
         for item_id in new:
             task["checked"][item_id] = who
-        self.emit("items_checked", step.id, task_id, dict(who, items=new))
-        if all(i in task["checked"] or items[i].get("optional") for i in items):
-            self.close(task_id, task, step, "task_completed", dict(who, checked=task["checked"]))
-            self.leave(task["token"], step, step.next)
+        self.emit("items_checked", step.id, task_id, dict(who, items=new, data=values))
+        if not self.oracle and any(i not in task["checked"] for i in self.required_items(step)):
+            return
+        missing = [f for f in sorted(step.required) if f not in self.state["data"]]
+        if missing and not self.oracle:
+            details = [{"field": f, "message": f"「{self.wf.form.title_of(f)}」為必填"} for f in missing]
+            raise Invalid("完成清單前請填寫：" + "、".join(self.wf.form.title_of(f) for f in missing), details)
+        self.close(task_id, task, step, "task_completed", dict(who, checked=task["checked"]))
+        self.leave(task["token"], step, step.next)
+
+    def required_items(self, step: Step) -> list[str]:
+        return required_items(step, self.wf.form.scope(self.state["data"]))
 
     # --- ledgers ----------------------------------------------------------------------------------
     def post(self, step: Step) -> None:

@@ -57,6 +57,7 @@ class Step:
     required_roles: tuple[str, ...] = ()
     allow_self: bool = False
     comment_required: frozenset[str] = frozenset({"reject", "rework"})
+    item_when: dict[str, Expression] = field(default_factory=dict)  # checklist item -> condition
     printout: str | None = None
     copies: int = 1
     duration: timedelta | None = None
@@ -425,6 +426,12 @@ def _build_workflow(source: Source, forms: dict[str, Form], problems: list[Probl
                               "condition", ledgers)
             if expr:
                 step.branches.append((expr, branch["to"]))
+        for i, item in enumerate(spec.get("items", [])):
+            if "when" in item:
+                expr = compile_at(source, kp + ("items", i, "when"), item["when"], names, problems, "condition",
+                                  ledgers)
+                if expr:
+                    step.item_when[item["id"]] = expr
         for name, text in spec.get("data", {}).items():
             expr = compile_at(source, kp + ("data", name), text, names, problems, "value", ledgers)
             if expr:

@@ -64,7 +64,7 @@ class Engine:
             task = inst["state"]["tasks"].get(row["id"])
             if task is None or not _may_act(wf, inst["state"], task, actor):
                 continue
-            view = task_view(wf, row["id"], task)
+            view = task_view(wf, row["id"], task, inst["state"]["data"])
             view.update(instance=row["instance_id"], workflow=wf.id, workflow_title=wf.title,
                         number=inst["number"], overdue=bool(task.get("due_at") and task["due_at"] < iso(now)))
             out.append(view)

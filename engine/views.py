@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from .core import required_items
 from .definitions import Registry, Step, Workflow
 from .money import fen_text
 
 
-def task_view(wf: Workflow, task_id: str, task: dict) -> dict:
+def task_view(wf: Workflow, task_id: str, task: dict, data: dict | None = None) -> dict:
     """What a client needs to act on a task: fields and which are required, outcomes, items."""
     step = wf.steps[task["step"]]
     view = {"id": task_id, "step": step.id, "title": step.title, "kind": step.kind, "form": wf.form.id,
@@ -15,7 +16,9 @@ def task_view(wf: Workflow, task_id: str, task: dict) -> dict:
             "opened_at": task["opened_at"]}
     if step.kind == "checklist":
         checked = task.get("checked", {})
-        view["items"] = [dict(item, optional=bool(item.get("optional")), checked=checked.get(item["id"]))
+        needed = set(required_items(step, wf.form.scope(data or {})))
+        view["items"] = [{"id": item["id"], "title": item["title"], "optional": bool(item.get("optional")),
+                          "required": item["id"] in needed, "checked": checked.get(item["id"])}
                          for item in step.items]
     if step.kind == "approval":
         view["signatures"] = task.get("signatures", [])
@@ -44,7 +47,7 @@ def instance_view(wf: Workflow, row: dict) -> dict:
         "ended_at": state.get("ended_at"),
         "parent": row.get("parent_id"),
         "data": state["data"],
-        "tasks": [task_view(wf, tid, task) for tid, task in state.get("tasks", {}).items()],
+        "tasks": [task_view(wf, tid, task, state["data"]) for tid, task in state.get("tasks", {}).items()],
         "waiting": [{"step": t["step"], "until": t["until"]} for t in tokens.values() if t.get("until")],
         "children": [{"step": t["step"], "instance": t["child"]} for t in tokens.values() if t.get("child")],
         "balances": {lid: fen_text(state.get("balances", {}).get(lid, 0)) for lid in wf.ledgers},
@@ -72,6 +75,8 @@ def _step(step: Step) -> dict:
                    allow_self=step.allow_self, comment_required=sorted(step.comment_required))
     if step.items:
         out["items"] = [dict(i, optional=bool(i.get("optional"))) for i in step.items]
+        if step.fields:
+            out["fields"] = list(step.fields)
     if step.printout:
         out.update(printout=step.printout, copies=step.copies)
     if step.duration:

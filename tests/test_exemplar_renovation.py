@@ -288,6 +288,10 @@ def test_acceptance_date_cannot_precede_the_works(core_run):
             roles=ENGINEERING)
     run.act("security_patrol", data={"checked": [i for i in SECURITY_PATROL if i != "hot_work_notified"]},
             user="bao", roles=["security_lead"])
+    assert "security_patrol" in run.open_steps()  # hot work was declared: the notice must be ticked
+    run.act("security_patrol", data={"checked": ["hot_work_notified"], "security_findings": "動火前已報備"},
+            user="bao", roles=["security_lead"])
+    assert run.state["data"]["security_findings"] == "動火前已報備"
     run.act("cleaning_patrol", data={"checked": ["debris_cleared", "littering_reported"]}, user="jie",
             roles=CLEANING)
     with pytest.raises(Invalid) as err:
@@ -379,3 +383,21 @@ def test_cli_engineering_rejects_and_the_refusal_is_explained(cli):
     shown = cli.json("show", str(inst["id"]))
     assert shown["ledger"] == [] and shown["balances"] == {"deposit": "0.00"}
     assert shown["approvals"][0]["comment"] == "擬拆除承重牆"
+
+
+def test_without_hot_work_the_hot_work_notice_is_not_needed(core_run):
+    run = receive(core_run, dict(APPLICATION, hot_work=False))
+    review(run)
+    sign(run)
+    approve(run)
+    run.act("collect_deposit", data={"deposit_receipt": "SJ-0089"}, user="chu", roles=CASHIER)
+    run.act("issue_permit", user="xiao", roles=ASSISTANT)
+    run.act("issue_passes", data={"checked": PASSES}, user="xiao", roles=ASSISTANT)
+    run.act("sign_agreement", user="xiao", roles=ASSISTANT)
+    task = run.state["tasks"][run.task_id("security_patrol")]
+    from engine.views import task_view
+    items = {i["id"]: i["required"] for i in task_view(run.wf, "t", task, run.state["data"])["items"]}
+    assert items["hot_work_notified"] is False and items["extinguishers"] is True
+    run.act("security_patrol", data={"checked": [i for i in SECURITY_PATROL if i != "hot_work_notified"]},
+            user="bao", roles=SECURITY)
+    assert "security_patrol" not in run.open_steps()

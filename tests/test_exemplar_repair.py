@@ -101,6 +101,9 @@ def test_customer_declining_the_price_ends_the_order(core_run):
     assert err.value.details == [{"field": "price", "message": "「維修費用」為必填"}]
     with pytest.raises(Invalid, match="請選擇結果"):
         run.act("quote", data={"price": "260"}, user="zhang", roles=TECH)
+    with pytest.raises(Invalid) as err:  # a declined price is recorded with the customer's reason
+        run.act("quote", outcome="decline", data={"price": "260"}, user="zhang", roles=TECH)
+    assert err.value.details == [{"field": "comment", "message": "請填寫意見（原因）"}]
     run.act("quote", outcome="decline", data={"price": "260"}, comment="業主嫌貴，自行找人維修", user="zhang",
             roles=TECH)
     assert run.open_steps() == []
