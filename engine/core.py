@@ -8,7 +8,6 @@ The input state is never modified; every function works on a copy and returns it
 from __future__ import annotations
 
 import hashlib
-import json
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 
 from .definitions import Step, Workflow
 from .errors import Conflict, ExpressionError, Forbidden, Invalid
+from .jsontext import canonical
 from .money import from_fen, to_fen, yuan_label
 
 MAX_AUTO_STEPS = 500  # steps passed without a task in one command; more means an endless loop
@@ -55,8 +55,7 @@ Oracle = Callable[[Step, int], int]
 
 def data_hash(data: dict) -> str:
     """Hash of the data as signed: canonical JSON, SHA-256."""
-    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(canonical(data)).hexdigest()
 
 
 def iso(moment: datetime) -> str:
@@ -88,9 +87,12 @@ def start(wf: Workflow, instance_id: int, number: str | None, actor: Actor, data
 
 def complete(wf: Workflow, state: dict, task_id: str, actor: Actor, outcome: str | None = None,
              data: dict | None = None, comment: str | None = None, now: datetime | None = None,
-             oracle: Oracle | None = None) -> Result:
-    """Act on an open task: fill a form, sign an approval, tick checklist items or confirm a print."""
-    run = _Run(wf, _copy(state), now, actor, oracle)
+             oracle: Oracle | None = None, owned: bool = False) -> Result:
+    """Act on an open task: fill a form, sign an approval, tick checklist items or confirm a print.
+
+    `owned`: the caller hands `state` over (it was just read and will not be used again), so it is
+    worked on in place instead of copied."""
+    run = _Run(wf, state if owned else _copy(state), now, actor, oracle)
     run.complete(task_id, outcome, data or {}, comment)
     return run.result()
 
@@ -184,6 +186,7 @@ class _Run:
         if now is None:
             raise ValueError("now is required")
         self.wf, self.state, self.now, self.actor, self.oracle = wf, state, now, actor, oracle
+        self.at = iso(now)
         self.events: list[dict] = []
         self.effects: list[dict] = []
         self.auto_steps = 0
@@ -326,13 +329,13 @@ class _Run:
         self.state["tasks"] = {}
         self.state["tokens"] = {}
         self.state["groups"] = {}
-        self.state["ended_at"] = iso(self.now)
+        self.state["ended_at"] = self.at
         self.emit("instance_ended", step.id, None, {"status": step.status, "outcome": step.outcome})
 
     # --- tasks ------------------------------------------------------------------------------------
     def open_task(self, tid: str, step: Step) -> None:
         task_id = f"{self.state['instance']}-{self.next_id()}"
-        task = {"step": step.id, "token": tid, "roles": list(step.roles), "opened_at": iso(self.now)}
+        task = {"step": step.id, "token": tid, "roles": list(step.roles), "opened_at": self.at}
         if step.due:
             task["due_at"] = iso(self.now + step.due)
         if step.kind == "approval":
@@ -369,7 +372,7 @@ class _Run:
             raise Forbidden(f"使用者「{actor.user}」不能處理任務 {task_id}「{step.title}」"
                             f"（需要角色：{'、'.join(task['roles'])}）")
         role, acting_for = resolved
-        who = {"by": actor.user, "role": role, "acting_for": acting_for, "at": iso(self.now)}
+        who = {"by": actor.user, "role": role, "acting_for": acting_for, "at": self.at}
         if comment is not None and not isinstance(comment, str):
             raise Invalid("意見必須是文字", [{"field": "comment", "message": "意見必須是文字"}])
         if step.kind == "checklist":

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 
 from .errors import ExpressionError
@@ -69,21 +70,31 @@ class Form:
 
     def validate(self, data: dict, required: frozenset[str] | set[str] = frozenset(),
                  checked: frozenset[str] | set[str] | None = None, balance=None) -> list[dict]:
-        """Problems as `[{field, message}]`: schema errors with `required` as the required top-level
-        fields, then the rules about a field in `checked` (all rules when None): a rule with `field` is
-        about that field, one without it about every field it reads."""
-        key = frozenset(required)
-        validator = self._validators.get(key)
-        if validator is None:
-            schema = dict(self.schema, required=sorted(key))
-            validator = self._validators[key] = Draft202012Validator(
-                schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-        problems = [self._message(e) for e in validator.iter_errors(data)]
+        """Problems as `[{field, message}]`: the fields in `checked` (all when None) against their schemas,
+        `required` among them present, then the rules about a field in `checked`: a rule with `field` is
+        about that field, one without it about every field it reads. Fields written at earlier steps were
+        checked then and are not checked again."""
+        fields = frozenset(self.properties) if checked is None else frozenset(checked)
+        key = (fields, frozenset(required))
+        checkers = self._validators.get(key)
+        if checkers is None:
+            schema = {"type": "object", "properties": {f: self.properties[f] for f in fields if f in self.properties},
+                      "required": sorted(key[1])}
+            if "$defs" in self.schema:
+                schema["$defs"] = self.schema["$defs"]
+            checkers = self._validators[key] = (_fast(schema), Draft202012Validator(
+                schema, format_checker=Draft202012Validator.FORMAT_CHECKER)) if schema["properties"] else None
+        problems = []
+        if checkers is not None:
+            fast, full = checkers
+            subset = {k: data[k] for k in fields if k in data}
+            if fast is None or not _passes(fast, subset):
+                problems = [self._message(e) for e in full.iter_errors(subset)]
         if problems:
             return sorted(problems, key=lambda p: p["field"])
         scope = None
         for rule in self.rules:
-            if checked is not None and not ({rule.field} & checked if rule.field else rule.check.names & checked):
+            if not ({rule.field} & fields if rule.field else rule.check.names & fields):
                 continue
             scope = scope if scope is not None else self.scope(data)
             try:
@@ -139,6 +150,45 @@ class Form:
         else:
             text = f"「{label}」不符合要求：{error.message}"
         return {"field": path, "message": text}
+
+
+# Keywords whose meaning fastjsonschema and jsonschema share; formats are checked by jsonschema's own
+# checker in both. A schema using anything else is validated by jsonschema alone.
+_FAST_KEYWORDS = frozenset("""type title description enum const minLength maxLength pattern minimum maximum
+    exclusiveMinimum exclusiveMaximum multipleOf items minItems maxItems uniqueItems properties required
+    additionalProperties format default examples $comment readOnly writeOnly deprecated""".split())
+
+
+def _fast(schema: dict):
+    """A compiled validator for the common case (valid data), or None where it could differ from jsonschema."""
+    formats: set[str] = set()
+
+    def plain(node: Any) -> bool:
+        if not isinstance(node, dict) or not set(node) <= _FAST_KEYWORDS:
+            return False
+        if "format" in node:
+            formats.add(node["format"])
+        subs = list(node.get("properties", {}).values())
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), dict):
+                subs.append(node[key])
+        return all(plain(sub) for sub in subs)
+
+    if not plain({k: v for k, v in schema.items() if k != "$defs"}) or "$defs" in schema:
+        return None
+    checker = Draft202012Validator.FORMAT_CHECKER
+    try:
+        return fastjsonschema.compile(schema, formats={f: (lambda v, f=f: checker.conforms(v, f)) for f in formats})
+    except fastjsonschema.JsonSchemaDefinitionException:
+        return None
+
+
+def _passes(fast, data: dict) -> bool:
+    try:
+        fast(data)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
 
 
 def with_money_patterns(schema: dict) -> dict:

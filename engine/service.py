@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from . import core, definitions
 from .core import Actor, Result, iso
 from .definitions import Registry, Workflow
-from .errors import Conflict, Invalid, NotFound
-from .store import Store
+from .errors import Conflict, GoldkeyError, Invalid, NotFound
+from .jsontext import loads
+from .store import GENESIS, Store
 from .views import describe, instance_view, task_view
 
 
@@ -28,6 +31,26 @@ class Engine:
         self.clock = clock
         self._versions: dict[str, Workflow] = {wf.version: wf for wf in self.registry.workflows.values()}
         self._saved: set[str] = set()
+        self._cache = _Cache()
+        self._written: dict[int, dict] = {}  # rows written in the open transaction
+        self._actors: dict[tuple[str, str], Actor] = {}
+        self._actors_version = -1
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction; the rows it wrote enter the cache only once it has committed."""
+        self._written = {}
+        try:
+            with self.store.write():
+                yield
+        except BaseException:
+            for iid in self._written:
+                self._cache.pop(iid)
+            self._written = {}
+            raise
+        for iid, row in self._written.items():
+            self._cache.put(iid, row)
+        self._written = {}
 
     def close(self) -> None:
         self.store.close()
@@ -83,12 +106,28 @@ class Engine:
         return wf
 
     def actor(self, user: str, now: datetime) -> Actor:
-        roles = self.store.user_roles(user)
-        if not roles and not self.store.user_exists(user):
-            raise NotFound(f"沒有使用者「{user}」；請先用 goldkey users add 建立")
+        """The user's roles and deputyships today; cached until any other connection commits (SQLite's
+        data_version) or this engine changes users."""
         day = now.astimezone(self.registry.site.tz).date().isoformat()
-        deputy_for = tuple((u, self.store.user_roles(u)) for u in self.store.delegations_to(user, day))
-        return Actor(user, roles, deputy_for)
+        version = self.store.data_version()
+        if version != self._actors_version:
+            self._actors.clear()
+            self._actors_version = version
+        actor = self._actors.get((user, day))
+        if actor is None:
+            actor = self._actors[(user, day)] = self._load_actor(user, day)
+        return actor
+
+    def _load_actor(self, user: str, day: str) -> Actor:
+        exists, pairs = self.store.actor_roles(user, day)
+        if not exists:
+            raise NotFound(f"沒有使用者「{user}」；請先用 goldkey users add 建立")
+        own = frozenset(r for r, p in pairs if p is None)
+        deputy_for: dict[str, set[str]] = {}
+        for role, principal in pairs:
+            if principal is not None:
+                deputy_for.setdefault(principal, set()).add(role)
+        return Actor(user, own, tuple((p, frozenset(r)) for p, r in sorted(deputy_for.items())))
 
     # --- commands -----------------------------------------------------------------------------------
     def start(self, workflow_id: str, user: str, data: dict | None = None) -> dict:
@@ -96,9 +135,9 @@ class Engine:
         wf = self.registry.workflow(workflow_id)
         now = self.clock()
         actor = self.actor(user, now)
-        with self.store.write():
-            iid, state = self._start(wf, actor, data or {}, now, None)
-        return instance_view(wf, {"id": iid, "state": state, "parent_id": None})
+        with self._transaction():
+            row = self._start(wf, actor, data or {}, now, None)
+        return instance_view(wf, row)
 
     def complete(self, task_id: str, user: str, outcome: str | None = None, data: dict | None = None,
                  comment: str | None = None) -> dict:
@@ -106,16 +145,29 @@ class Engine:
         iid = _instance_id(str(task_id).split("-", 1)[0]) if "-" in str(task_id) else None
         if iid is None:
             raise NotFound(f"沒有任務 {task_id}（任務編號形如 12-3）")
-        row = self.store.instance_row(iid)
+        now = self.clock()
+        actor = self.actor(user, now)
+        row = self._cache.get(iid)
+        try:
+            return self._complete(row or self._row(iid), task_id, actor, outcome, data, comment, now)
+        except GoldkeyError:
+            if row is None:
+                raise
+            # the cached state may be stale (another process moved the instance): read it and try once more
+            self._cache.pop(iid, None)
+            return self._complete(self._row(iid), task_id, actor, outcome, data, comment, now)
+
+    def _complete(self, row: dict, task_id: str, actor: Actor, outcome, data, comment, now) -> dict:
         if task_id not in row["state"].get("tasks", {}) and self.store.task_status(task_id) is None:
             raise NotFound(f"沒有任務 {task_id}")
         wf = self.workflow_at(row["version"])
-        now = self.clock()
-        actor = self.actor(user, now)
-        result = core.complete(wf, row["state"], task_id, actor, outcome, data, comment, now)
-        with self.store.write():
-            state = self._persist(iid, wf, row["revision"], row["parent_id"], result, actor, now)
-        return instance_view(wf, {"id": iid, "state": state, "parent_id": row["parent_id"]})
+        result = core.complete(wf, row["state"], task_id, actor, outcome, data, comment, now, owned=True)
+        with self._transaction():
+            new = self._persist(wf, row, result, actor, now)
+        return instance_view(wf, new)
+
+    def _row(self, iid: int) -> dict:
+        return self.store.instance_row(iid)
 
     def tick(self, now: datetime | None = None) -> dict:
         """Fire every `wait` that is due; safe to run often and from several processes."""
@@ -125,12 +177,12 @@ class Engine:
                                        (iso(now),)).fetchall()
         for (iid,) in rows:
             try:
-                with self.store.write():
+                with self._transaction():
                     row = self.store.instance_row(iid)
                     wf = self.workflow_at(row["version"])
                     result = core.fire_timers(wf, row["state"], now)
                     if result.events:
-                        self._persist(iid, wf, row["revision"], row["parent_id"], result, None, now)
+                        self._persist(wf, row, result, None, now)
                         fired += sum(1 for e in result.events if e["type"] == "timer_fired")
             except Conflict:
                 continue  # another ticker got there first
@@ -145,6 +197,7 @@ class Engine:
         if not name or not name.strip():
             raise Invalid("使用者名稱不可為空")
         self.store.add_user(name, roles, iso(self.clock()), title)
+        self._actors.clear()
         return {"name": name, "roles": sorted(self.store.user_roles(name))}
 
     def delegate(self, user: str, deputy: str, starts: str, ends: str) -> dict:
@@ -160,11 +213,12 @@ class Engine:
         if last < first:
             raise Invalid("代理結束日期不可早於開始日期")
         self.store.add_delegation(user, deputy, first.isoformat(), last.isoformat(), iso(self.clock()))
+        self._actors.clear()
         return {"user": user, "deputy": deputy, "from": first.isoformat(), "until": last.isoformat()}
 
     # --- the write path (always inside store.write()) -----------------------------------------------
     def _start(self, wf: Workflow, actor: Actor, data: dict, now: datetime, parent: int | None,
-               as_child: bool = False) -> tuple[int, dict]:
+               as_child: bool = False) -> dict:
         store = self.store
         if wf.version not in self._saved:
             store.save_version(wf.version, wf.id, wf.files, iso(now))
@@ -175,38 +229,68 @@ class Engine:
             year = now.astimezone(self.registry.site.tz).year
             number = wf.form.number.format(year=year, seq=store.next_number(wf.form.id, year))
         result = core.start(wf, iid, number, actor, data, now, as_child=as_child)
-        return iid, self._persist(iid, wf, 0, parent, result, actor, now)
+        row = {"id": iid, "version": wf.version, "parent_id": parent, "revision": 0, "status": "active",
+               "outcome": None, "number": None, "wake_at": None, "ended_at": None, "events": 0,
+               "head": GENESIS, "state": {}, "state_text": "{}"}
+        return self._persist(wf, row, result, actor, now)
 
-    def _persist(self, iid: int, wf: Workflow, revision: int, parent_id: int | None, result: Result,
-                 actor: Actor | None, now: datetime) -> dict:
-        """Run the result's effects, save the state (revision-checked), append its events; tell the parent."""
+    def _persist(self, wf: Workflow, row: dict, result: Result, actor: Actor | None, now: datetime) -> dict:
+        """Run the result's effects, commit the state (revision-checked) with its events, tell a parent
+        whose child ended; returns the new row. Inside `store.write()`: all of it or nothing."""
+        iid = row["id"]
         state, events = result.state, list(result.events)
         for effect in result.effects:
             if effect["type"] == "start_child":
                 child_wf = self.registry.workflow(effect["workflow"])
-                child_id, child_state = self._start(child_wf, actor or Actor("system", frozenset()),
-                                                    effect["data"], now, iid, as_child=True)
-                state = core.link_child(state, effect["token"], child_id)
+                child = self._start(child_wf, actor or Actor("system", frozenset()), effect["data"], now, iid,
+                                    as_child=True)
+                state = core.link_child(state, effect["token"], child["id"])
                 events.append({"type": "child_started", "step": state["tokens"][effect["token"]]["step"],
-                               "task": None, "payload": {"child": child_id, "workflow": child_wf.id}})
-                if child_state["status"] != "active":  # the child ended at once
-                    done = core.child_done(wf, state, child_id, child_state["outcome"], now)
+                               "task": None, "payload": {"child": child["id"], "workflow": child_wf.id}})
+                if child["status"] != "active":  # the child ended at once
+                    done = core.child_done(wf, state, child["id"], child["outcome"], now)
                     state, events = done.state, events + done.events
             elif effect["type"] == "cancel_child":
                 child = self.store.instance_row(effect["child"])
                 child_wf = self.workflow_at(child["version"])
-                cancelled = core.cancel(child_wf, child["state"], now, "parent ended")
-                self._persist(child["id"], child_wf, child["revision"], None, cancelled, None, now)
-        self.store.save_state(iid, revision, state, iso(now))
-        acting_for = next((e["payload"].get("acting_for") for e in events if e["payload"].get("acting_for")), None)
-        self.store.append_events(iid, wf.id, events, actor.user if actor else None, acting_for, iso(now))
-        if parent_id and state["status"] != "active":
-            parent = self.store.instance_row(parent_id)
+                self._persist(child_wf, dict(child, parent_id=None),
+                              core.cancel(child_wf, child["state"], now, "parent ended"), None, now)
+        acting_for = next((e["payload"]["acting_for"] for e in events if e["payload"].get("acting_for")), None)
+        new = self.store.commit_step(row, state, events, actor.user if actor else None, acting_for, wf.id,
+                                     iso(now))
+        self._written[iid] = new
+        if row["parent_id"] and new["status"] != "active":
+            parent = self.store.instance_row(row["parent_id"])
             if parent["status"] == "active":
                 pwf = self.workflow_at(parent["version"])
-                done = core.child_done(pwf, parent["state"], iid, state["outcome"], now)
-                self._persist(parent_id, pwf, parent["revision"], parent["parent_id"], done, actor, now)
-        return state
+                done = core.child_done(pwf, parent["state"], iid, new["outcome"], now)
+                self._persist(pwf, parent, done, actor, now)
+        return new
+
+
+class _Cache:
+    """The instance rows this engine wrote last, so the next step on them needs no read; bounded.
+
+    A row that another process has changed since fails the revision check on write, and the caller
+    then reads the instance afresh."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self.rows: OrderedDict[int, dict] = OrderedDict()
+
+    def get(self, iid: int) -> dict | None:
+        """A private copy: the state is read again from its JSON text, so nobody shares it."""
+        row = self.rows.get(iid)
+        return None if row is None else dict(row, state=loads(row["state_text"]))
+
+    def put(self, iid: int, row: dict) -> None:
+        self.rows[iid] = dict(row, state=None)
+        self.rows.move_to_end(iid)
+        if len(self.rows) > self.size:
+            self.rows.popitem(last=False)
+
+    def pop(self, iid: int, default=None):
+        return self.rows.pop(iid, default)
 
 
 def _instance_id(value: int | str) -> int:

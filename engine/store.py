@@ -7,7 +7,6 @@ connection (sqlite-utils' `.insert()` runs schema look-ups on every call, too sl
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,12 +15,25 @@ from pathlib import Path
 import sqlite_utils
 
 from .errors import Conflict, NotFound
+from .jsontext import dumps, loads
 
 GENESIS = "0" * 64
+def task_key(task_id: str) -> int | None:
+    """The integer key of a task id "instance-seq" (None if it is not one)."""
+    instance, _, seq = str(task_id).partition("-")
+    if not (instance.isdigit() and seq.isdigit()) or int(seq) >= 1 << 24:
+        return None
+    return (int(instance) << 24) | int(seq)
 
 
-def dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+_ROW = ("id", "version", "parent_id", "revision", "status", "outcome", "number", "wake_at", "ended_at", "events",
+        "head")
+
+
+def _chain(prev: str, fields: tuple) -> str:
+    """The hash of one event: the previous hash and the event's fields, unit-separated."""
+    body = "\x1f".join("" if f is None else str(f) for f in fields)
+    return hashlib.sha256((prev + body).encode()).hexdigest()
 
 
 def _m0001_initial(db: sqlite_utils.Database) -> None:
@@ -29,20 +41,22 @@ def _m0001_initial(db: sqlite_utils.Database) -> None:
     db["instances"].create({"id": int, "workflow": str, "version": str, "number": str, "status": str,
                             "outcome": str, "started_by": str, "started_at": str, "ended_at": str,
                             "updated_at": str, "parent_id": int, "wake_at": str, "revision": int,
-                            "state": str}, pk="id")
+                            "events": int, "head": str, "state": str}, pk="id")
     db["instances"].create_index(["workflow", "status"])
-    db["instances"].create_index(["status", "wake_at"])
     db["instances"].create_index(["number"])
-    db["instances"].create_index(["parent_id"])
-    db["tasks"].create({"id": str, "instance_id": int, "step": str, "kind": str, "roles": str, "status": str,
-                        "opened_at": str, "due_at": str, "closed_at": str, "closed_by": str, "outcome": str},
-                       pk="id")
-    db["tasks"].create_index(["status", "due_at"])
-    db["tasks"].create_index(["instance_id"])
-    db["events"].create({"id": int, "instance_id": int, "at": str, "actor": str, "acting_for": str,
-                         "step": str, "task": str, "type": str, "payload": str, "prev_hash": str, "hash": str},
-                        pk="id")
-    db["events"].create_index(["instance_id"])
+    # partial: only instances waiting on a timer are in it, so other steps never write to it
+    db.execute("CREATE INDEX instances_waking ON instances (wake_at) WHERE wake_at IS NOT NULL")
+    # keyed by task_key(id): an instance's tasks sit together and a new instance's go at the end, so a step
+    # writes one page of this table; `id` is the text staff see ("12-3")
+    db.execute("CREATE TABLE tasks (key INTEGER PRIMARY KEY, id TEXT, instance_id INTEGER, step TEXT, kind TEXT, "
+               "roles TEXT, status TEXT, opened_at TEXT, due_at TEXT, closed_at TEXT, closed_by TEXT, outcome TEXT)")
+    # open tasks by due time (the inbox, deadlines): closing a task takes it out, so the index stays small
+    db.execute("CREATE INDEX tasks_open_due ON tasks (due_at) WHERE status = 'open'")
+    # appended at the end of the table (full pages); each instance's events form a hash chain whose head
+    # and length are kept on the instance row
+    db.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, instance_id INTEGER, seq INTEGER, at TEXT, actor TEXT, "
+               "acting_for TEXT, step TEXT, task TEXT, type TEXT, payload TEXT, prev_hash TEXT, hash TEXT)")
+    db.execute("CREATE UNIQUE INDEX events_instance_seq ON events (instance_id, seq)")
     db["ledger_entries"].create({"id": int, "workflow": str, "ledger": str, "instance_id": int, "number": str,
                                  "entry": str, "amount": int, "balance": int, "at": str, "actor": str,
                                  "step": str, "memo": str, "event_id": int}, pk="id", not_null={"number"})
@@ -113,7 +127,7 @@ class Store:
         row = self.conn.execute("SELECT files FROM versions WHERE version=?", (version,)).fetchone()
         if row is None:
             raise NotFound(f"資料庫中沒有流程版本 {version}")
-        return json.loads(row[0])
+        return loads(row[0])
 
     # --- instances ----------------------------------------------------------------------------------
     def next_number(self, series: str, year: int) -> int:
@@ -125,82 +139,87 @@ class Store:
     def new_instance_id(self, workflow: str, version: str, started_by: str, now: str,
                         parent_id: int | None) -> int:
         cur = self.conn.execute("INSERT INTO instances (workflow, version, status, started_by, started_at, "
-                                "updated_at, parent_id, revision, state) VALUES (?,?,?,?,?,?,?,0,'{}')",
-                                (workflow, version, "active", started_by, now, now, parent_id))
+                                "updated_at, parent_id, revision, events, head, state) "
+                                "VALUES (?,?,?,?,?,?,?,0,0,?,'{}')",
+                                (workflow, version, "active", started_by, now, now, parent_id, GENESIS))
         return cur.lastrowid
 
     def instance_row(self, instance_id: int) -> dict:
-        cur = self.conn.execute("SELECT id, workflow, version, number, status, outcome, parent_id, revision, "
-                                "state, started_at, updated_at FROM instances WHERE id=?", (instance_id,))
-        row = cur.fetchone()
+        """What the write path needs of an instance: its version, revision, chain head and state."""
+        row = self.conn.execute("SELECT id, version, parent_id, revision, status, outcome, number, wake_at, "
+                                "ended_at, events, head, state FROM instances WHERE id=?", (instance_id,)).fetchone()
         if row is None:
             raise NotFound(f"沒有案件 {instance_id}")
-        names = [d[0] for d in cur.description]
-        out = dict(zip(names, row, strict=True))
-        out["state"] = json.loads(out["state"])
-        return out
+        return dict(zip(_ROW, row[:-1], strict=True), state=loads(row[-1]), state_text=row[-1])
 
-    def save_state(self, instance_id: int, revision: int, state: dict, now: str) -> None:
-        """Write the new state if nobody else has since `revision` (optimistic check) or raise Conflict."""
-        wake = min((t["until"] for t in state["tokens"].values() if t.get("until")), default=None)
-        cur = self.conn.execute(
-            "UPDATE instances SET state=?, status=?, outcome=?, number=?, ended_at=?, updated_at=?, wake_at=?, "
-            "revision=revision+1 WHERE id=? AND revision=?",
-            (dumps(state), state["status"], state["outcome"], state["number"], state.get("ended_at"), now, wake,
-             instance_id, revision))
-        if cur.rowcount != 1:
-            raise Conflict(f"案件 {instance_id} 剛被其他人更新，請重新整理後再試")
-
-    def append_events(self, instance_id: int, workflow: str, events: list[dict], actor: str | None,
-                      acting_for: str | None, at: str) -> None:
-        """Append events to the hash-chained log and update the task and ledger projections."""
-        if not events:
-            return
-        row = self.conn.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
-        last_id, prev = row if row else (0, GENESIS)
+    def commit_step(self, row: dict, state: dict, events: list[dict], actor: str | None, acting_for: str | None,
+                    workflow: str, at: str) -> dict:
+        """Save a new state if nobody has since `row["revision"]` (else Conflict), append its events to the
+        instance's hash chain and update the projections; returns the new row. Call inside `write()`."""
+        iid = row["id"]
+        seq, prev = row["events"], row["head"]
         rows = []
-        for offset, event in enumerate(events, 1):
+        for event in events:
+            seq += 1
             payload = dumps(event["payload"])
-            body = dumps([last_id + offset, instance_id, at, actor, acting_for, event["step"], event["task"],
-                          event["type"], payload])
-            digest = hashlib.sha256((prev + body).encode()).hexdigest()
-            rows.append((last_id + offset, instance_id, at, actor, acting_for, event["step"], event["task"],
-                         event["type"], payload, prev, digest))
-            prev = digest
-        self.conn.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
-        for (event_id, *_), event in zip(rows, events, strict=True):
-            self._project(instance_id, workflow, event_id, event, actor, at)
+            fields = (iid, seq, at, actor, acting_for, event["step"], event["task"], event["type"], payload)
+            prev_hash, prev = prev, _chain(prev, fields)
+            rows.append(fields + (prev_hash, prev))
+        wake = min((t["until"] for t in state["tokens"].values() if t.get("until")), default=None)
+        text = dumps(state)
+        new = dict(row, revision=row["revision"] + 1, status=state["status"], outcome=state["outcome"],
+                   number=state["number"], wake_at=wake, ended_at=state.get("ended_at"), events=seq, head=prev,
+                   state=state, state_text=text)
+        # only the columns that changed: SQLite rewrites the index entries of every indexed column in SET
+        sets = ["state=?", "revision=?", "updated_at=?", "events=?", "head=?"]
+        args: list = [text, new["revision"], at, seq, prev]
+        for column in ("status", "outcome", "number", "wake_at", "ended_at"):
+            if new[column] != row[column]:
+                sets.append(f"{column}=?")
+                args.append(new[column])
+        cur = self.conn.execute(f"UPDATE instances SET {', '.join(sets)} WHERE id=? AND revision=?",
+                                args + [iid, row["revision"]])
+        if cur.rowcount != 1:
+            raise Conflict(f"案件 {iid} 剛被其他人更新，請重新整理後再試")
+        self.conn.executemany("INSERT INTO events (instance_id, seq, at, actor, acting_for, step, task, type, "
+                              "payload, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+        for fields, event in zip(rows, events, strict=True):
+            self._project(iid, workflow, fields[1], event, actor, at)
+        return new
 
-    def _project(self, instance_id: int, workflow: str, event_id: int, event: dict, actor: str | None,
+    def _project(self, instance_id: int, workflow: str, seq: int, event: dict, actor: str | None,
                  at: str) -> None:
         kind, payload = event["type"], event["payload"]
         if kind == "task_opened":
-            self.conn.execute("INSERT INTO tasks (id, instance_id, step, kind, roles, status, opened_at, due_at) "
-                              "VALUES (?,?,?,?,?,?,?,?)", (event["task"], instance_id, event["step"],
+            self.conn.execute("INSERT INTO tasks (key, id, instance_id, step, kind, roles, status, opened_at, due_at) "
+                              "VALUES (?,?,?,?,?,?,?,?,?)", (task_key(event["task"]), event["task"], instance_id,
+                                                             event["step"],
                                                            payload.get("kind"), dumps(payload["roles"]), "open",
                                                            at, payload.get("due_at")))
         elif kind == "signed":
-            self.conn.execute("UPDATE tasks SET roles=? WHERE id=?", (dumps(payload["remaining"]), event["task"]))
+            self.conn.execute("UPDATE tasks SET roles=? WHERE key=?",
+                              (dumps(payload["remaining"]), task_key(event["task"])))
         elif kind in ("task_completed", "task_cancelled"):
             status = "done" if kind == "task_completed" else "cancelled"
-            self.conn.execute("UPDATE tasks SET status=?, closed_at=?, closed_by=?, outcome=? WHERE id=?",
-                              (status, at, actor, payload.get("outcome"), event["task"]))
+            self.conn.execute("UPDATE tasks SET status=?, closed_at=?, closed_by=?, outcome=? WHERE key=?",
+                              (status, at, actor, payload.get("outcome"), task_key(event["task"])))
         elif kind == "ledger_posted":
             self.conn.execute("INSERT INTO ledger_entries (workflow, ledger, instance_id, number, entry, amount, "
                               "balance, at, actor, step, memo, event_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                               (workflow, payload["ledger"], instance_id, payload["number"], payload["entry"],
                                payload["amount"], payload["balance"], at, actor, event["step"], payload.get("memo"),
-                               event_id))
+                               seq))
 
     def task_status(self, task_id: str) -> str | None:
-        row = self.conn.execute("SELECT status FROM tasks WHERE id=?", (task_id,)).fetchone()
+        key = task_key(task_id)
+        row = self.conn.execute("SELECT status FROM tasks WHERE key=?", (key,)).fetchone() if key else None
         return row[0] if row else None
 
     def events(self, instance_id: int) -> list[dict]:
-        cur = self.conn.execute("SELECT id, at, actor, acting_for, step, task, type, payload FROM events "
-                                "WHERE instance_id=? ORDER BY id", (instance_id,))
-        return [{"id": r[0], "at": r[1], "actor": r[2], "acting_for": r[3], "step": r[4], "task": r[5],
-                 "type": r[6], "payload": json.loads(r[7])} for r in cur]
+        cur = self.conn.execute("SELECT seq, at, actor, acting_for, step, task, type, payload FROM events "
+                                "WHERE instance_id=? ORDER BY seq", (instance_id,))
+        return [{"seq": r[0], "at": r[1], "actor": r[2], "acting_for": r[3], "step": r[4], "task": r[5],
+                 "type": r[6], "payload": loads(r[7])} for r in cur]
 
     def ledger_entries(self, instance_id: int) -> list[dict]:
         cur = self.conn.execute("SELECT id, ledger, number, entry, amount, balance, at, actor, step, memo "
@@ -209,16 +228,21 @@ class Store:
         return [dict(zip(names, r, strict=True)) for r in cur]
 
     def verify_chain(self) -> tuple[bool, int, str]:
-        """Recompute the event hash chain: (ok, events checked, first problem)."""
-        prev = GENESIS
+        """Recompute every instance's event hash chain and compare its end with the head and count kept on
+        the instance row (so removed events are found too): (ok, events checked, first problem)."""
+        recorded = {i: (n, head) for i, n, head in self.conn.execute("SELECT id, events, head FROM instances")}
+        found: dict[int, tuple[int, str]] = {}
         count = 0
-        for row in self.conn.execute("SELECT id, instance_id, at, actor, acting_for, step, task, type, payload, "
-                                     "prev_hash, hash FROM events ORDER BY id"):
+        for row in self.conn.execute("SELECT instance_id, seq, at, actor, acting_for, step, task, type, payload, "
+                                     "prev_hash, hash FROM events ORDER BY instance_id, seq"):
             count += 1
-            body = dumps(list(row[:9]))
-            if row[9] != prev or hashlib.sha256((prev + body).encode()).hexdigest() != row[10]:
-                return False, count, f"event {row[0]} does not match the chain"
-            prev = row[10]
+            seen, prev = found.get(row[0], (0, GENESIS))
+            if row[1] != seen + 1 or row[9] != prev or _chain(prev, row[:9]) != row[10]:
+                return False, count, f"event {row[0]}/{row[1]} does not match the chain"
+            found[row[0]] = (row[1], row[10])
+        for iid, (n, head) in recorded.items():
+            if found.get(iid, (0, GENESIS)) != (n, head):
+                return False, count, f"instance {iid}: its events do not end at the recorded head"
         return True, count, ""
 
     # --- users --------------------------------------------------------------------------------------
@@ -228,6 +252,10 @@ class Store:
                               "ON CONFLICT(name) DO UPDATE SET title=coalesce(excluded.title, title)",
                               (name, title, now))
             self.conn.executemany("INSERT OR IGNORE INTO user_roles VALUES (?,?)", [(name, r) for r in roles])
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits to the database."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
 
     def user_exists(self, name: str) -> bool:
         return self.conn.execute("SELECT 1 FROM users WHERE name=?", (name,)).fetchone() is not None
@@ -250,6 +278,15 @@ class Store:
         rows = self.conn.execute("SELECT DISTINCT user FROM delegations WHERE deputy=? AND starts<=? AND ends>=?",
                                  (deputy, day, day))
         return [r[0] for r in rows]
+
+    def actor_roles(self, user: str, day: str) -> tuple[bool, list[tuple[str, str | None]]]:
+        """In one statement: does the user exist, and (role, principal) pairs: the user's own roles
+        (principal None) and those of everyone who named them deputy for `day`."""
+        rows = self.conn.execute(
+            "SELECT r.role, NULL FROM users u LEFT JOIN user_roles r ON r.user = u.name WHERE u.name = ? "
+            "UNION ALL SELECT r.role, d.user FROM delegations d JOIN user_roles r ON r.user = d.user "
+            "WHERE d.deputy = ? AND d.starts <= ? AND d.ends >= ?", (user, user, day, day)).fetchall()
+        return bool(rows) and any(p is None for _, p in rows), [(r, p) for r, p in rows if r is not None]
 
     def open_tasks_for_roles(self, roles: list[str]) -> list[dict]:
         if not roles:

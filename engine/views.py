@@ -45,7 +45,7 @@ def instance_view(wf: Workflow, row: dict) -> dict:
         "started_by": state["started_by"],
         "started_at": state["started_at"],
         "ended_at": state.get("ended_at"),
-        "parent": row.get("parent_id"),
+        "parent": row["parent_id"],
         "data": state["data"],
         "tasks": [task_view(wf, tid, task, state["data"]) for tid, task in state.get("tasks", {}).items()],
         "waiting": [{"step": t["step"], "until": t["until"]} for t in tokens.values() if t.get("until")],

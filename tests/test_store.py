@@ -20,7 +20,7 @@ def snapshot(db_path) -> dict[str, list]:
     """Every row of every table: equal snapshots mean nothing was written."""
     conn = sqlite3.connect(db_path)
     tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
-    out = {t: conn.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall() for t in tables}
+    out = {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
     conn.close()
     return out
 
@@ -166,10 +166,17 @@ def test_event_log_is_append_only_and_hash_chained(toy_engine):
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         conn.execute("DELETE FROM events")
     assert toy_engine.store.verify_chain() == (True, 4, "")
-    conn.execute("DROP TRIGGER events_no_update")  # someone with file access goes around the trigger
-    conn.execute("UPDATE events SET actor='mallory' WHERE id=3")
+    iid = inst["id"]
+    conn.execute("DROP TRIGGER events_no_update")  # someone with file access goes around the triggers
+    conn.execute("UPDATE events SET actor='mallory' WHERE instance_id=? AND seq=3", (iid,))
     ok, _, problem = toy_engine.store.verify_chain()
-    assert not ok and problem == "event 3 does not match the chain"
+    assert not ok and problem == f"event {iid}/3 does not match the chain"
+    conn.execute("UPDATE events SET actor='bo' WHERE instance_id=? AND seq=3", (iid,))
+    assert toy_engine.store.verify_chain()[0]
+    conn.execute("DROP TRIGGER events_no_delete")  # removing the last event is found through the head
+    conn.execute("DELETE FROM events WHERE instance_id=? AND seq=4", (iid,))
+    ok, _, problem = toy_engine.store.verify_chain()
+    assert not ok and problem == f"instance {iid}: its events do not end at the recorded head"
 
 
 def test_numbers_are_gap_free_per_form_and_year(toy_engine, clock):
