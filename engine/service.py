@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +16,8 @@ from .errors import Conflict, GoldkeyError, Invalid, NotFound
 from .jsontext import loads
 from .store import GENESIS, Store
 from .views import describe, instance_view, task_view
+
+ACTOR_TTL = 1.0  # seconds
 
 
 def utcnow() -> datetime:
@@ -34,7 +37,7 @@ class Engine:
         self._cache = _Cache()
         self._written: dict[int, dict] = {}  # rows written in the open transaction
         self._actors: dict[tuple[str, str], Actor] = {}
-        self._actors_version = -1
+        self._actors_read = 0.0
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -106,13 +109,13 @@ class Engine:
         return wf
 
     def actor(self, user: str, now: datetime) -> Actor:
-        """The user's roles and deputyships today; cached until any other connection commits (SQLite's
-        data_version) or this engine changes users."""
+        """The user's roles and deputyships today. Read at most every ACTOR_TTL seconds (a change made by
+        another process takes effect within that time; one made through this engine at once)."""
         day = now.astimezone(self.registry.site.tz).date().isoformat()
-        version = self.store.data_version()
-        if version != self._actors_version:
+        moment = time.monotonic()
+        if moment - self._actors_read > ACTOR_TTL:
             self._actors.clear()
-            self._actors_version = version
+            self._actors_read = moment
         actor = self._actors.get((user, day))
         if actor is None:
             actor = self._actors[(user, day)] = self._load_actor(user, day)
@@ -223,7 +226,7 @@ class Engine:
         if wf.version not in self._saved:
             store.save_version(wf.version, wf.id, wf.files, iso(now))
             self._saved.add(wf.version)
-        iid = store.new_instance_id(wf.id, wf.version, actor.user, iso(now), parent)
+        iid = store.next_instance_id()
         number = None
         if wf.form.number:
             year = now.astimezone(self.registry.site.tz).year

@@ -7,17 +7,21 @@ connection (sqlite-utils' `.insert()` runs schema look-ups on every call, too sl
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
 
-from .errors import Conflict, NotFound
+from .errors import Conflict, Invalid, NotFound
 from .jsontext import dumps, loads
 
 GENESIS = "0" * 64
+_WRITE_LOCKS: dict[str, threading.Lock] = {}  # one per database file, shared by its Stores in this process
+_LOCKS_GUARD = threading.Lock()
 def task_key(task_id: str) -> int | None:
     """The integer key of a task id "instance-seq" (None if it is not one)."""
     instance, _, seq = str(task_id).partition("-")
@@ -26,14 +30,22 @@ def task_key(task_id: str) -> int | None:
     return (int(instance) << 24) | int(seq)
 
 
+_TASK_UPSERT = (
+    "INSERT INTO tasks (key, id, instance_id, step, kind, roles, status, opened_at, due_at, closed_at, closed_by, "
+    "outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET "
+    "roles=coalesce(excluded.roles, roles), status=coalesce(excluded.status, status), "
+    "closed_at=coalesce(excluded.closed_at, closed_at), closed_by=coalesce(excluded.closed_by, closed_by), "
+    "outcome=coalesce(excluded.outcome, outcome)")
 _ROW = ("id", "version", "parent_id", "revision", "status", "outcome", "number", "wake_at", "ended_at", "events",
         "head")
 
 
 def _chain(prev: str, fields: tuple) -> str:
     """The hash of one event: the previous hash and the event's fields, unit-separated."""
-    body = "\x1f".join("" if f is None else str(f) for f in fields)
-    return hashlib.sha256((prev + body).encode()).hexdigest()
+    iid, seq, at, actor, acting_for, step, task, kind, payload = fields
+    body = (f"{prev}{iid}\x1f{seq}\x1f{at}\x1f{actor or ''}\x1f{acting_for or ''}\x1f{step or ''}\x1f"
+            f"{task or ''}\x1f{kind}\x1f{payload}")
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def _m0001_initial(db: sqlite_utils.Database) -> None:
@@ -42,7 +54,7 @@ def _m0001_initial(db: sqlite_utils.Database) -> None:
                             "outcome": str, "started_by": str, "started_at": str, "ended_at": str,
                             "updated_at": str, "parent_id": int, "wake_at": str, "revision": int,
                             "events": int, "head": str, "state": str}, pk="id")
-    db["instances"].create_index(["workflow", "status"])
+    db["instances"].create_index(["status", "workflow"])  # active instances (the inbox), registers
     db["instances"].create_index(["number"])
     # partial: only instances waiting on a timer are in it, so other steps never write to it
     db.execute("CREATE INDEX instances_waking ON instances (wake_at) WHERE wake_at IS NOT NULL")
@@ -50,13 +62,14 @@ def _m0001_initial(db: sqlite_utils.Database) -> None:
     # writes one page of this table; `id` is the text staff see ("12-3")
     db.execute("CREATE TABLE tasks (key INTEGER PRIMARY KEY, id TEXT, instance_id INTEGER, step TEXT, kind TEXT, "
                "roles TEXT, status TEXT, opened_at TEXT, due_at TEXT, closed_at TEXT, closed_by TEXT, outcome TEXT)")
-    # open tasks by due time (the inbox, deadlines): closing a task takes it out, so the index stays small
-    db.execute("CREATE INDEX tasks_open_due ON tasks (due_at) WHERE status = 'open'")
-    # appended at the end of the table (full pages); each instance's events form a hash chain whose head
-    # and length are kept on the instance row
+    # open tasks with a due time (deadlines): a task without one, or a closed one, is not in it. Open tasks
+    # without a due time are found through the active instances (their tasks share the instance's key range).
+    db.execute("CREATE INDEX tasks_open_due ON tasks (due_at) WHERE status = 'open' AND due_at IS NOT NULL")
+    # keyed by (instance_id << 24 | seq): an instance's events lie together in the table itself, so no
+    # second index is written per step; each instance's events form a hash chain whose head and length
+    # are kept on the instance row
     db.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, instance_id INTEGER, seq INTEGER, at TEXT, actor TEXT, "
                "acting_for TEXT, step TEXT, task TEXT, type TEXT, payload TEXT, prev_hash TEXT, hash TEXT)")
-    db.execute("CREATE UNIQUE INDEX events_instance_seq ON events (instance_id, seq)")
     db["ledger_entries"].create({"id": int, "workflow": str, "ledger": str, "instance_id": int, "number": str,
                                  "entry": str, "amount": int, "balance": int, "at": str, "actor": str,
                                  "step": str, "memo": str, "event_id": int}, pk="id", not_null={"number"})
@@ -87,6 +100,8 @@ class Store:
         self.conn.execute(f"PRAGMA synchronous={synchronous}")  # per connection: set it on every one
         self.conn.execute("PRAGMA busy_timeout=30000")
         self.db = sqlite_utils.Database(self.conn)
+        with _LOCKS_GUARD:
+            self._lock = _WRITE_LOCKS.setdefault(os.path.realpath(self.path), threading.Lock())
         self.migrate()
 
     def close(self) -> None:
@@ -107,17 +122,21 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; rolled back whole on any exception."""
+        """One write transaction; rolled back whole on any exception.
+
+        Writers in this process queue on a lock before BEGIN IMMEDIATE: SQLite's own busy handler makes a
+        waiting writer sleep in steps of milliseconds, far longer than a step takes."""
         if self.conn.in_transaction:  # nested: part of the caller's transaction
             yield self.conn
             return
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
 
     # --- definitions --------------------------------------------------------------------------------
     def save_version(self, version: str, workflow: str, files: dict[str, str], now: str) -> None:
@@ -136,13 +155,9 @@ class Store:
                                 "DO UPDATE SET last = last + 1 RETURNING last", (series, year)).fetchone()
         return row[0]
 
-    def new_instance_id(self, workflow: str, version: str, started_by: str, now: str,
-                        parent_id: int | None) -> int:
-        cur = self.conn.execute("INSERT INTO instances (workflow, version, status, started_by, started_at, "
-                                "updated_at, parent_id, revision, events, head, state) "
-                                "VALUES (?,?,?,?,?,?,?,0,0,?,'{}')",
-                                (workflow, version, "active", started_by, now, now, parent_id, GENESIS))
-        return cur.lastrowid
+    def next_instance_id(self) -> int:
+        """The id the next instance gets; call inside `write()`, which holds the write lock."""
+        return self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM instances").fetchone()[0]
 
     def instance_row(self, instance_id: int) -> dict:
         """What the write path needs of an instance: its version, revision, chain head and state."""
@@ -159,12 +174,14 @@ class Store:
         iid = row["id"]
         seq, prev = row["events"], row["head"]
         rows = []
+        if seq + len(events) >= 1 << 24:
+            raise Invalid(f"案件 {iid} 的事件已達上限，請改為新開案件")
         for event in events:
             seq += 1
             payload = dumps(event["payload"])
             fields = (iid, seq, at, actor, acting_for, event["step"], event["task"], event["type"], payload)
             prev_hash, prev = prev, _chain(prev, fields)
-            rows.append(fields + (prev_hash, prev))
+            rows.append((iid << 24 | seq,) + fields + (prev_hash, prev))
         wake = min((t["until"] for t in state["tokens"].values() if t.get("until")), default=None)
         text = dumps(state)
         new = dict(row, revision=row["revision"] + 1, status=state["status"], outcome=state["outcome"],
@@ -177,38 +194,41 @@ class Store:
             if new[column] != row[column]:
                 sets.append(f"{column}=?")
                 args.append(new[column])
-        cur = self.conn.execute(f"UPDATE instances SET {', '.join(sets)} WHERE id=? AND revision=?",
-                                args + [iid, row["revision"]])
-        if cur.rowcount != 1:
-            raise Conflict(f"案件 {iid} 剛被其他人更新，請重新整理後再試")
-        self.conn.executemany("INSERT INTO events (instance_id, seq, at, actor, acting_for, step, task, type, "
-                              "payload, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
-        for fields, event in zip(rows, events, strict=True):
-            self._project(iid, workflow, fields[1], event, actor, at)
+        if row["revision"] == 0:  # a new instance: one INSERT with its final columns
+            self.conn.execute("INSERT INTO instances (id, workflow, version, number, status, outcome, started_by, "
+                              "started_at, ended_at, updated_at, parent_id, wake_at, revision, events, head, state) "
+                              "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                              (iid, workflow, row["version"], new["number"], new["status"], new["outcome"],
+                               state["started_by"], state["started_at"], new["ended_at"], at, row["parent_id"],
+                               wake, 1, seq, prev, text))
+        else:
+            cur = self.conn.execute(f"UPDATE instances SET {', '.join(sets)} WHERE id=? AND revision=?",
+                                    args + [iid, row["revision"]])
+            if cur.rowcount != 1:
+                raise Conflict(f"案件 {iid} 剛被其他人更新，請重新整理後再試")
+        self.conn.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        tasks = []
+        for (event_id, *_), event in zip(rows, events, strict=True):
+            kind, payload, task = event["type"], event["payload"], event["task"]
+            if kind == "task_opened":
+                tasks.append((task_key(task), task, iid, event["step"], payload.get("kind"), dumps(payload["roles"]),
+                              "open", at, payload.get("due_at"), None, None, None))
+            elif kind == "signed":
+                tasks.append((task_key(task), None, None, None, None, dumps(payload["remaining"]), None, None, None,
+                              None, None, None))
+            elif kind in ("task_completed", "task_cancelled"):
+                tasks.append((task_key(task), None, None, None, None, None,
+                              "done" if kind == "task_completed" else "cancelled", None, None, at, actor,
+                              payload.get("outcome")))
+            elif kind == "ledger_posted":
+                self.conn.execute("INSERT INTO ledger_entries (workflow, ledger, instance_id, number, entry, amount, "
+                                  "balance, at, actor, step, memo, event_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                                  (workflow, payload["ledger"], iid, payload["number"], payload["entry"],
+                                   payload["amount"], payload["balance"], at, actor, event["step"],
+                                   payload.get("memo"), event_id))
+        if tasks:  # the task projection in one statement: open new rows, close or re-role existing ones
+            self.conn.executemany(_TASK_UPSERT, tasks)
         return new
-
-    def _project(self, instance_id: int, workflow: str, seq: int, event: dict, actor: str | None,
-                 at: str) -> None:
-        kind, payload = event["type"], event["payload"]
-        if kind == "task_opened":
-            self.conn.execute("INSERT INTO tasks (key, id, instance_id, step, kind, roles, status, opened_at, due_at) "
-                              "VALUES (?,?,?,?,?,?,?,?,?)", (task_key(event["task"]), event["task"], instance_id,
-                                                             event["step"],
-                                                           payload.get("kind"), dumps(payload["roles"]), "open",
-                                                           at, payload.get("due_at")))
-        elif kind == "signed":
-            self.conn.execute("UPDATE tasks SET roles=? WHERE key=?",
-                              (dumps(payload["remaining"]), task_key(event["task"])))
-        elif kind in ("task_completed", "task_cancelled"):
-            status = "done" if kind == "task_completed" else "cancelled"
-            self.conn.execute("UPDATE tasks SET status=?, closed_at=?, closed_by=?, outcome=? WHERE key=?",
-                              (status, at, actor, payload.get("outcome"), task_key(event["task"])))
-        elif kind == "ledger_posted":
-            self.conn.execute("INSERT INTO ledger_entries (workflow, ledger, instance_id, number, entry, amount, "
-                              "balance, at, actor, step, memo, event_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                              (workflow, payload["ledger"], instance_id, payload["number"], payload["entry"],
-                               payload["amount"], payload["balance"], at, actor, event["step"], payload.get("memo"),
-                               seq))
 
     def task_status(self, task_id: str) -> str | None:
         key = task_key(task_id)
@@ -217,7 +237,7 @@ class Store:
 
     def events(self, instance_id: int) -> list[dict]:
         cur = self.conn.execute("SELECT seq, at, actor, acting_for, step, task, type, payload FROM events "
-                                "WHERE instance_id=? ORDER BY seq", (instance_id,))
+                                "WHERE id BETWEEN ? AND ? ORDER BY id", (instance_id << 24, (instance_id + 1) << 24))
         return [{"seq": r[0], "at": r[1], "actor": r[2], "acting_for": r[3], "step": r[4], "task": r[5],
                  "type": r[6], "payload": loads(r[7])} for r in cur]
 
@@ -234,7 +254,7 @@ class Store:
         found: dict[int, tuple[int, str]] = {}
         count = 0
         for row in self.conn.execute("SELECT instance_id, seq, at, actor, acting_for, step, task, type, payload, "
-                                     "prev_hash, hash FROM events ORDER BY instance_id, seq"):
+                                     "prev_hash, hash FROM events ORDER BY id"):
             count += 1
             seen, prev = found.get(row[0], (0, GENESIS))
             if row[1] != seen + 1 or row[9] != prev or _chain(prev, row[:9]) != row[10]:
@@ -253,9 +273,6 @@ class Store:
                               (name, title, now))
             self.conn.executemany("INSERT OR IGNORE INTO user_roles VALUES (?,?)", [(name, r) for r in roles])
 
-    def data_version(self) -> int:
-        """Changes whenever another connection commits to the database."""
-        return self.conn.execute("PRAGMA data_version").fetchone()[0]
 
     def user_exists(self, name: str) -> bool:
         return self.conn.execute("SELECT 1 FROM users WHERE name=?", (name,)).fetchone() is not None
@@ -289,13 +306,15 @@ class Store:
         return bool(rows) and any(p is None for _, p in rows), [(r, p) for r, p in rows if r is not None]
 
     def open_tasks_for_roles(self, roles: list[str]) -> list[dict]:
+        """Open tasks any of `roles` may act on, soonest due first."""
         if not roles:
             return []
         marks = ",".join("?" * len(roles))
         cur = self.conn.execute(
             "SELECT t.id, t.instance_id, t.step, t.roles, t.opened_at, t.due_at, i.workflow, i.number "
-            "FROM tasks t JOIN instances i ON i.id = t.instance_id WHERE t.status='open' AND EXISTS "
+            "FROM instances i JOIN tasks t ON t.key BETWEEN i.id << 24 AND ((i.id + 1) << 24) - 1 "
+            "WHERE i.status = 'active' AND t.status = 'open' AND EXISTS "
             f"(SELECT 1 FROM json_each(t.roles) j WHERE j.value IN ({marks})) "
-            "ORDER BY t.due_at IS NULL, t.due_at, t.opened_at, t.id", roles)
+            "ORDER BY t.due_at IS NULL, t.due_at, t.opened_at, t.key", roles)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur]
