@@ -203,6 +203,15 @@ class Engine:
         self._actors.clear()
         return {"name": name, "roles": sorted(self.store.user_roles(name))}
 
+    def set_roles(self, name: str, roles: list[str]) -> dict:
+        """Give a user exactly these roles (creating the user if needed)."""
+        unknown = [r for r in roles if r not in self.registry.site.roles]
+        if unknown:
+            raise Invalid(f"沒有角色：{'、'.join(unknown)}")
+        self.store.set_roles(name, roles, iso(self.clock()))
+        self._actors.clear()
+        return {"name": name, "roles": sorted(roles)}
+
     def delegate(self, user: str, deputy: str, starts: str, ends: str) -> dict:
         for who in (user, deputy):
             if not self.store.user_exists(who):

@@ -274,6 +274,12 @@ class Store:
             self.conn.executemany("INSERT OR IGNORE INTO user_roles VALUES (?,?)", [(name, r) for r in roles])
 
 
+    def set_roles(self, name: str, roles: list[str], now: str) -> None:
+        with self.write():
+            self.conn.execute("INSERT OR IGNORE INTO users (name, created_at) VALUES (?,?)", (name, now))
+            self.conn.execute("DELETE FROM user_roles WHERE user=?", (name,))
+            self.conn.executemany("INSERT INTO user_roles VALUES (?,?)", [(name, r) for r in roles])
+
     def user_exists(self, name: str) -> bool:
         return self.conn.execute("SELECT 1 FROM users WHERE name=?", (name,)).fetchone() is not None
 
