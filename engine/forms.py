@@ -125,20 +125,10 @@ class Form:
             text = f"「{label}」應為{'或'.join(names.get(w, w) for w in wanted)}"
         elif kind == "enum":
             text = f"「{label}」只能是：{'、'.join(str(v) for v in value)}"
-        elif kind == "const":
-            text = f"「{label}」必須是 {value}"
-        elif kind == "maxLength":
-            text = f"「{label}」最多 {value} 個字"
-        elif kind == "minLength":
-            text = f"「{label}」至少 {value} 個字" if value > 1 else f"「{label}」不可為空"
-        elif kind in ("minimum", "exclusiveMinimum"):
-            text = f"「{label}」不可小於{'或等於' if kind == 'exclusiveMinimum' else ''} {value}"
-        elif kind in ("maximum", "exclusiveMaximum"):
-            text = f"「{label}」不可大於{'或等於' if kind == 'exclusiveMaximum' else ''} {value}"
-        elif kind == "minItems":
-            text = f"「{label}」至少要有 {value} 行"
-        elif kind == "maxItems":
-            text = f"「{label}」最多 {value} 行"
+        elif kind == "minLength" and value <= 1:
+            text = f"「{label}」不可為空"
+        elif kind in _MESSAGES:
+            text = _MESSAGES[kind].format(label=label, value=value)
         elif kind == "format":
             examples = {"date": "2026-11-27", "date-time": "2026-11-27T09:30:00+08:00", "time": "09:30:00+08:00",
                         "email": "name@example.com"}
@@ -151,6 +141,20 @@ class Form:
             text = f"「{label}」不符合要求：{error.message}"
         return {"field": path, "message": text}
 
+
+_MESSAGES = {  # JSON Schema keyword -> what staff read
+    "const": "「{label}」必須是 {value}",
+    "maxLength": "「{label}」最多 {value} 個字",
+    "minLength": "「{label}」至少 {value} 個字",
+    "minimum": "「{label}」不可小於 {value}",
+    "exclusiveMinimum": "「{label}」必須大於 {value}",
+    "maximum": "「{label}」不可大於 {value}",
+    "exclusiveMaximum": "「{label}」必須小於 {value}",
+    "minItems": "「{label}」至少要有 {value} 行",
+    "maxItems": "「{label}」最多 {value} 行",
+    "uniqueItems": "「{label}」不可有重複的項目",
+    "multipleOf": "「{label}」必須是 {value} 的倍數",
+}
 
 # Keywords whose meaning fastjsonschema and jsonschema share; formats are checked by jsonschema's own
 # checker in both. A schema using anything else is validated by jsonschema alone.

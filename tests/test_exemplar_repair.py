@@ -187,7 +187,7 @@ def test_sign_off_records_who_signed_materials_and_hours(core_run):
         run.act("sign_off", data={"materials": [{"name": "下水管", "quantity": 0}]}, user="zhang", roles=TECH)
     assert err.value.details == [
         {"field": "hours", "message": "「修理時間（小時）」為必填"},
-        {"field": "materials.0.quantity", "message": "「消耗材料 第1行 數量」不可小於或等於 0"},
+        {"field": "materials.0.quantity", "message": "「消耗材料 第1行 數量」必須大於 0"},
         {"field": "signed_by", "message": "「驗收簽字人」為必填"}]
     assert run.open_steps() == ["sign_off"]
 

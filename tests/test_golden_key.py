@@ -12,10 +12,16 @@ FREE = dict(PAID, nature="無償", category="問詢", request="查詢社區附�
 del FREE["prepaid"]
 
 
-def test_surplus_is_refunded(core_run):
+def slip_issued(core_run, data=PAID):
+    """A paid request registered and its slip issued: the prepayment is in the ledger."""
     run = core_run("golden_key_service")
-    run.start(PAID)
+    run.start(data)
     run.act("issue_slip")
+    return run
+
+
+def test_surplus_is_refunded(core_run):
+    run = slip_issued(core_run)
     run.act("plan", data={"route": "樓宇管家獨立完成", "estimate": "300"})
     run.act("do_self", data={"result": "已訂票", "cost": "320.50"})
     run.act("record_expense", data={"expense_note": "車票及代辦費"})
@@ -26,9 +32,7 @@ def test_surplus_is_refunded(core_run):
 
 
 def test_exact_use_needs_no_refund(core_run):
-    run = core_run("golden_key_service")
-    run.start(PAID)
-    run.act("issue_slip")
+    run = slip_issued(core_run)
     run.act("plan", data={"route": "客服中心協調各部門", "estimate": "500", "departments": ["工程部"]})
     run.act("coordinate", data={"result": "已完成", "cost": "500"})
     run.act("record_expense")
@@ -39,9 +43,7 @@ def test_exact_use_needs_no_refund(core_run):
 
 
 def test_shortfall_with_top_up_continues(core_run):
-    run = core_run("golden_key_service")
-    run.start(PAID)
-    run.act("issue_slip")
+    run = slip_issued(core_run)
     run.act("plan", data={"route": "金鑰匙聯盟網絡", "estimate": "800", "partner": "金鑰匙24小時服務中心"})
     assert run.open_steps() == ["tell_owner"]
     run.act("tell_owner", outcome="continue", data={"owner_reply": "同意加付"})
@@ -60,9 +62,7 @@ def test_shortfall_with_top_up_continues(core_run):
 
 
 def test_shortfall_with_cancellation_refunds_everything(core_run):
-    run = core_run("golden_key_service")
-    run.start(PAID)
-    run.act("issue_slip")
+    run = slip_issued(core_run)
     run.act("plan", data={"route": "樓宇管家獨立完成", "estimate": "800"})
     run.act("tell_owner", outcome="stop", data={"owner_reply": "不再需要"})
     run.act("refund_all")
@@ -74,9 +74,7 @@ def test_shortfall_with_cancellation_refunds_everything(core_run):
 
 
 def test_cost_over_balance_after_the_work_goes_back_to_the_owner(core_run):
-    run = core_run("golden_key_service")
-    run.start(PAID)
-    run.act("issue_slip")
+    run = slip_issued(core_run)
     run.act("plan", data={"route": "樓宇管家獨立完成", "estimate": "450"})
     run.act("do_self", data={"result": "完成", "cost": "620"})
     assert run.open_steps() == ["tell_owner"]
