@@ -215,32 +215,37 @@ def with_money_patterns(schema: dict) -> dict:
     return schema
 
 
-def _normalize(value: Any, schema: dict) -> Any:
+def _walk(value: Any, schema: dict, money, plain) -> Any:
+    """Rebuild `value` following its schema: `money` on money fields, `plain` on other leaves."""
     if schema.get("format") == MONEY_FORMAT:
-        if isinstance(value, (int, Decimal)) and not isinstance(value, bool) or is_money_text(value):
-            try:
-                return canonical(value)
-            except ExpressionError:
-                return str(value)  # the schema's pattern reports it
-        return value
+        return money(value)
     if isinstance(value, dict):
         props = schema.get("properties", {})
-        return {k: _normalize(v, props.get(k, {})) for k, v in value.items()}
+        return {k: _walk(v, props.get(k, {}), money, plain) for k, v in value.items()}
     if isinstance(value, list):
         items = schema.get("items", {})
-        return [_normalize(v, items if isinstance(items, dict) else {}) for v in value]
-    if isinstance(value, Decimal):
+        return [_walk(v, items if isinstance(items, dict) else {}, money, plain) for v in value]
+    return plain(value)
+
+
+def _stored_money(value: Any) -> Any:
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool) or is_money_text(value):
+        try:
+            return canonical(value)
+        except ExpressionError:
+            return str(value)  # the schema's pattern reports it
+    return value
+
+
+def _stored_number(value: Any) -> Any:
+    if isinstance(value, Decimal):  # JSON numbers are read as Decimal; outside money they are plain numbers
         return int(value) if value == value.to_integral_value() else float(value)
     return value
 
 
+def _normalize(value: Any, schema: dict) -> Any:
+    return _walk(value, schema, _stored_money, _stored_number)
+
+
 def _to_scope(value: Any, schema: dict) -> Any:
-    if schema.get("format") == MONEY_FORMAT and is_money_text(value):
-        return parse_money(value)
-    if isinstance(value, dict):
-        props = schema.get("properties", {})
-        return {k: _to_scope(v, props.get(k, {})) for k, v in value.items()}
-    if isinstance(value, list):
-        items = schema.get("items", {})
-        return [_to_scope(v, items if isinstance(items, dict) else {}) for v in value]
-    return value
+    return _walk(value, schema, lambda v: parse_money(v) if is_money_text(v) else v, lambda v: v)
