@@ -25,7 +25,10 @@ def utcnow() -> datetime:
 
 
 class Engine:
-    """Runs workflows from a definitions folder on one SQLite database."""
+    """Runs workflows from a definitions folder on one SQLite database.
+
+    One Engine per thread: it owns one SQLite connection and a cache of the rows it wrote. Engines in
+    other threads or processes on the same file are safe: the revision check decides between them."""
 
     def __init__(self, db_path: str | Path, defs: str | Path | Registry = ".", synchronous: str = "FULL",
                  clock: Callable[[], datetime] = utcnow) -> None:
