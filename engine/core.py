@@ -101,7 +101,7 @@ def fire_timers(wf: Workflow, state: dict, now: datetime) -> Result:
     """Move every `wait` whose time has come; a no-op result when none is due."""
     run = _Run(wf, _copy(state), now, None, None)
     for tid, token in sorted(run.state["tokens"].items()):
-        if token.get("until") and token["until"] <= iso(now) and run.state["status"] == "active":
+        if token.get("until") and token["until"] <= run.at and run.state["status"] == "active":
             step = wf.steps[token["step"]]
             token.pop("until")
             run.emit("timer_fired", step.id, None, {})
@@ -129,7 +129,7 @@ def child_done(wf: Workflow, state: dict, child_id: int, outcome: str, now: date
     return run.result()
 
 
-def cancel(wf: Workflow, state: dict, now: datetime, reason: str, actor: str | None = None) -> Result:
+def cancel(wf: Workflow, state: dict, now: datetime, reason: str) -> Result:
     """End an active instance as cancelled (e.g. its parent ended); open tasks are cancelled."""
     run = _Run(wf, _copy(state), now, None, None)
     if run.state["status"] == "active":
@@ -164,14 +164,6 @@ def required_items(step: Step, scope: dict) -> list[str]:
                 pass  # cannot tell yet (a field not filled): the item stays required
         out.append(item["id"])
     return out
-
-
-def open_tasks(state: dict) -> dict[str, dict]:
-    return state.get("tasks", {})
-
-
-def balance(state: dict, ledger: str) -> int:
-    return state.get("balances", {}).get(ledger, 0)
 
 
 def _copy(state: dict) -> dict:
