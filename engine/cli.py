@@ -28,13 +28,19 @@ def _parse_data(text: str | None) -> dict | None:
             text = Path(text[1:]).read_text(encoding="utf-8")
         except OSError as exc:
             raise Invalid(f"cannot read --data file {text[1:]}: {exc.strerror}") from None
-    try:
-        data = json.loads(text, parse_float=Decimal)  # money is never read as a float
+    try:  # money is never read as a float; NaN and Infinity are not JSON
+        data = json.loads(text, parse_float=Decimal, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
         raise Invalid(f"--data is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise Invalid("--data is nested too deeply") from None
     if not isinstance(data, dict):
         raise Invalid('--data must be a JSON object, e.g. {"owner": "王先生"}')
     return data
+
+
+def _not_json(name: str) -> None:
+    raise Invalid(f"--data is not valid JSON: {name} is not a number JSON allows")
 
 
 def _parse_now(text: str | None) -> datetime | None:

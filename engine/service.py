@@ -13,6 +13,7 @@ from . import core, definitions
 from .core import Actor, Result, iso
 from .definitions import Registry, Workflow
 from .errors import Conflict, GoldkeyError, Invalid, NotFound
+from .inputs import check_input
 from .jsontext import loads
 from .store import GENESIS, Store
 from .views import describe, instance_view, task_view
@@ -139,6 +140,7 @@ class Engine:
     def start(self, workflow_id: str, user: str, data: dict | None = None) -> dict:
         """Start an instance of the current version of a workflow as `user`."""
         wf = self.registry.workflow(workflow_id)
+        check_input(data or {})
         now = self.clock()
         actor = self.actor(user, now)
         with self._transaction():
@@ -151,6 +153,9 @@ class Engine:
         iid = _instance_id(str(task_id).split("-", 1)[0]) if "-" in str(task_id) else None
         if iid is None:
             raise NotFound(f"沒有任務 {task_id}（任務編號形如 12-3）")
+        check_input(data or {})
+        if comment is not None:
+            check_input(comment, "comment")
         now = self.clock()
         actor = self.actor(user, now)
         row = self._cache.get(iid)

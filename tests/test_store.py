@@ -7,9 +7,11 @@ import sqlite3
 import threading
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine import definitions
-from engine.errors import Conflict, Invalid
+from engine.errors import Conflict, GoldkeyError, Invalid
 from engine.service import Engine
 
 from .conftest import Cli
@@ -112,6 +114,12 @@ def test_bad_input_changes_nothing(tmp_path):
         (["start", "quorum", "--as", "amy", "--data", '{"subject": "x",}'], 1, "--data is not valid JSON"),
         (["start", "quorum", "--as", "amy", "--data", '[1]'], 1, "--data must be a JSON object"),
         (["start", "quorum", "--as", "amy", "--data", '@missing.json'], 1, "cannot read --data file"),
+        (["start", "quorum", "--as", "amy", "--data", '{"subject": NaN}'], 1, "NaN is not a number JSON allows"),
+        (["start", "quorum", "--as", "amy", "--data", '{"subject": "\\ud800"}'], 1, "含有無效的字元"),
+        (["start", "quorum", "--as", "amy", "--data", '{"subject": ' + "[" * 40 + "]" * 40 + "}"], 1,
+         "資料層次過深"),
+        (["start", "quorum", "--as", "amy", "--data", '{"subject": ' + "[" * 5000 + "]" * 5000 + "}"], 1,
+         "nested too deeply"),
         (["complete", task, "--as", "amy", "--outcome", "approve"], 3, "不能處理任務"),
         (["complete", task, "--as", "ed", "--outcome", "perhaps"], 1, "結果「perhaps」無效"),
         (["complete", task, "--as", "ed", "--outcome", "reject"], 1, "必須填寫意見"),
@@ -209,3 +217,28 @@ def test_tasks_inbox_respects_roles_self_approval_and_delegation(toy_engine, clo
     assert [(e["actor"], e["acting_for"]) for e in history if e["type"] == "signed"] == [("dan", "bo")]
     clock.advance(days=10)
     assert toy_engine.tasks("dan") == []  # the delegation has ended
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.decimals() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.dictionaries(st.sampled_from(["subject", "amount", "count", "note", "day", "spend", "x"]),
+                            json_values, max_size=4),
+       comment=st.none() | st.text(max_size=10) | st.integers())
+def test_any_json_gives_a_result_or_a_named_error(toy_engine, data, comment):
+    """Whatever a client sends, the engine answers or raises one of its named errors: never a crash."""
+    before = toy_engine.store.conn.execute("SELECT count(*), max(revision) FROM instances").fetchone()
+    try:
+        inst = toy_engine.start("split", "amy", data)
+    except GoldkeyError:
+        assert toy_engine.store.conn.execute("SELECT count(*), max(revision) FROM instances").fetchone() == before
+        return
+    task = [t for t in inst["tasks"] if t["step"] == "right"][0]
+    try:
+        toy_engine.complete(task["id"], "sam", None, data, comment)
+    except GoldkeyError:
+        assert toy_engine.show(inst["id"])["tasks"] == inst["tasks"]
