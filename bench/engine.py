@@ -15,7 +15,11 @@ in ../shared/peers/renovation.bpmn. One run measures, one after the other, on th
 Transitions are counted like bench_spiff counts task completions: apply (goldkey's start), review,
 sign, issue -- 4 per approved instance, 2 per rejected one.
 
-Usage: python bench/engine.py [--n 2000] [--raw-n 5000] [--spiff-n N] [--no-spiff]
+A second, smaller comparison runs both without in-memory state, as a stateless web request would:
+goldkey with its row cache off (every step reads the instance) against bench_spiff.py sqlite_reload
+(every step loads and deserializes the workflow).
+
+Usage: python bench/engine.py [--n 2000] [--raw-n 5000] [--spiff-n N] [--no-spiff] [--stateless-n 1000]
 Peers folder: $GOLDKEY_PEERS, else <repo>/../shared/peers.
 """
 
@@ -100,9 +104,9 @@ def only_task(inst: dict, step: str) -> str:
     return tasks[0]["id"]
 
 
-def run_goldkey(n: int, workdir: Path) -> dict:
-    db = workdir / "goldkey.db"
-    eng = Engine(db, DEFS, synchronous=SYNC)
+def run_goldkey(n: int, workdir: Path, cache_size: int = 4096) -> dict:
+    db = workdir / f"goldkey-{cache_size}.db"
+    eng = Engine(db, DEFS, synchronous=SYNC, cache_size=cache_size)
     try:
         for user, role in ((STARTER, "applicant"), (REVIEWER, "engineering"), (MANAGER, "manager"),
                            (CLERK, "assistant")):
@@ -219,7 +223,7 @@ class RawCommits:
 
 
 # --- SpiffWorkflow ------------------------------------------------------------------------------------
-def run_spiff(n: int, workdir: Path) -> tuple[dict | None, str | None]:
+def run_spiff(n: int, workdir: Path, mode: str = "sqlite") -> tuple[dict | None, str | None]:
     """(result, None) or (None, why it was skipped)."""
     if importlib.util.find_spec("SpiffWorkflow") is None:
         return None, (f"SpiffWorkflow is not importable by {sys.executable}; "
@@ -227,9 +231,9 @@ def run_spiff(n: int, workdir: Path) -> tuple[dict | None, str | None]:
     src = peers_dir()
     if not (src / "bench_spiff.py").is_file() or not (src / "renovation.bpmn").is_file():
         return None, f"peer benchmark not found in {src} (set GOLDKEY_PEERS to the peers folder)"
-    peers = workdir / "peers"  # bench_spiff.py writes its database next to itself
+    peers = workdir / f"peers-{mode}"  # bench_spiff.py writes its database next to itself
     shutil.copytree(src, peers, ignore=shutil.ignore_patterns("*.db", "*.db-wal", "*.db-shm", "__pycache__"))
-    proc = subprocess.run([sys.executable, str(peers / "bench_spiff.py"), "sqlite", str(n), SYNC],
+    proc = subprocess.run([sys.executable, str(peers / "bench_spiff.py"), mode, str(n), SYNC],
                           cwd=peers, capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
         return None, f"bench_spiff.py failed (exit {proc.returncode}): {proc.stderr.strip()[-800:]}"
@@ -237,7 +241,7 @@ def run_spiff(n: int, workdir: Path) -> tuple[dict | None, str | None]:
     if not lines:
         return None, f"bench_spiff.py printed no JSON: {proc.stdout[-400:]}"
     result = json.loads(lines[-1])
-    result["db_bytes"] = db_bytes(peers / f"spiff_sqlite_{SYNC}.db")
+    result["db_bytes"] = db_bytes(peers / f"spiff_{mode}_{SYNC}.db")
     expect = len(range(0, n, 5))
     if result.get("rejected") != expect or result.get("task_completions") != 4 * n - 2 * expect:
         return None, f"bench_spiff.py result does not match the process: {result}"
@@ -253,7 +257,21 @@ def mib(size: int) -> str:
     return f"{size / 1048576:.1f} MiB"
 
 
-def report(gk: dict, raw: dict, spiff: dict | None, spiff_note: str | None, busy: float | None) -> dict:
+def print_stateless(stateless: dict) -> None:
+    """The same comparison without in-memory state: every step reads the instance from SQLite first."""
+    gk, spiff = stateless["goldkey"], stateless["spiff"]
+    print("\nstateless, as a web request would work: every step reads the instance from SQLite first")
+    print(f"goldkey  transitions/s  {gk['transitions_per_s']:>10,.1f}   (no row cache; N={gk['N']})")
+    if spiff:
+        print(f"spiff    completions/s  {spiff['completions_per_s']:>10,.1f}   (bench_spiff.py sqlite_reload; "
+              f"N={spiff['N']}: load, deserialize, complete, serialize, save)")
+        print(f"goldkey / spiff  {stateless['goldkey_vs_spiff']}x")
+    else:
+        print(f"spiff    skipped: {stateless['spiff_skipped']}")
+
+
+def report(gk: dict, raw: dict, spiff: dict | None, spiff_note: str | None, busy: float | None,
+           stateless: dict | None = None) -> dict:
     vs_spiff = ratio(gk["transitions_per_s"], spiff["completions_per_s"]) if spiff else None
     vs_raw = ratio(gk["transitions_per_s"], raw["commits_per_s"])
     rows = [("goldkey  transitions/s", gk["transitions_per_s"], gk["N"], gk["transitions"], gk["elapsed_s"],
@@ -298,6 +316,8 @@ def report(gk: dict, raw: dict, spiff: dict | None, spiff_note: str | None, busy
               f"per write;\n"
               f"         no validation, role checks or audit trail.")
     print("raw      the durability ceiling: one INSERT of one small row per COMMIT, nothing else.")
+    if stateless:
+        print_stateless(stateless)
     summary = {"goldkey": gk, "raw": raw, "spiff": spiff, "spiff_skipped": spiff_note,
                "goldkey_vs_spiff": vs_spiff, "goldkey_vs_raw": vs_raw,
                "targets": {"vs_spiff": TARGET_VS_SPIFF, "vs_raw": TARGET_VS_RAW},
@@ -305,7 +325,7 @@ def report(gk: dict, raw: dict, spiff: dict | None, spiff_note: str | None, busy
                                "vs_raw": vs_raw >= TARGET_VS_RAW},
                "sync": SYNC, "python": platform.python_version(), "cpus": os.cpu_count(),
                "sqlite": sqlite3.sqlite_version,
-               "engine_revision": rev, "busy_cpus_at_start": busy, "noisy": noisy}
+               "engine_revision": rev, "busy_cpus_at_start": busy, "noisy": noisy, "stateless": stateless}
     print(json.dumps(summary, ensure_ascii=False))
     return summary
 
@@ -316,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--raw-n", type=int, default=5000, help="raw one-row commits")
     ap.add_argument("--spiff-n", type=int, default=None, help="instances for SpiffWorkflow (default: --n)")
     ap.add_argument("--no-spiff", action="store_true", help="skip the SpiffWorkflow run")
+    ap.add_argument("--stateless-n", type=int, default=1000,
+                    help="instances for the stateless comparison (goldkey without its row cache vs Spiff "
+                         "sqlite_reload); 0 skips it")
     args = ap.parse_args(argv)
     if args.n < 1 or args.raw_n < 2:
         ap.error("--n must be positive and --raw-n at least 2")
@@ -334,7 +357,17 @@ def main(argv: list[str] | None = None) -> int:
             spiff, note = run_spiff(args.spiff_n or args.n, work)
         print(f"raw sqlite3: {args.raw_n - args.raw_n // 2} commits ...", flush=True)
         raw_bench.run(args.raw_n - args.raw_n // 2)
-        report(gk, raw_bench.result(), spiff, note, busy)
+        stateless = None
+        if args.stateless_n:
+            print(f"stateless: goldkey without row cache and SpiffWorkflow sqlite_reload, {args.stateless_n} "
+                  "instances each ...", flush=True)
+            gk_cold = run_goldkey(args.stateless_n, work, cache_size=0)
+            spiff_reload, reload_note = (None, "--no-spiff") if args.no_spiff else \
+                run_spiff(args.stateless_n, work, "sqlite_reload")
+            stateless = {"goldkey": gk_cold, "spiff": spiff_reload, "spiff_skipped": reload_note,
+                         "goldkey_vs_spiff": ratio(gk_cold["transitions_per_s"],
+                                                   spiff_reload["completions_per_s"]) if spiff_reload else None}
+        report(gk, raw_bench.result(), spiff, note, busy, stateless)
     return 0
 
 

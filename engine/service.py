@@ -32,13 +32,13 @@ class Engine:
     other threads or processes on the same file are safe: the revision check decides between them."""
 
     def __init__(self, db_path: str | Path, defs: str | Path | Registry = ".", synchronous: str = "FULL",
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, cache_size: int = 4096) -> None:
         self.registry = defs if isinstance(defs, Registry) else definitions.load_strict(defs)
         self.store = Store(db_path, synchronous)
         self.clock = clock
         self._versions: dict[str, Workflow] = {wf.version: wf for wf in self.registry.workflows.values()}
         self._saved: set[str] = set()
-        self._cache = _Cache()
+        self._cache = _Cache(cache_size)  # 0: read every instance afresh, as a stateless server would
         self._written: dict[int, dict] = {}  # rows written in the open transaction
         self._actors: dict[tuple[str, str], Actor] = {}
         self._actors_read = 0.0
