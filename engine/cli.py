@@ -194,13 +194,14 @@ def users_deputy(ctx: click.Context, name: str, deputy: str, starts: str, ends: 
 @click.option("--data", help="Start fields as JSON, or @file.json.")
 @click.pass_context
 def start(ctx: click.Context, workflow: str, user: str, data: str | None) -> None:
-    """Start an instance of WORKFLOW; prints the instance with its open tasks.
+    """Start an instance of WORKFLOW; prints the instance (open tasks, ledger, history).
 
     \b
     Example:
       goldkey start key_lending --as li --data @request.json
     """
-    _out(_engine(ctx).start(workflow, user, _parse_data(data)))
+    engine = _engine(ctx)
+    _out(engine.show(engine.start(workflow, user, _parse_data(data))["id"]))
 
 
 @main.command()
@@ -225,13 +226,14 @@ def tasks(ctx: click.Context, user: str) -> None:
 @click.pass_context
 def complete(ctx: click.Context, task: str, user: str, outcome: str | None, data: str | None,
              comment: str | None) -> None:
-    """Complete (or sign, or tick) TASK; prints the instance.
+    """Complete (or sign, or tick) TASK; prints the instance (open tasks, ledger, history).
 
     \b
     Example:
       goldkey complete 12-3 --as chen --outcome approve --comment 同意
     """
-    _out(_engine(ctx).complete(task, user, outcome, _parse_data(data), comment))
+    engine = _engine(ctx)
+    _out(engine.show(engine.complete(task, user, outcome, _parse_data(data), comment)["id"]))
 
 
 @main.command()

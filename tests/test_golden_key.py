@@ -109,6 +109,7 @@ def test_cli_walks_the_surplus_case_on_sqlite(cli):
                     '{"owner": "李先生", "unit": "3-1201", "phone": "13800000000", "category": "訂票", '
                     '"request": "訂票", "nature": "有償", "prepaid": 500.00}')
     assert inst["number"].startswith("JYS-") and inst["data"]["prepaid"] == "500.00"
+    assert [e["type"] for e in inst["history"]] == ["instance_started", "task_opened"] and inst["ledger"] == []
     inst = cli.json("complete", cli.task(inst, "issue_slip"), "--as", "wang")
     inst = cli.json("complete", cli.task(inst, "plan"), "--as", "wang", "--data",
                     '{"route": "樓宇管家獨立完成", "estimate": 300}')
