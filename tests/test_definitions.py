@@ -42,6 +42,10 @@ def test_repository_definitions_are_clean():
     assert proc.stdout.startswith("ok: ") and proc.returncode == 0
 
 
+def test_benchmark_definitions_are_clean():
+    assert lines(definitions.load(REPO / "bench" / "defs")) == []
+
+
 def test_toy_definitions_are_clean():
     assert lines(definitions.load(TOY)) == []
 
