@@ -100,6 +100,7 @@ class Store:
         self.conn.execute(f"PRAGMA synchronous={synchronous}")  # per connection: set it on every one
         self.conn.execute("PRAGMA busy_timeout=30000")
         self.db = sqlite_utils.Database(self.conn)
+        self._reserved = 0  # the highest instance id handed out in the open transaction
         with _LOCKS_GUARD:
             self._lock = _WRITE_LOCKS.setdefault(os.path.realpath(self.path), threading.Lock())
         self.migrate()
@@ -131,6 +132,7 @@ class Store:
             return
         with self._lock:
             self.conn.execute("BEGIN IMMEDIATE")
+            self._reserved = 0
             try:
                 yield self.conn
             except BaseException:
@@ -156,8 +158,11 @@ class Store:
         return row[0]
 
     def next_instance_id(self) -> int:
-        """The id the next instance gets; call inside `write()`, which holds the write lock."""
-        return self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM instances").fetchone()[0]
+        """The id the next instance gets; call inside `write()`, which holds the write lock. Ids handed
+        out earlier in the same transaction (a parent whose row is written after its child's) are skipped."""
+        row = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM instances").fetchone()
+        self._reserved = max(row[0], self._reserved + 1)
+        return self._reserved
 
     def instance_row(self, instance_id: int) -> dict:
         """What the write path needs of an instance: its version, revision, chain head and state."""

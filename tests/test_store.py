@@ -242,3 +242,15 @@ def test_any_json_gives_a_result_or_a_named_error(toy_engine, data, comment):
         toy_engine.complete(task["id"], "sam", None, data, comment)
     except GoldkeyError:
         assert toy_engine.show(inst["id"])["tasks"] == inst["tasks"]
+
+
+def test_a_subprocess_runs_as_its_own_instance_and_the_parent_follows_its_outcome(toy_engine):
+    parent = toy_engine.start("parent", "amy", {"subject": "大修", "count": 2})
+    [child] = parent["children"]
+    assert child["instance"] != parent["id"] and parent["tasks"] == []
+    shown = toy_engine.show(child["instance"])
+    assert (shown["workflow"], shown["parent"], shown["data"]) == ("quorum", parent["id"], {"subject": "大修"})
+    toy_engine.complete(shown["tasks"][0]["id"], "bo", "reject", comment="太貴")
+    assert (toy_engine.show(parent["id"])["status"], toy_engine.show(parent["id"])["outcome"]) == ("completed", "bad")
+    assert [e["type"] for e in toy_engine.show(parent["id"])["history"]][-2:] == ["child_finished", "instance_ended"]
+    assert toy_engine.store.verify_chain()[0]
