@@ -279,7 +279,8 @@ class Engine:
         new = self.store.commit_step(row, state, events, actor.user if actor else None, acting_for, wf.id,
                                      iso(now))
         self._written[iid] = new
-        if row["parent_id"] and new["status"] != "active":
+        if row["parent_id"] and new["status"] != "active" and row["revision"]:  # (a child ending as it
+            # starts is handled by its parent, whose row is written after this one)
             parent = self.store.instance_row(row["parent_id"])
             if parent["status"] == "active":
                 pwf = self.workflow_at(parent["version"])

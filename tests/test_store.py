@@ -254,3 +254,14 @@ def test_a_subprocess_runs_as_its_own_instance_and_the_parent_follows_its_outcom
     assert (toy_engine.show(parent["id"])["status"], toy_engine.show(parent["id"])["outcome"]) == ("completed", "bad")
     assert [e["type"] for e in toy_engine.show(parent["id"])["history"]][-2:] == ["child_finished", "instance_ended"]
     assert toy_engine.store.verify_chain()[0]
+
+
+def test_a_sub_procedure_that_ends_as_it_starts(toy_engine):
+    inst = toy_engine.start("chain", "amy", {"subject": "即時"})
+    assert [t["step"] for t in inst["tasks"]] == ["note"] and inst["children"] == []
+    history = [e["type"] for e in toy_engine.show(inst["id"])["history"]]
+    assert history[:4] == ["instance_started", "child_started", "child_finished", "task_opened"]
+    child = toy_engine.show(inst["id"] + 1)  # the parent's id was handed out first
+    assert (child["workflow"], child["parent"], child["status"], child["outcome"]) == (
+        "instant", inst["id"], "completed", "done")
+    assert toy_engine.store.verify_chain()[0]
