@@ -265,3 +265,15 @@ def test_a_sub_procedure_that_ends_as_it_starts(toy_engine):
     assert (child["workflow"], child["parent"], child["status"], child["outcome"]) == (
         "instant", inst["id"], "completed", "done")
     assert toy_engine.store.verify_chain()[0]
+
+
+def test_ending_a_parent_cancels_its_running_child(toy_engine):
+    inst = toy_engine.start("race", "amy", {"subject": "兩路"})
+    [child] = inst["children"]
+    quick = [t for t in inst["tasks"] if t["step"] == "quick"][0]
+    done = toy_engine.complete(quick["id"], "amy", "stop")
+    assert (done["status"], done["outcome"]) == ("cancelled", "stopped")
+    shown = toy_engine.show(child["instance"])
+    assert (shown["status"], shown["tasks"]) == ("cancelled", [])
+    assert toy_engine.tasks("bo") == []  # the child's approval left every inbox
+    assert toy_engine.store.verify_chain()[0]
