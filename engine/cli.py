@@ -96,23 +96,29 @@ def _engine(ctx: click.Context):
 
 @main.command()
 @click.argument("directory", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the problems as a JSON list instead.")
 @click.pass_context
-def check(ctx: click.Context, directory: str | None) -> None:
+def check(ctx: click.Context, directory: str | None, as_json: bool) -> None:
     """Load and lint every definition; one `path:line:col: message` line per problem.
 
     \b
     Example:
       goldkey check            # the current folder (or --defs)
       goldkey check ../site-b  # another definitions folder
+      goldkey check --json     # [{"path", "line", "col", "message"}]
     """
     root = directory or ctx.obj["defs"]
     registry = definitions.load(root, display_root=root if directory else ("" if root == "." else root))
-    for problem in registry.problems:
-        click.echo(str(problem))
+    if as_json:
+        _out([{"path": p.path, "line": p.line, "col": p.col, "message": p.message} for p in registry.problems])
+    else:
+        for problem in registry.problems:
+            click.echo(str(problem))
     if registry.problems:
         sys.exit(1)
-    click.echo(f"ok: {len(registry.site.roles)} roles, {len(registry.forms)} forms, "
-               f"{len(registry.workflows)} workflows")
+    if not as_json:
+        click.echo(f"ok: {len(registry.site.roles)} roles, {len(registry.forms)} forms, "
+                   f"{len(registry.workflows)} workflows")
 
 
 @main.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -80,6 +81,11 @@ def test_relative_paths_when_checking_the_current_folder(tmp_path):
     assert proc.returncode == 1
     assert proc.stdout.splitlines() == [
         "forms/memo.yaml:8:40: unknown JSON Schema keyword 'maxLenght'; did you mean 'maxLength'?"]
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "check", "--json"], cwd=root, capture_output=True,
+                          text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert proc.returncode == 1 and json.loads(proc.stdout) == [
+        {"path": "forms/memo.yaml", "line": 8, "col": 40,
+         "message": "unknown JSON Schema keyword 'maxLenght'; did you mean 'maxLength'?"}]
 
 
 EXACT = [
