@@ -13,9 +13,6 @@ class GoldkeyError(Exception):
         self.message = message
         self.details = details or []
 
-    def to_json(self) -> dict:
-        return {"error": self.code, "message": self.message, "details": self.details}
-
 
 class NotFound(GoldkeyError):
     code = "not_found"

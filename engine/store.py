@@ -301,12 +301,6 @@ class Store:
             self.conn.execute("INSERT INTO delegations (user, deputy, starts, ends, created_at) VALUES (?,?,?,?,?)",
                               (user, deputy, starts, ends, now))
 
-    def delegations_to(self, deputy: str, day: str) -> list[str]:
-        """Users who named `deputy` for a date range containing `day` (YYYY-MM-DD)."""
-        rows = self.conn.execute("SELECT DISTINCT user FROM delegations WHERE deputy=? AND starts<=? AND ends>=?",
-                                 (deputy, day, day))
-        return [r[0] for r in rows]
-
     def actor_roles(self, user: str, day: str) -> tuple[bool, list[tuple[str, str | None]]]:
         """In one statement: does the user exist, and (role, principal) pairs: the user's own roles
         (principal None) and those of everyone who named them deputy for `day`."""
