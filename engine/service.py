@@ -160,13 +160,13 @@ class Engine:
         actor = self.actor(user, now)
         row = self._cache.get(iid)
         try:
-            return self._complete(row or self._row(iid), task_id, actor, outcome, data, comment, now)
+            return self._complete(row or self.store.instance_row(iid), task_id, actor, outcome, data, comment, now)
         except GoldkeyError:
             if row is None:
                 raise
             # the cached state may be stale (another process moved the instance): read it and try once more
             self._cache.pop(iid, None)
-            return self._complete(self._row(iid), task_id, actor, outcome, data, comment, now)
+            return self._complete(self.store.instance_row(iid), task_id, actor, outcome, data, comment, now)
 
     def _complete(self, row: dict, task_id: str, actor: Actor, outcome, data, comment, now) -> dict:
         if task_id not in row["state"].get("tasks", {}) and self.store.task_status(task_id) is None:
@@ -176,9 +176,6 @@ class Engine:
         with self._transaction():
             new = self._persist(wf, row, result, actor, now)
         return instance_view(wf, new)
-
-    def _row(self, iid: int) -> dict:
-        return self.store.instance_row(iid)
 
     def tick(self, now: datetime | None = None) -> dict:
         """Fire every `wait` that is due; safe to run often and from several processes."""

@@ -69,7 +69,7 @@ def _m0001_initial(db: sqlite_utils.Database) -> None:
     # second index is written per step; each instance's events form a hash chain whose head and length
     # are kept on the instance row
     db.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, instance_id INTEGER, seq INTEGER, at TEXT, actor TEXT, "
-               "acting_for TEXT, step TEXT, task TEXT, type TEXT, payload TEXT, prev_hash TEXT, hash TEXT)")
+               "acting_for TEXT, step TEXT, task TEXT, type TEXT, payload TEXT, hash TEXT)")
     db["ledger_entries"].create({"id": int, "workflow": str, "ledger": str, "instance_id": int, "number": str,
                                  "entry": str, "amount": int, "balance": int, "at": str, "actor": str,
                                  "step": str, "memo": str, "event_id": int}, pk="id", not_null={"number"})
@@ -185,8 +185,8 @@ class Store:
             seq += 1
             payload = dumps(event["payload"])
             fields = (iid, seq, at, actor, acting_for, event["step"], event["task"], event["type"], payload)
-            prev_hash, prev = prev, _chain(prev, fields)
-            rows.append((iid << 24 | seq,) + fields + (prev_hash, prev))
+            prev = _chain(prev, fields)  # each hash covers the one before it: the previous is not stored
+            rows.append((iid << 24 | seq,) + fields + (prev,))
         wake = min((t["until"] for t in state["tokens"].values() if t.get("until")), default=None)
         text = dumps(state)
         new = dict(row, revision=row["revision"] + 1, status=state["status"], outcome=state["outcome"],
@@ -211,7 +211,7 @@ class Store:
                                     args + [iid, row["revision"]])
             if cur.rowcount != 1:
                 raise Conflict(f"案件 {iid} 剛被其他人更新，請重新整理後再試")
-        self.conn.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        self.conn.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
         tasks = []
         for (event_id, *_), event in zip(rows, events, strict=True):
             kind, payload, task = event["type"], event["payload"], event["task"]
@@ -259,12 +259,12 @@ class Store:
         found: dict[int, tuple[int, str]] = {}
         count = 0
         for row in self.conn.execute("SELECT instance_id, seq, at, actor, acting_for, step, task, type, payload, "
-                                     "prev_hash, hash FROM events ORDER BY id"):
+                                     "hash FROM events ORDER BY id"):
             count += 1
             seen, prev = found.get(row[0], (0, GENESIS))
-            if row[1] != seen + 1 or row[9] != prev or _chain(prev, row[:9]) != row[10]:
+            if row[1] != seen + 1 or _chain(prev, row[:9]) != row[9]:
                 return False, count, f"event {row[0]}/{row[1]} does not match the chain"
-            found[row[0]] = (row[1], row[10])
+            found[row[0]] = (row[1], row[9])
         for iid, (n, head) in recorded.items():
             if found.get(iid, (0, GENESIS)) != (n, head):
                 return False, count, f"instance {iid}: its events do not end at the recorded head"

@@ -57,8 +57,7 @@ class Cli:
 
     def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
         cmd = [sys.executable, "-m", "engine.cli", "--db", str(self.db), "--defs", str(self.defs), *args]
-        cwd = self.defs if args[:1] == ("check",) and len(args) == 1 else None
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd,
+        proc = subprocess.run(cmd, capture_output=True, text=True,
                               env=dict(os.environ, PYTHONPATH=str(REPO)))
         if ok and proc.returncode != 0:
             raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr}")

@@ -4,7 +4,6 @@ invariants, and never leave an instance with nothing to do and no end."""
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -153,7 +152,3 @@ def test_random_walks_reach_ends():
         pytest.skip("run together with the random walks")
     print("random walks that reached an end:", ENDED)
     assert sum(1 for n in ENDED.values() if n) >= len(ENDED) // 2, ENDED
-
-
-def test_value_strategies_cover_money_exactly():
-    assert Decimal("0.10") == Decimal(f"{Decimal('0.1'):.2f}")
