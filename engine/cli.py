@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -41,6 +41,24 @@ def _parse_data(text: str | None) -> dict | None:
 
 def _not_json(name: str) -> None:
     raise Invalid(f"--data is not valid JSON: {name} is not a number JSON allows")
+
+
+def _parse_day(text: str | None, what: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Invalid(f"{what} '{text}' is not a date; write YYYY-MM-DD, e.g. 2026-11-01") from None
+
+
+def _parse_local(text: str, tz) -> datetime:
+    """An ISO time; one without a zone is read in the site's zone."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise Invalid(f"'{text}' is not an ISO time, e.g. 2026-09-30T16:00 or 2026-09-30T16:00+08:00") from None
+    return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
 
 
 def _parse_now(text: str | None) -> datetime | None:
@@ -110,10 +128,14 @@ def check(ctx: click.Context, directory: str | None, as_json: bool) -> None:
     root = directory or ctx.obj["defs"]
     registry = definitions.load(root, display_root=root if directory else ("" if root == "." else root))
     if as_json:
-        _out([{"path": p.path, "line": p.line, "col": p.col, "message": p.message} for p in registry.problems])
+        _out([{"path": p.path, "line": p.line, "col": p.col, "message": p.message,
+               "severity": "warning" if p in registry.warnings else "error"}
+              for p in registry.problems + registry.warnings])
     else:
         for problem in registry.problems:
             click.echo(str(problem))
+        for warning in registry.warnings:  # on stderr: they do not fail the check
+            click.echo(str(warning), err=True)
     if registry.problems:
         sys.exit(1)
     if not as_json:
@@ -259,13 +281,127 @@ def show(ctx: click.Context, instance: str) -> None:
 @click.option("--now", help="Pretend it is this ISO time (tests, catching up).")
 @click.pass_context
 def tick(ctx: click.Context, now: str | None) -> None:
-    """Apply everything due up to now (timers); safe to run repeatedly.
+    """Apply everything due up to now: scheduled starts, timers, reminders, escalations and other deadline
+    actions. Each is applied once, however often tick runs and from however many processes.
 
     \b
     Example:
+      goldkey tick
       goldkey tick --now 2026-12-01T09:00:00+08:00
     """
     _out(_engine(ctx).tick(_parse_now(now)))
+
+
+@main.command()
+@click.argument("task")
+@click.option("--as", "user", required=True, help="The user acting.")
+@click.option("--state", "hold_state", required=True, help="One of the step's named hold states.")
+@click.option("--comment", help="Why, e.g. 業主出差，下週一回覆.")
+@click.pass_context
+def hold(ctx: click.Context, task: str, user: str, hold_state: str, comment: str | None) -> None:
+    """Pause a task's clock in a named state (e.g. waiting for the owner); `resume` restarts it.
+
+    \b
+    Example:
+      goldkey hold 12-3 --as li --state owner --comment 業主出差
+    """
+    _out(_engine(ctx).hold(task, user, hold_state, comment))
+
+
+@main.command()
+@click.argument("task")
+@click.option("--as", "user", required=True, help="The user acting.")
+@click.option("--comment", help="Optional note.")
+@click.pass_context
+def resume(ctx: click.Context, task: str, user: str, comment: str | None) -> None:
+    """Restart a held task's clock; its due time moves on by the time it was held.
+
+    \b
+    Example:
+      goldkey resume 12-3 --as li
+    """
+    _out(_engine(ctx).resume(task, user, comment))
+
+
+@main.command()
+@click.option("--as", "user", required=True, help="Whose notifications (their roles and deputyships).")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10000))
+@click.pass_context
+def notifications(ctx: click.Context, user: str, limit: int) -> None:
+    """Reminders, escalations and notices addressed to the user's roles, newest first.
+
+    \b
+    Example:
+      goldkey notifications --as wang
+    """
+    _out(_engine(ctx).notifications(user, limit))
+
+
+@main.command()
+@click.option("--from", "first", help="First day, YYYY-MM-DD (default: 29 days before --to).")
+@click.option("--to", "last", help="Last day, YYYY-MM-DD (default: today).")
+@click.option("--workflow", help="Only this workflow.")
+@click.pass_context
+def sla(ctx: click.Context, first: str | None, last: str | None, workflow: str | None) -> None:
+    """SLA figures: per step count, on time, overdue, median and 90th percentile minutes; per workflow its
+    target rates (e.g. return visits) with pass/fail.
+
+    \b
+    Example:
+      goldkey sla --from 2026-11-01 --to 2026-11-30
+      goldkey sla --workflow key_lending
+    """
+    _out(_engine(ctx).sla(_parse_day(first, "--from"), _parse_day(last, "--to"), workflow))
+
+
+@main.group()
+def calendar() -> None:
+    """The business calendar of goldkey.yaml: working days, holidays, make-up days (調休)."""
+
+
+@calendar.command("due")
+@click.argument("start")
+@click.argument("duration")
+@click.pass_context
+def calendar_due(ctx: click.Context, start: str, duration: str) -> None:
+    """When is something started at START with limit DURATION due? A START without a zone is local time.
+
+    \b
+    Example:
+      goldkey calendar due 2026-09-30T16:00 "3 working days"
+      goldkey calendar due now "4 working hours"
+    """
+    from .deadlines import due_report
+
+    registry = definitions.load_strict(ctx.obj["defs"])
+    moment = datetime.now(UTC) if start == "now" else _parse_local(start, registry.site.tz)
+    _out(due_report(registry.site.calendar, moment, duration))
+
+
+@calendar.command("days")
+@click.argument("first")
+@click.argument("last")
+@click.pass_context
+def calendar_days(ctx: click.Context, first: str, last: str) -> None:
+    """List the days from FIRST to LAST that differ from the usual week: holidays and make-up working days.
+
+    \b
+    Example:
+      goldkey calendar days 2026-09-20 2026-10-11
+    """
+    registry = definitions.load_strict(ctx.obj["defs"])
+    cal = registry.site.calendar
+    start, end = _parse_day(first, "FIRST"), _parse_day(last, "LAST")
+    if (end - start).days > 3660:
+        raise Invalid("at most ten years at a time")
+    out = []
+    for offset in range((end - start).days + 1):
+        day = start + timedelta(days=offset)
+        working, why = cal.day(day)
+        if why:
+            out.append({"date": day.isoformat(), "weekday": day.strftime("%a"), "working": working, "name": why,
+                        "estimated": cal.estimated(day.year)})
+    _out(out)
 
 
 @main.command()

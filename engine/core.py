@@ -15,7 +15,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from . import deadlines
 from .definitions import Step, Workflow
+from .durations import Duration
 from .errors import Conflict, ExpressionError, Forbidden, Invalid
 from .jsontext import canonical
 from .money import from_fen, to_fen, yuan_label
@@ -63,10 +65,11 @@ def iso(moment: datetime) -> str:
 
 
 def start(wf: Workflow, instance_id: int, number: str | None, actor: Actor, data: dict, now: datetime,
-          oracle: Oracle | None = None, as_child: bool = False) -> Result:
+          oracle: Oracle | None = None, as_child: bool = False, delay: Duration | None = None) -> Result:
     """Start an instance: check the starter's role, validate the start fields, run to the first tasks.
 
-    `as_child`: started by a parent's `subprocess` step, which may set any field of the form."""
+    `as_child`: started by a parent's `subprocess` step or a schedule, which may set any field of the form.
+    `delay`: the first step is reached only this long after now (a return visit a week after a repair)."""
     run = _Run(wf, {}, now, actor, oracle)
     first = wf.start
     if as_child:
@@ -81,7 +84,12 @@ def start(wf: Workflow, instance_id: int, number: str | None, actor: Actor, data
     run.emit("instance_started", None, None, {"workflow": wf.id, "version": wf.version, "number": number,
                                                "data": run.state["data"]})
     token = run.new_token(wf.start.next, [])
-    run.enter(token)
+    if delay is not None:
+        until = run.state["tokens"][token]["until"] = iso(wf.calendar.add(now, delay))
+        run.state["tokens"][token]["delayed"] = True
+        run.emit("start_delayed", None, None, {"until": until})
+    else:
+        run.enter(token)
     return run.result()
 
 
@@ -97,15 +105,58 @@ def complete(wf: Workflow, state: dict, task_id: str, actor: Actor, outcome: str
     return run.result()
 
 
-def fire_timers(wf: Workflow, state: dict, now: datetime) -> Result:
-    """Move every `wait` whose time has come; a no-op result when none is due."""
+def fire_due(wf: Workflow, state: dict, now: datetime) -> Result:
+    """Apply everything due by `now`: `wait` timers, delayed starts and deadline actions, each once (what
+    fired is recorded in the state). A result without events when nothing is due."""
     run = _Run(wf, _copy(state), now, None, None)
     for tid, token in sorted(run.state["tokens"].items()):
         if token.get("until") and token["until"] <= run.at and run.state["status"] == "active":
-            step = wf.steps[token["step"]]
             token.pop("until")
+            if token.pop("delayed", False):
+                run.emit("start_reached", None, None, {})
+                run.enter(tid)
+                continue
+            step = wf.steps[token["step"]]
             run.emit("timer_fired", step.id, None, {})
             run.leave(tid, step, step.next)
+    for task_id in sorted(run.state["tasks"]):
+        for index in deadlines.due_rungs(run.state["tasks"].get(task_id, {}), run.at):
+            if run.state["status"] != "active" or task_id not in run.state["tasks"]:
+                break
+            run.deadline(task_id, index)
+    return run.result()
+
+
+def hold(wf: Workflow, state: dict, task_id: str, actor: Actor, name: str, comment: str | None,
+         now: datetime) -> Result:
+    """Pause a task's clock in one of its step's named states (e.g. waiting for the owner)."""
+    run = _Run(wf, _copy(state), now, actor, None)
+    task, step, who = run.acting_on(task_id)
+    if task.get("paused"):
+        raise Conflict(f"任務 {task_id} 已暫停（{step.holds.get(task['paused']['state'])}），請先恢復")
+    if name not in step.holds:
+        choices = "、".join(f"{k}（{v}）" for k, v in step.holds.items()) or "（此步驟不能暫停）"
+        raise Invalid(f"「{step.title}」沒有暫停狀態「{name}」；可用：{choices}",
+                      [{"field": "state", "message": f"可用：{choices}"}])
+    task["paused"] = {"state": name, "since": run.at}
+    run.emit("task_held", step.id, task_id, dict(who, state=name, label=step.holds[name], comment=comment))
+    return run.result()
+
+
+def resume(wf: Workflow, state: dict, task_id: str, actor: Actor, comment: str | None, now: datetime) -> Result:
+    """Restart a held task's clock: its due times move on by the time it was paused."""
+    run = _Run(wf, _copy(state), now, actor, None)
+    task, step, who = run.acting_on(task_id)
+    paused = task.pop("paused", None)
+    if paused is None:
+        raise Conflict(f"任務 {task_id} 沒有暫停，不需要恢復")
+    since = datetime.fromisoformat(paused["since"])
+    if step.due:
+        deadlines.shift(wf.calendar, step.due, task, since, now)
+        task["ladder"] = deadlines.ladder_times(wf.calendar, step.ladder, task)
+    run.emit("task_resumed", step.id, task_id, dict(who, state=paused["state"], comment=comment,
+                                                    paused_minutes=int((now - since).total_seconds() // 60),
+                                                    due_at=task.get("due_at"), hard_at=task.get("hard_at")))
     return run.result()
 
 
@@ -184,7 +235,15 @@ class _Run:
         self.auto_steps = 0
 
     def result(self) -> Result:
+        """The outcome of the command; the state's `wake_at` says when the ticker must next look at it."""
+        wakes = [t["until"] for t in self.state["tokens"].values() if t.get("until")]
+        wakes += [w for w in map(deadlines.next_wake, self.state["tasks"].values()) if w]
+        self.state["wake_at"] = min(wakes, default=None)
         return Result(self.state, self.events, self.effects)
+
+    def local(self, at: str) -> str:
+        """A stored UTC time as staff read it: local, to the minute."""
+        return datetime.fromisoformat(at).astimezone(self.wf.calendar.tz).strftime("%Y-%m-%d %H:%M")
 
     def emit(self, kind: str, step: str | None, task: str | None, payload: dict) -> None:
         self.events.append({"type": kind, "step": step, "task": task, "payload": payload})
@@ -280,14 +339,17 @@ class _Run:
             self.emit("joined", step.id, None, {"branches": group["count"]})
             self.leave(self.new_token(step.id, token["groups"][:-1]), step, step.next)
         elif kind == "wait":
-            token["until"] = iso(self.now + step.duration)
+            token["until"] = iso(self.wf.calendar.add(self.now, step.duration))
             self.emit("timer_set", step.id, None, {"until": token["until"]})
         elif kind == "subprocess":
             values = {} if self.oracle else {k: _plain(self.evaluate(e, f"子流程資料「{k}」"))
                                              for k, e in step.data.items()}
-            token["child"] = None
             self.effects.append({"type": "start_child", "token": tid, "workflow": step.workflow,
-                                 "data": values})
+                                 "data": values, "wait": step.wait, "after": step.after})
+            if step.wait:
+                token["child"] = None
+            else:  # started, not waited for: go on at once
+                self.leave(tid, step, step.next)
         elif kind == "end":
             self.post(step)
             self.finish(step)
@@ -329,7 +391,10 @@ class _Run:
         task_id = f"{self.state['instance']}-{self.next_id()}"
         task = {"step": step.id, "token": tid, "roles": list(step.roles), "opened_at": self.at}
         if step.due:
-            task["due_at"] = iso(self.now + step.due)
+            task.update(deadlines.due_times(self.wf.calendar, self.now, step.due))
+            if step.ladder:
+                task["ladder"] = deadlines.ladder_times(self.wf.calendar, step.ladder, task)
+                task["fired"] = []
         if step.kind == "approval":
             task["signatures"] = []
             task["roles"] = self.candidates(step, task)
@@ -338,19 +403,27 @@ class _Run:
         self.state["tasks"][task_id] = task
         self.state["tokens"][tid]["task"] = task_id
         self.emit("task_opened", step.id, task_id, {"kind": step.kind, "roles": task["roles"],
-                                                    "due_at": task.get("due_at")})
+                                                    "due_at": task.get("due_at"), "hard_at": task.get("hard_at")})
 
     def candidates(self, step: Step, task: dict) -> list[str]:
-        """Roles that may act on an approval now, given the signatures so far."""
+        """Roles that may act on an approval now, given the signatures so far (and any escalated roles,
+        which may decide alone; after a reassignment only they may)."""
+        override = task.get("override", [])
+        if task.get("reassigned"):
+            return list(override)
         signed = [s["role"] for s in task["signatures"]]
         if step.approvals == "all":
             missing = [r for r in step.roles if r not in signed]
-            return missing[:1] if step.order == "sequence" else missing
-        need_required = [r for r in step.required_roles if r not in signed]
-        slots = int(step.approvals) - len(task["signatures"])
-        return need_required if need_required and slots <= len(need_required) else list(step.roles)
+            base = missing[:1] if step.order == "sequence" else missing
+        else:
+            need_required = [r for r in step.required_roles if r not in signed]
+            slots = int(step.approvals) - len(task["signatures"])
+            base = need_required if need_required and slots <= len(need_required) else list(step.roles)
+        return base + [r for r in override if r not in base]
 
-    def complete(self, task_id: str, outcome: str | None, data: dict, comment: str | None) -> None:
+    def acting_on(self, task_id: str) -> tuple[dict, Step, dict]:
+        """The open task, its step and who acts (by, role, acting_for, at); refuses a closed task or a
+        person without one of its roles."""
         state = self.state
         if state["status"] != "active":
             raise Conflict(f"案件已{_STATUS_ZH.get(state['status'], state['status'])}，任務 {task_id} 不能再處理")
@@ -364,7 +437,11 @@ class _Run:
             raise Forbidden(f"使用者「{actor.user}」不能處理任務 {task_id}「{step.title}」"
                             f"（需要角色：{'、'.join(task['roles'])}）")
         role, acting_for = resolved
-        who = {"by": actor.user, "role": role, "acting_for": acting_for, "at": self.at}
+        return task, step, {"by": actor.user, "role": role, "acting_for": acting_for, "at": self.at}
+
+    def complete(self, task_id: str, outcome: str | None, data: dict, comment: str | None) -> None:
+        state = self.state
+        task, step, who = self.acting_on(task_id)
         if comment is not None and not isinstance(comment, str):
             raise Invalid("意見必須是文字", [{"field": "comment", "message": "意見必須是文字"}])
         if step.kind == "checklist":
@@ -393,8 +470,44 @@ class _Run:
             payload["data_hash"] = signature["data_hash"]
         if step.kind == "print":
             payload.update(printout=step.printout, copies=step.copies)
+        if task.get("due_at"):
+            payload["due_at"] = task["due_at"]
         self.close(task_id, task, step, "task_completed", payload)
         self.leave(task["token"], step, step.outcomes[outcome] if step.outcomes else step.next)
+
+    # --- deadlines --------------------------------------------------------------------------------
+    def deadline(self, task_id: str, index: int) -> None:
+        """Apply rung `index` of the task's ladder (it is due and has not fired)."""
+        task = self.state["tasks"][task_id]
+        step = self.wf.steps[task["step"]]
+        rung = step.ladder[index]
+        task["fired"].append(index)
+        number = self.state["number"] or f"#{self.state['instance']}"
+        due = self.local(task["due_at"])
+        overdue = task["due_at"] <= self.at
+        default = (f"{self.wf.title} {number}「{step.title}」已逾期（應於 {due} 前完成）" if overdue else
+                   f"{self.wf.title} {number}「{step.title}」將於 {due} 到期")
+        payload = {"rung": index, "message": rung.message or default, "due_at": task["due_at"]}
+        if rung.action in ("remind", "notify"):
+            payload["notify"] = list(rung.roles or task["roles"])
+            self.emit("deadline_reminder" if rung.action == "remind" else "deadline_notice", step.id, task_id,
+                      payload)
+        elif rung.action == "escalate":
+            added = [r for r in rung.roles if r not in task.get("override", [])]
+            task["override"] = task.get("override", []) + added
+            task["roles"] = task["roles"] + [r for r in added if r not in task["roles"]]
+            self.emit("task_escalated", step.id, task_id, dict(payload, roles=task["roles"], added=added,
+                                                               notify=list(rung.roles)))
+        elif rung.action == "reassign":
+            before = task["roles"]
+            task["override"], task["reassigned"], task["roles"] = list(rung.roles), True, list(rung.roles)
+            self.emit("task_reassigned", step.id, task_id, dict(payload, roles=task["roles"], previous=before,
+                                                                notify=list(rung.roles)))
+        else:  # goto: the task lapses and the token takes the named transition
+            self.close(task_id, task, step, "task_expired", dict(payload, to=rung.target, notify=task["roles"]))
+            token = self.state["tokens"][task["token"]]
+            self.state["tokens"][task["token"]] = {"step": rung.target, "groups": token["groups"]}
+            self.enter(task["token"])
 
     def close(self, task_id: str, task: dict, step: Step, kind: str, payload: dict) -> None:
         del self.state["tasks"][task_id]
@@ -420,6 +533,8 @@ class _Run:
 
     def approval_done(self, step: Step, task: dict) -> bool:
         signed = {s["role"] for s in task["signatures"]}
+        if signed & set(task.get("override", ())):
+            return True  # an escalated or reassigned role decides alone
         if step.approvals == "all":
             return all(r in signed for r in step.roles)
         return len(task["signatures"]) >= int(step.approvals) and all(r in signed for r in step.required_roles)

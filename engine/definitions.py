@@ -5,19 +5,22 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from croniter import croniter
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from . import metaschema
-from .durations import parse_duration
+from .deadlines import ACTIONS, Due, Rung
+from .durations import Duration, parse_duration
 from .errors import DefinitionError, ExpressionError, NotFound
 from .expressions import Expression
 from .forms import Form, Rule
+from .workcalendar import BusinessCalendar
 from .yamlsrc import KeyPath, Problem, Source, parse
 
 TASK_KINDS = frozenset({"form", "approval", "checklist", "print"})
@@ -60,9 +63,13 @@ class Step:
     item_when: dict[str, Expression] = field(default_factory=dict)  # checklist item -> condition
     printout: str | None = None
     copies: int = 1
-    duration: timedelta | None = None
-    due: timedelta | None = None
+    duration: Duration | None = None  # wait
+    due: Due | None = None  # task steps: when the task is due (and at the latest)
+    ladder: tuple[Rung, ...] = ()  # task steps: actions around the due time
+    holds: dict[str, str] = field(default_factory=dict)  # task steps: named states that pause the clock
     workflow: str | None = None
+    wait: bool = True  # subprocess: wait for the child's outcome (False: start it and go on)
+    after: Duration | None = None  # subprocess: start the child this long after the step is reached
     data: dict[str, Expression] = field(default_factory=dict)
     outcome: str | None = None
     status: str = "completed"
@@ -83,6 +90,7 @@ class Step:
         if self.default:
             out.append((self.default, kp + ("default",)))
         out += [(to, kp + ("branches", i)) for i, to in enumerate(self.split)]
+        out += [(r.target, kp + ("deadlines", i, "goto")) for i, r in enumerate(self.ladder) if r.target]
         return out
 
 
@@ -92,6 +100,30 @@ class Ledger:
     title: str
     floor: int  # fen
     entries: dict[str, str]  # entry -> "in" | "out"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Start the workflow on a cron schedule (site time zone) with fixed data; `{run:%Y-%m}` in a text
+    value becomes the run's local time."""
+
+    id: str
+    cron: str
+    title: str
+    data: dict
+
+
+@dataclass(frozen=True)
+class Target:
+    """A rate the company must reach: the share of ended instances in which `step` was completed (of those
+    that passed `among`, when given), overall or on each day (`per: day`)."""
+
+    id: str
+    title: str
+    step: str
+    target: float
+    among: str | None = None
+    per: str | None = None
 
 
 @dataclass
@@ -107,6 +139,9 @@ class Workflow:
     path: str = ""
     files: dict[str, str] = field(default_factory=dict)  # relative path -> YAML text of this version
     version: str = ""
+    schedules: list[Schedule] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+    calendar: BusinessCalendar = field(default_factory=BusinessCalendar)  # the site's
 
     @property
     def roles(self) -> list[str]:
@@ -124,6 +159,7 @@ class Site:
     name: str = "goldkey"
     timezone: str = "Asia/Shanghai"
     roles: dict[str, str] = field(default_factory=dict)  # id -> title
+    calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -139,6 +175,7 @@ class Registry:
     forms: dict[str, Form]
     workflows: dict[str, Workflow]
     problems: list[Problem]
+    warnings: list[Problem] = field(default_factory=list)  # things to fix that do not stop the engine
 
     def workflow(self, workflow_id: str) -> Workflow:
         try:
@@ -161,6 +198,7 @@ def load(root: str | Path, display_root: str | None = None) -> Registry:
             texts[rel] = path.read_text(encoding="utf-8")
     registry = load_texts(texts, prefix)
     registry.root = root
+    registry.warnings = calendar_warnings(registry.site, _display(prefix, SITE_FILE), texts.get(SITE_FILE))
     if SITE_FILE not in texts:
         registry.problems.insert(0, Problem(_display(prefix, SITE_FILE), 1, 1,
                                             f"{SITE_FILE} is missing: declare the roles of the site there"))
@@ -173,6 +211,21 @@ def load_strict(root: str | Path) -> Registry:
     if registry.problems:
         raise DefinitionError(registry.problems)
     return registry
+
+
+def calendar_warnings(site: Site, path: str, text: str | None, today: date | None = None) -> list[Problem]:
+    """A warning for this year and next when the holiday dates are only estimated (no official notice in
+    the holidays package yet, and the year not confirmed in goldkey.yaml)."""
+    today = today or datetime.now(site.tz).date()
+    years = [y for y in (today.year, today.year + 1) if site.calendar.estimated(y)]
+    if not years:
+        return []
+    source, _ = parse(path, text or "calendar:")
+    return [source.problem(("calendar",), f"warning: the public holidays of {y} are estimated (the holidays "
+                                          f"package has no official notice for {y} yet): when the State Council "
+                                          f"publishes them, add that year's days off under calendar.holidays and "
+                                          f"make-up working days under calendar.workdays, then list {y} in "
+                                          "calendar.confirmed_years", key=True) for y in years]
 
 
 def _display(prefix: str, rel: str) -> str:
@@ -232,6 +285,7 @@ def load_texts(texts: dict[str, str], prefix: str = "", lint_graph: bool = True)
         if wf.form.id in form_files:
             wf.files[form_files[wf.form.id]] = texts[form_files[wf.form.id]]
         wf.version = version_of(wf.files)
+        wf.calendar = site.calendar
         workflows[wf.id], wf_files[wf.id] = wf, rel
         built.append((wf, source))
     if lint_graph:
@@ -260,7 +314,40 @@ def _build_site(source: Source | None, problems: list[Problem]) -> Site:
         problems.append(source.problem(("timezone",), f"unknown time zone '{site.timezone}'; "
                                                       "use an IANA name such as Asia/Shanghai"))
         site.timezone = "Asia/Shanghai"
+    site.calendar = _build_calendar(source, site.timezone, data.get("calendar", {}), problems)
     return site
+
+
+def _build_calendar(source: Source, timezone: str, spec: dict, problems: list[Problem]) -> BusinessCalendar:
+    """The business calendar of `calendar:` in goldkey.yaml; a problem is reported at the value at fault."""
+    kp = ("calendar",)
+    dated: dict[str, dict[date, str]] = {}
+    for key in ("holidays", "workdays"):
+        dated[key] = {}
+        for text, name in spec.get(key, {}).items():
+            try:
+                dated[key][date.fromisoformat(text)] = name
+            except ValueError:
+                problems.append(source.problem(kp + (key, text), f"'{text}' is not a date; write YYYY-MM-DD, "
+                                                                 "e.g. 2027-10-01", key=True))
+    for day in sorted(dated["holidays"].keys() & dated["workdays"].keys()):
+        problems.append(source.problem(kp + ("workdays", day.isoformat()), f"{day} is listed both as a holiday "
+                                                                           "and as a working day", key=True))
+        del dated["workdays"][day]
+    hours = [tuple(part.strip() for part in period.split("-"))
+             for period in spec.get("working_hours", ["09:00-12:00", "13:30-18:00"])]
+    args = dict(timezone=timezone, working_days=spec.get("working_days", ("mon", "tue", "wed", "thu", "fri")),
+                public_holidays=spec.get("public_holidays", "china"), holidays=dated["holidays"],
+                workdays=dated["workdays"], confirmed_years=spec.get("confirmed_years", ()))
+    try:
+        return BusinessCalendar(working_hours=hours, **args)
+    except ValueError as exc:
+        where = kp + ("working_hours",) if "working_hours" in spec else kp
+        problems.append(source.problem(where, f"calendar: {exc}"))
+    try:
+        return BusinessCalendar(**args)
+    except ValueError:
+        return BusinessCalendar(timezone=timezone)
 
 
 def compile_at(source: Source, keypath: KeyPath, text: Any, names: set[str] | dict | None, problems: list[Problem],
@@ -373,7 +460,7 @@ def _check_keywords(source: Source, keypath: KeyPath, schema: Any, problems: lis
             _check_keywords(source, where, value, problems)
 
 
-def _duration(source: Source, keypath: KeyPath, text: str | None, problems: list[Problem]) -> timedelta | None:
+def _duration(source: Source, keypath: KeyPath, text: str | None, problems: list[Problem]) -> Duration | None:
     if text is None:
         return None
     try:
@@ -381,6 +468,94 @@ def _duration(source: Source, keypath: KeyPath, text: str | None, problems: list
     except ValueError as exc:
         problems.append(source.problem(keypath, str(exc)))
         return None
+
+
+def _due(source: Source, kp: KeyPath, spec: dict, problems: list[Problem]) -> Due | None:
+    value = spec.get("due")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        soft = _duration(source, kp + ("due",), value, problems)
+        return Due(soft) if soft else None
+    soft = _duration(source, kp + ("due", "soft"), value["soft"], problems)
+    hard = _duration(source, kp + ("due", "hard"), value.get("hard"), problems)
+    if soft and hard and soft.unit == hard.unit and hard.amount < soft.amount:
+        problems.append(source.problem(kp + ("due", "hard"), f"the hard limit {hard.text} is earlier than the "
+                                                             f"due time {soft.text}"))
+    return Due(soft, hard) if soft else None
+
+
+def _ladder(source: Source, kp: KeyPath, spec: dict, due: Due | None, problems: list[Problem]) -> tuple[Rung, ...]:
+    """The `deadlines` ladder: each rung has one time (before / after / at) and one action."""
+    rungs = []
+    for i, rung in enumerate(spec.get("deadlines", [])):
+        rkp = kp + ("deadlines", i)
+        times = [k for k in ("before", "after", "at") if k in rung]
+        actions = [k for k in ACTIONS if k in rung]
+        if len(times) != 1:
+            problems.append(source.problem(rkp, "give each deadline exactly one of `before: 1h`, `after: 2h` or "
+                                                f"`at: due` / `at: hard` (found {', '.join(times) or 'none'})"))
+            continue
+        if len(actions) != 1:
+            problems.append(source.problem(rkp, f"give each deadline exactly one action: {', '.join(ACTIONS)} "
+                                                f"(found {', '.join(actions) or 'none'})"))
+            continue
+        when, action = times[0], actions[0]
+        anchor = rung["at"] if when == "at" else "due"
+        if due is None and "due" in spec:
+            pass  # the due time itself is wrong, and reported
+        elif due is None:  # (the rung is still kept, so that its `goto` counts in the graph checks)
+            problems.append(source.problem(rkp + (when,), "a deadline needs the step's `due` time: add "
+                                                          "`due: 30m` (or {soft: 24h, hard: 36h}) to the step"))
+        elif anchor == "hard" and due.hard is None:
+            problems.append(source.problem(rkp + ("at",), "`at: hard` needs a hard limit: write the step's due "
+                                                          "as {soft: 24h, hard: 36h}"))
+        offset = _duration(source, rkp + (when,), rung[when], problems) if when != "at" else None
+        value = rung[action]
+        roles = tuple(value) if isinstance(value, list) else ()
+        rungs.append(Rung(anchor, offset, when == "before", action, roles,
+                          value if action == "goto" else None, rung.get("message")))
+    return tuple(rungs)
+
+
+def _schedules(source: Source, data: dict, form: Form, problems: list[Problem]) -> list[Schedule]:
+    out = []
+    seen: set[str] = set()
+    for i, spec in enumerate(data.get("schedules", [])):
+        kp = ("schedules", i)
+        if spec["id"] in seen:
+            problems.append(source.problem(kp + ("id",), f"duplicate schedule id '{spec['id']}'"))
+        seen.add(spec["id"])
+        if not croniter.is_valid(spec["cron"]) or len(spec["cron"].split()) != 5:
+            problems.append(source.problem(kp + ("cron",), f"'{spec['cron']}' is not a cron schedule; write five "
+                                                           "fields: minute hour day-of-month month day-of-week, "
+                                                           "e.g. '0 9 1 * *' for 09:00 on the 1st of each month"))
+            continue
+        if not form.stub:
+            for name in spec.get("data", {}):
+                if name not in form.properties:
+                    hint = metaschema.did_you_mean(name, form.properties)
+                    problems.append(source.problem(kp + ("data", name), f"form '{form.id}' has no field '{name}'"
+                                                                        f"{hint}", key=True))
+        out.append(Schedule(spec["id"], spec["cron"], spec.get("title", spec["id"]), dict(spec.get("data", {}))))
+    return out
+
+
+def _targets(source: Source, data: dict, problems: list[Problem]) -> list[Target]:
+    out = []
+    for i, spec in enumerate(data.get("targets", [])):
+        kp = ("targets", i)
+        for key in ("step", "among"):
+            name = spec.get(key)
+            if name and name not in data["steps"]:
+                problems.append(source.problem(kp + (key,), f"unknown step '{name}'"
+                                                            f"{metaschema.did_you_mean(name, data['steps'])}"))
+        value = spec["target"]
+        share = float(value[:-1]) / 100 if isinstance(value, str) else float(value)
+        if share > 1:
+            problems.append(source.problem(kp + ("target",), f"target {value} is more than 100%"))
+        out.append(Target(spec["id"], spec["title"], spec["step"], share, spec.get("among"), spec.get("per")))
+    return out
 
 
 def _build_workflow(source: Source, forms: dict[str, Form], problems: list[Problem],
@@ -437,7 +612,14 @@ def _build_workflow(source: Source, forms: dict[str, Form], problems: list[Probl
             if expr:
                 step.data[name] = expr
         step.duration = _duration(source, kp + ("duration",), spec.get("duration"), problems)
-        step.due = _duration(source, kp + ("due",), spec.get("due"), problems)
+        step.due = _due(source, kp, spec, problems)
+        step.ladder = _ladder(source, kp, spec, step.due, problems)
+        step.holds = dict(spec.get("holds", {}))
+        step.wait = spec.get("wait", True)
+        step.after = _duration(source, kp + ("after",), spec.get("after"), problems)
+        if kind == "subprocess" and not step.wait and step.outcomes:
+            problems.append(source.problem(kp + ("outcomes",), "a subprocess with `wait: false` does not wait for "
+                                                               "the outcome: give `next` instead of `outcomes`"))
         for i, post in enumerate(spec.get("post", [])):
             pkp = kp + ("post", i)
             amount = compile_at(source, pkp + ("amount",), post["amount"], names, problems, "amount", ledgers)
@@ -447,4 +629,5 @@ def _build_workflow(source: Source, forms: dict[str, Form], problems: list[Probl
                 step.posts.append(Post(post["ledger"], post["entry"], amount, when, post.get("memo")))
         steps[sid] = step
     return Workflow(id=data["id"], title=data["title"], form=form, start=start, steps=steps, ledgers=ledgers,
-                    area=data.get("area"), description=data.get("description"), path=source.path)
+                    area=data.get("area"), description=data.get("description"), path=source.path,
+                    schedules=_schedules(source, data, form, problems), targets=_targets(source, data, problems))

@@ -17,10 +17,13 @@ def lint_workflow(wf: Workflow, source: Source, site: Site, workflows: dict[str,
     fields = wf.form.properties
     for step in [wf.start, *wf.steps.values()]:
         kp = step.keypath
-        for i, role in enumerate(step.roles):
+        roles = [(kp + ("roles", i), role) for i, role in enumerate(step.roles)]
+        roles += [(kp + ("deadlines", i, rung.action, j), role) for i, rung in enumerate(step.ladder)
+                  for j, role in enumerate(rung.roles)]
+        for where, role in roles:
             if site.roles and role not in site.roles:  # no roles: goldkey.yaml is broken, reported there
-                p(source.problem(kp + ("roles", i), f"unknown role '{role}'{did_you_mean(role, site.roles)}; "
-                                                    "declare it under `roles` in goldkey.yaml"))
+                p(source.problem(where, f"unknown role '{role}'{did_you_mean(role, site.roles)}; "
+                                        "declare it under `roles` in goldkey.yaml"))
         for i, role in enumerate(step.required_roles):
             if role not in step.roles:
                 p(source.problem(kp + ("required_roles", i), f"required role '{role}' is not one of the step's "

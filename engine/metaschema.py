@@ -80,6 +80,12 @@ def _where(path) -> str:
     return ".".join(str(p) for p in parts) or "the file"
 
 
+_ONE_OF = {"approvals": "a whole number of signatures (1, 2, ...) or 'all'",
+           "due": "a duration such as 15m or 3 working days, or {soft: 24h, hard: 36h}",
+           "remind": "true (the task's roles) or a list of roles",
+           "target": "a share such as 60% or 0.6"}
+
+
 def _problems(source: Source, error: ValidationError) -> list[Problem]:
     path = tuple(error.absolute_path)
     where = _where(path)
@@ -121,8 +127,8 @@ def _problems(source: Source, error: ValidationError) -> list[Problem]:
     if kind == "propertyNames":
         return [source.problem(path, f"{where}: '{instance}' is not a valid id; use lower-case letters, "
                                      "digits and _")]
-    if kind in ("oneOf", "anyOf") and path and path[-1] == "approvals":
-        return [source.problem(path, f"{where}: expected a whole number of signatures (1, 2, ...) or 'all'")]
+    if kind in ("oneOf", "anyOf") and path and path[-1] in _ONE_OF:
+        return [source.problem(path, f"{where}: expected {_ONE_OF[path[-1]]}")]
     if kind == "if":
         return []
     return [source.problem(path, f"{where}: {error.message}")]

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 
-from . import core, definitions
+from croniter import croniter
+
+from . import core, definitions, sla
 from .core import Actor, Result, iso
 from .definitions import Registry, Workflow
-from .errors import Conflict, GoldkeyError, Invalid, NotFound
+from .errors import GoldkeyError, Invalid, NotFound
 from .inputs import check_input
 from .jsontext import loads
 from .store import GENESIS, Store
 from .views import describe, instance_view, task_view
 
 ACTOR_TTL = 1.0  # seconds
+MAX_CATCH_UP = 1000  # runs of one schedule started per tick; the rest follow on the next tick
+_TICK_EVENTS = {"timer_fired": "timer_fired", "start_reached": "timer_fired", "deadline_reminder": "reminded",
+                "deadline_notice": "notified", "task_escalated": "escalated", "task_reassigned": "reassigned",
+                "task_expired": "expired"}
 
 
 def utcnow() -> datetime:
@@ -58,6 +66,19 @@ class Engine:
         for iid, row in self._written.items():
             self._cache.put(iid, row)
         self._written = {}
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        """Part of the open transaction that may fail alone; rows it wrote leave the cache with it."""
+        before = dict(self._written)
+        try:
+            with self.store.savepoint():
+                yield
+        except BaseException:
+            for iid in set(self._written) - set(before):
+                self._cache.pop(iid)
+            self._written = before
+            raise
 
     def close(self) -> None:
         self.store.close()
@@ -109,6 +130,7 @@ class Engine:
             old = definitions.load_texts(files, lint_graph=False)
             wf = next(iter(old.workflows.values()))
             wf.version = version
+            wf.calendar = self.registry.site.calendar
             self._versions[version] = wf
         return wf
 
@@ -150,9 +172,7 @@ class Engine:
     def complete(self, task_id: str, user: str, outcome: str | None = None, data: dict | None = None,
                  comment: str | None = None) -> dict:
         """Act on a task; raises NotFound, Forbidden, Invalid or Conflict and then writes nothing."""
-        iid = _instance_id(str(task_id).split("-", 1)[0]) if "-" in str(task_id) else None
-        if iid is None:
-            raise NotFound(f"沒有任務 {task_id}（任務編號形如 12-3）")
+        iid = _task_instance(task_id)
         check_input(data or {})
         if comment is not None:
             check_input(comment, "comment")
@@ -177,24 +197,124 @@ class Engine:
             new = self._persist(wf, row, result, actor, now)
         return instance_view(wf, new)
 
-    def tick(self, now: datetime | None = None) -> dict:
-        """Fire every `wait` that is due; safe to run often and from several processes."""
+    def hold(self, task_id: str, user: str, state: str, comment: str | None = None) -> dict:
+        """Pause a task's clock in a named state of its step (e.g. waiting for the owner)."""
+        return self._task_command(task_id, user, lambda wf, row, actor, now: core.hold(
+            wf, row["state"], task_id, actor, state, comment, now), comment)
+
+    def resume(self, task_id: str, user: str, comment: str | None = None) -> dict:
+        """Restart a held task's clock; its due times move on by the time it was held."""
+        return self._task_command(task_id, user, lambda wf, row, actor, now: core.resume(
+            wf, row["state"], task_id, actor, comment, now), comment)
+
+    def _task_command(self, task_id: str, user: str, command, comment: str | None) -> dict:
+        iid = _task_instance(task_id)
+        if comment is not None:
+            check_input(comment, "comment")
+        now = self.clock()
+        actor = self.actor(user, now)
+        with self._transaction():  # read inside the write lock: nobody moves the instance in between
+            row = self.store.instance_row(iid)
+            if task_id not in row["state"].get("tasks", {}) and self.store.task_status(task_id) is None:
+                raise NotFound(f"沒有任務 {task_id}")
+            wf = self.workflow_at(row["version"])
+            new = self._persist(wf, row, command(wf, row, actor, now), actor, now)
+        return instance_view(wf, new)
+
+    def tick(self, now: datetime | None = None, batch: int = 500) -> dict:
+        """Apply everything due by `now`: scheduled starts, `wait` timers, delayed starts and deadline
+        actions. Idempotent, and safe from several processes at once: each instance is read and written
+        inside one write transaction, and what fired is recorded in its state."""
         now = now or self.clock()
-        fired = 0
-        rows = self.store.conn.execute("SELECT id FROM instances WHERE status='active' AND wake_at<=?",
-                                       (iso(now),)).fetchall()
-        for (iid,) in rows:
-            try:
-                with self._transaction():
-                    row = self.store.instance_row(iid)
-                    wf = self.workflow_at(row["version"])
-                    result = core.fire_timers(wf, row["state"], now)
-                    if result.events:
-                        self._persist(wf, row, result, None, now)
-                        fired += sum(1 for e in result.events if e["type"] == "timer_fired")
-            except Conflict:
-                continue  # another ticker got there first
-        return {"now": iso(now), "timers_fired": fired}
+        at = iso(now)
+        counts: dict[str, int] = {}
+        errors: list[dict] = []
+        for wf in sorted(self.registry.workflows.values(), key=lambda w: w.id):
+            for schedule in wf.schedules:
+                self._run_schedule(wf, schedule, now, counts, errors)
+        cursor = ("", 0)
+        while due := self.store.due_instances(at, cursor, batch):
+            cursor = due[-1]
+            with self._transaction():
+                for _, iid in due:
+                    self._fire(iid, now, counts, errors)
+        return {"now": at, "started": counts.pop("started", 0), "timers_fired": counts.pop("timer_fired", 0),
+                "actions": dict(sorted(counts.items())), "errors": errors}
+
+    def _fire(self, iid: int, now: datetime, counts: dict[str, int], errors: list[dict]) -> None:
+        """Fire what is due on one instance, inside the caller's transaction; a failure (a definition error
+        met on the way, such as a condition that cannot be decided) rolls back this instance only."""
+        try:
+            with self._savepoint():
+                row = self.store.instance_row(iid)
+                wf = self.workflow_at(row["version"])
+                result = core.fire_due(wf, row["state"], now)
+                if result.state.get("wake_at") != row["state"].get("wake_at") or result.events:
+                    self._persist(wf, row, result, None, now)
+        except GoldkeyError as exc:
+            errors.append({"instance": iid, "message": exc.message})
+            return
+        for event in result.events:
+            if event["type"] in _TICK_EVENTS:
+                counts[_TICK_EVENTS[event["type"]]] = counts.get(_TICK_EVENTS[event["type"]], 0) + 1
+
+    def _run_schedule(self, wf: Workflow, schedule, now: datetime, counts: dict[str, int],
+                      errors: list[dict]) -> None:
+        """Start one instance per run of the schedule due since its last run (or since it was first seen),
+        each exactly once: the run is claimed in the same transaction as the start."""
+        key = f"{wf.id}:{schedule.id}"
+        tz = self.registry.site.tz
+        with self._transaction():
+            anchor = self.store.schedule_anchor(key, iso(now))
+        runs = croniter(schedule.cron, datetime.fromisoformat(anchor).astimezone(tz))
+        for _ in range(MAX_CATCH_UP):
+            local = runs.get_next(datetime)
+            if local > now:
+                break
+            run = iso(local.astimezone(UTC))  # stored in UTC, like every time
+            with self._transaction():
+                if not self.store.claim_run(key, run):
+                    continue  # another ticker started this run
+                data = {k: _run_text(v, local) for k, v in schedule.data.items()}
+                try:
+                    with self._savepoint():
+                        row = self._start(wf, Actor(f"schedule:{schedule.id}", frozenset()), data, now, None,
+                                          as_child=True)
+                except GoldkeyError as exc:  # e.g. data the form refuses: the run is recorded, not retried
+                    errors.append({"schedule": key, "run": run, "message": exc.message})
+                    continue
+                self.store.record_run(key, run, row["id"])
+                counts["started"] = counts.get("started", 0) + 1
+
+    def sla(self, first: date | None = None, last: date | None = None, workflow: str | None = None) -> dict:
+        """SLA figures for tasks closed and instances ended from `first` to `last` (local dates, inclusive;
+        default: the last 30 days): per step timeliness and each workflow's target rates."""
+        tz = self.registry.site.tz
+        now = self.clock()
+        last = last or now.astimezone(tz).date()
+        first = first or last - timedelta(days=29)
+        if first > last:
+            raise Invalid(f"開始日期 {first} 晚於結束日期 {last}")
+        start, end = (iso(datetime.combine(d, dt_time(), tz).astimezone(UTC)) for d in (first, last + timedelta(1)))
+        wanted = [self.registry.workflow(workflow)] if workflow else sorted(self.registry.workflows.values(),
+                                                                             key=lambda w: w.id)
+        names = {wf.id for wf in wanted}
+        steps = sla.step_figures([r for r in self.store.closed_tasks(start, end) if r[0] in names],
+                                 [r for r in self.store.open_overdue(iso(now)) if r[0] in names])
+        for figure in steps:
+            wf = self.registry.workflows.get(figure["workflow"])
+            step = wf.steps.get(figure["step"]) if wf else None
+            figure["title"] = step.title if step else figure["step"]
+        rates = [dict(sla.rate_figures(t, self.store.ended_with_steps(wf.id, start, end), tz), workflow=wf.id,
+                      workflow_title=wf.title) for wf in wanted for t in wf.targets]
+        return {"from": first.isoformat(), "to": last.isoformat(), "steps": steps, "rates": rates}
+
+    def notifications(self, user: str, limit: int = 100) -> list[dict]:
+        """Reminders, escalations and notices for the user's roles (own and deputised), newest first."""
+        actor = self.actor(user, self.clock())
+        roles = sorted(actor.roles | {r for _, rs in actor.deputy_for for r in rs})
+        return self.store.notifications(roles, limit)
+
 
     # --- users --------------------------------------------------------------------------------------
     def add_user(self, name: str, roles: list[str], title: str | None = None) -> dict:
@@ -235,7 +355,7 @@ class Engine:
 
     # --- the write path (always inside store.write()) -----------------------------------------------
     def _start(self, wf: Workflow, actor: Actor, data: dict, now: datetime, parent: int | None,
-               as_child: bool = False) -> dict:
+               as_child: bool = False, delay=None) -> dict:
         store = self.store
         if wf.version not in self._saved:
             store.save_version(wf.version, wf.id, wf.files, iso(now))
@@ -245,7 +365,7 @@ class Engine:
         if wf.form.number:
             year = now.astimezone(self.registry.site.tz).year
             number = wf.form.number.format(year=year, seq=store.next_number(wf.form.id, year))
-        result = core.start(wf, iid, number, actor, data, now, as_child=as_child)
+        result = core.start(wf, iid, number, actor, data, now, as_child=as_child, delay=delay)
         row = {"id": iid, "version": wf.version, "parent_id": parent, "revision": 0, "status": "active",
                "outcome": None, "number": None, "wake_at": None, "ended_at": None, "events": 0,
                "head": GENESIS, "state": {}, "state_text": "{}"}
@@ -260,10 +380,15 @@ class Engine:
             if effect["type"] == "start_child":
                 child_wf = self.registry.workflow(effect["workflow"])
                 child = self._start(child_wf, actor or Actor("system", frozenset()), effect["data"], now, iid,
-                                    as_child=True)
+                                    as_child=True, delay=effect.get("after"))
+                events.append({"type": "child_started", "step": None, "task": None,
+                               "payload": {"child": child["id"], "workflow": child_wf.id,
+                                           "waits": effect.get("wait", True), "starts_at": child["wake_at"]
+                                           if effect.get("after") else None}})
+                if not effect.get("wait", True):
+                    continue
                 state = core.link_child(state, effect["token"], child["id"])
-                events.append({"type": "child_started", "step": state["tokens"][effect["token"]]["step"],
-                               "task": None, "payload": {"child": child["id"], "workflow": child_wf.id}})
+                events[-1]["step"] = state["tokens"][effect["token"]]["step"]
                 if child["status"] != "active":  # the child ended at once
                     done = core.child_done(wf, state, child["id"], child["outcome"], now)
                     state, events = done.state, events + done.events
@@ -282,7 +407,8 @@ class Engine:
             if parent["status"] == "active":
                 pwf = self.workflow_at(parent["version"])
                 done = core.child_done(pwf, parent["state"], iid, new["outcome"], now)
-                self._persist(pwf, parent, done, actor, now)
+                if done.events:  # a parent that started the child without waiting has nothing to do
+                    self._persist(pwf, parent, done, actor, now)
         return new
 
 
@@ -309,6 +435,22 @@ class _Cache:
 
     def pop(self, iid: int, default=None):
         return self.rows.pop(iid, default)
+
+
+def _task_instance(task_id: str) -> int:
+    if "-" not in str(task_id):
+        raise NotFound(f"沒有任務 {task_id}（任務編號形如 12-3）")
+    return _instance_id(str(task_id).split("-", 1)[0])
+
+
+_RUN_FIELD = re.compile(r"\{run(?::([^{}]*))?\}")
+
+
+def _run_text(value, run: datetime):
+    """`{run:%Y-%m}` in a scheduled start's text becomes the run's local time (`{run}`: its date)."""
+    if not isinstance(value, str):
+        return value
+    return _RUN_FIELD.sub(lambda m: run.strftime(m.group(1) or "%Y-%m-%d"), value)
 
 
 def _instance_id(value: int | str) -> int:

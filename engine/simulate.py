@@ -32,7 +32,7 @@ def simulate(wf: Workflow, registry: Registry, max_states: int = 20000) -> dict:
     def settle(result: Result) -> dict:
         state = result.state
         for effect in result.effects:
-            if effect["type"] == "start_child":
+            if effect["type"] == "start_child" and effect["wait"]:
                 state = core.link_child(state, effect["token"], next(fake_child))
         return state
 
@@ -129,8 +129,8 @@ def _actions(wf: Workflow, registry: Registry, state: dict, actor: Actor):
         for outcome in (list(step.outcomes) or [None]):
             yield (f"{step.id}:{outcome}" if outcome else step.id, _do(wf, state, task_id, actor, outcome, {}))
     later = _EPOCH + timedelta(days=3650)
-    if any(t.get("until") for t in state["tokens"].values()):
-        yield ("timers", lambda o: core.fire_timers(wf, state, later))
+    if state.get("wake_at"):  # timers or deadlines to come
+        yield ("timers", lambda o: core.fire_due(wf, state, later))
     for token in state["tokens"].values():
         if token.get("child") is not None:
             step = wf.steps[token["step"]]

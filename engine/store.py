@@ -34,8 +34,10 @@ _TASK_UPSERT = (
     "INSERT INTO tasks (key, id, instance_id, step, kind, roles, status, opened_at, due_at, closed_at, closed_by, "
     "outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET "
     "roles=coalesce(excluded.roles, roles), status=coalesce(excluded.status, status), "
+    "due_at=coalesce(excluded.due_at, due_at), "
     "closed_at=coalesce(excluded.closed_at, closed_at), closed_by=coalesce(excluded.closed_by, closed_by), "
     "outcome=coalesce(excluded.outcome, outcome)")
+_CLOSING = {"task_completed": "done", "task_cancelled": "cancelled", "task_expired": "expired"}
 _ROW = ("id", "version", "parent_id", "revision", "status", "outcome", "number", "wake_at", "ended_at", "events",
         "head")
 
@@ -87,7 +89,18 @@ def _m0001_initial(db: sqlite_utils.Database) -> None:
     db["delegations"].create_index(["deputy"])
 
 
-MIGRATIONS = [("0001_initial", _m0001_initial)]
+def _m0002_time(db: sqlite_utils.Database) -> None:
+    """Deadlines and schedules: the notification lists, and which scheduled runs have started."""
+    db.execute("CREATE TABLE notifications (id INTEGER PRIMARY KEY, role TEXT, instance_id INTEGER, task TEXT, "
+               "type TEXT, message TEXT, at TEXT, event_id INTEGER)")
+    db.execute("CREATE INDEX notifications_role ON notifications (role, id)")
+    db.execute("CREATE TABLE schedules (key TEXT PRIMARY KEY, since TEXT, last_run TEXT)")
+    # one row per run: a run that two tickers both see is started by whichever inserts it first
+    db.execute("CREATE TABLE schedule_runs (key TEXT, run_at TEXT, instance_id INTEGER, PRIMARY KEY (key, run_at))")
+    db.execute("CREATE INDEX tasks_closed ON tasks (closed_at) WHERE closed_at IS NOT NULL")  # SLA figures
+
+
+MIGRATIONS = [("0001_initial", _m0001_initial), ("0002_time", _m0002_time)]
 
 
 class Store:
@@ -140,6 +153,18 @@ class Store:
                 raise
             self.conn.execute("COMMIT")
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A part of the open transaction that can fail alone: its writes are undone, the rest stay."""
+        self.conn.execute("SAVEPOINT part")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK TO part")
+            self.conn.execute("RELEASE part")
+            raise
+        self.conn.execute("RELEASE part")
+
     # --- definitions --------------------------------------------------------------------------------
     def save_version(self, version: str, workflow: str, files: dict[str, str], now: str) -> None:
         self.conn.execute("INSERT OR IGNORE INTO versions VALUES (?,?,?,?)", (version, workflow, dumps(files), now))
@@ -187,7 +212,7 @@ class Store:
             fields = (iid, seq, at, actor, acting_for, event["step"], event["task"], event["type"], payload)
             prev = _chain(prev, fields)  # each hash covers the one before it: the previous is not stored
             rows.append((iid << 24 | seq,) + fields + (prev,))
-        wake = min((t["until"] for t in state["tokens"].values() if t.get("until")), default=None)
+        wake = state.get("wake_at") if state["status"] == "active" else None
         text = dumps(state)
         new = dict(row, revision=row["revision"] + 1, status=state["status"], outcome=state["outcome"],
                    number=state["number"], wake_at=wake, ended_at=state.get("ended_at"), events=seq, head=prev,
@@ -212,18 +237,21 @@ class Store:
             if cur.rowcount != 1:
                 raise Conflict(f"案件 {iid} 剛被其他人更新，請重新整理後再試")
         self.conn.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
-        tasks = []
+        tasks, notes = [], []
         for (event_id, *_), event in zip(rows, events, strict=True):
             kind, payload, task = event["type"], event["payload"], event["task"]
             if kind == "task_opened":
                 tasks.append((task_key(task), task, iid, event["step"], payload.get("kind"), dumps(payload["roles"]),
                               "open", at, payload.get("due_at"), None, None, None))
-            elif kind == "signed":
-                tasks.append((task_key(task), None, None, None, None, dumps(payload["remaining"]), None, None, None,
-                              None, None, None))
-            elif kind in ("task_completed", "task_cancelled"):
-                tasks.append((task_key(task), None, None, None, None, None,
-                              "done" if kind == "task_completed" else "cancelled", None, None, at, actor,
+            elif kind in ("signed", "task_escalated", "task_reassigned"):
+                roles = payload["remaining"] if kind == "signed" else payload["roles"]
+                tasks.append((task_key(task), None, None, None, None, dumps(roles), None, None, None, None, None,
+                              None))
+            elif kind == "task_resumed":
+                tasks.append((task_key(task), None, None, None, None, None, None, None, payload.get("due_at"), None,
+                              None, None))
+            elif kind in _CLOSING:
+                tasks.append((task_key(task), None, None, None, None, None, _CLOSING[kind], None, None, at, actor,
                               payload.get("outcome")))
             elif kind == "ledger_posted":
                 self.conn.execute("INSERT INTO ledger_entries (workflow, ledger, instance_id, number, entry, amount, "
@@ -231,8 +259,13 @@ class Store:
                                   (workflow, payload["ledger"], iid, payload["number"], payload["entry"],
                                    payload["amount"], payload["balance"], at, actor, event["step"],
                                    payload.get("memo"), event_id))
+            if payload.get("notify"):
+                notes += [(role, iid, task, kind, payload["message"], at, event_id) for role in payload["notify"]]
         if tasks:  # the task projection in one statement: open new rows, close or re-role existing ones
             self.conn.executemany(_TASK_UPSERT, tasks)
+        if notes:
+            self.conn.executemany("INSERT INTO notifications (role, instance_id, task, type, message, at, event_id) "
+                                  "VALUES (?,?,?,?,?,?,?)", notes)
         return new
 
     def task_status(self, task_id: str) -> str | None:
@@ -309,6 +342,68 @@ class Store:
             "UNION ALL SELECT r.role, d.user FROM delegations d JOIN user_roles r ON r.user = d.user "
             "WHERE d.deputy = ? AND d.starts <= ? AND d.ends >= ?", (user, user, day, day)).fetchall()
         return bool(rows) and any(p is None for _, p in rows), [(r, p) for r, p in rows if r is not None]
+
+    # --- time -----------------------------------------------------------------------------------------
+    def due_instances(self, now: str, after: tuple[str, int], limit: int) -> list[tuple[str, int]]:
+        """(wake_at, id) of active instances whose timers or deadlines are due by `now`, in that order,
+        from just past `after` (a cursor, so one tick visits each once); on the partial index."""
+        wake, iid = after
+        return self.conn.execute(
+            "SELECT wake_at, id FROM instances WHERE wake_at <= ? AND wake_at IS NOT NULL AND status = 'active' "
+            "AND (wake_at > ? OR (wake_at = ? AND id > ?)) ORDER BY wake_at, id LIMIT ?",
+            (now, wake, wake, iid, limit)).fetchall()
+
+    def notifications(self, roles: list[str], limit: int = 100) -> list[dict]:
+        """The newest notifications addressed to any of `roles`, one per event."""
+        if not roles:
+            return []
+        cur = self.conn.execute(
+            "SELECT min(n.id), n.instance_id, n.task, n.type, n.message, n.at, group_concat(n.role, ' '), "
+            "i.workflow, i.number FROM notifications n JOIN instances i ON i.id = n.instance_id "
+            f"WHERE n.role IN ({','.join('?' * len(roles))}) GROUP BY n.event_id ORDER BY min(n.id) DESC LIMIT ?",
+            (*roles, limit))
+        return [{"id": r[0], "instance": r[1], "task": r[2], "type": r[3], "message": r[4], "at": r[5],
+                 "roles": sorted(r[6].split()), "workflow": r[7], "number": r[8]} for r in cur]
+
+    def schedule_anchor(self, key: str, now: str) -> str:
+        """The moment after which a schedule's runs are due: its last run, or when it was first seen (a new
+        schedule does not run for the time before it existed). Call inside `write()`."""
+        self.conn.execute("INSERT OR IGNORE INTO schedules (key, since) VALUES (?, ?)", (key, now))
+        since, last = self.conn.execute("SELECT since, last_run FROM schedules WHERE key=?", (key,)).fetchone()
+        return last or since
+
+    def claim_run(self, key: str, run_at: str) -> bool:
+        """Record that the run of `key` at `run_at` is being started; False if it already was."""
+        cur = self.conn.execute("INSERT OR IGNORE INTO schedule_runs (key, run_at) VALUES (?, ?)", (key, run_at))
+        if cur.rowcount:
+            self.conn.execute("UPDATE schedules SET last_run = max(coalesce(last_run, ''), ?) WHERE key=?",
+                              (run_at, key))
+        return bool(cur.rowcount)
+
+    def record_run(self, key: str, run_at: str, instance_id: int) -> None:
+        self.conn.execute("UPDATE schedule_runs SET instance_id=? WHERE key=? AND run_at=?", (instance_id, key, run_at))
+
+    def closed_tasks(self, start: str, end: str) -> list[tuple]:
+        """(workflow, step, opened_at, closed_at, due_at, status) of tasks closed in [start, end)."""
+        return self.conn.execute(
+            "SELECT i.workflow, t.step, t.opened_at, t.closed_at, t.due_at, t.status FROM tasks t "
+            "JOIN instances i ON i.id = t.instance_id WHERE t.closed_at >= ? AND t.closed_at < ? "
+            "AND t.status IN ('done', 'expired')", (start, end)).fetchall()
+
+    def open_overdue(self, now: str) -> list[tuple]:
+        """(workflow, step) of every open task past its due time."""
+        return self.conn.execute(
+            "SELECT i.workflow, t.step FROM tasks t JOIN instances i ON i.id = t.instance_id "
+            "WHERE t.status = 'open' AND t.due_at IS NOT NULL AND t.due_at < ?", (now,)).fetchall()
+
+    def ended_with_steps(self, workflow: str, start: str, end: str) -> list[tuple[int, str, str]]:
+        """(instance, ended_at, steps completed) of the instances of `workflow` that ended (completed) in the
+        window, the steps as a space-separated list."""
+        return self.conn.execute(
+            "SELECT i.id, i.ended_at, (SELECT group_concat(t.step, ' ') FROM tasks t WHERE t.key BETWEEN "
+            "i.id << 24 AND ((i.id + 1) << 24) - 1 AND t.status = 'done') FROM instances i "
+            "WHERE i.workflow = ? AND i.status = 'completed' AND i.ended_at >= ? AND i.ended_at < ?",
+            (workflow, start, end)).fetchall()
 
     def open_tasks_for_roles(self, roles: list[str]) -> list[dict]:
         """Open tasks any of `roles` may act on, soonest due first."""

@@ -13,7 +13,9 @@ def task_view(wf: Workflow, task_id: str, task: dict, data: dict | None = None) 
     view = {"id": task_id, "step": step.id, "title": step.title, "kind": step.kind, "form": wf.form.id,
             "roles": task["roles"], "fields": list(step.fields), "required": sorted(step.required),
             "outcomes": list(step.outcomes), "items": [], "due_at": task.get("due_at"),
-            "opened_at": task["opened_at"]}
+            "hard_at": task.get("hard_at"), "opened_at": task["opened_at"], "paused": task.get("paused"),
+            "holds": [{"state": k, "title": v} for k, v in step.holds.items()],
+            "escalated": task.get("override", [])}
     if step.kind == "checklist":
         checked = task.get("checked", {})
         needed = set(required_items(step, wf.form.scope(data or {})))
@@ -48,7 +50,9 @@ def instance_view(wf: Workflow, row: dict) -> dict:
         "parent": row["parent_id"],
         "data": state["data"],
         "tasks": [task_view(wf, tid, task, state["data"]) for tid, task in state.get("tasks", {}).items()],
-        "waiting": [{"step": t["step"], "until": t["until"]} for t in tokens.values() if t.get("until")],
+        "waiting": [{"step": t["step"], "until": t["until"], "starts": bool(t.get("delayed"))}
+                    for t in tokens.values() if t.get("until")],
+        "wake_at": state.get("wake_at"),
         "children": [{"step": t["step"], "instance": t["child"]} for t in tokens.values() if t.get("child")],
         "balances": {lid: fen_text(state.get("balances", {}).get(lid, 0)) for lid in wf.ledgers},
         "approvals": state.get("approvals", []),
@@ -80,9 +84,15 @@ def _step(step: Step) -> dict:
     if step.printout:
         out.update(printout=step.printout, copies=step.copies)
     if step.duration:
-        out["duration_seconds"] = int(step.duration.total_seconds())
+        out["duration"] = step.duration.text
     if step.due:
-        out["due_seconds"] = int(step.due.total_seconds())
+        out["due"] = {"soft": step.due.soft.text, "hard": step.due.hard.text if step.due.hard else None}
+    if step.ladder:
+        out["deadlines"] = [rung.describe() for rung in step.ladder]
+    if step.holds:
+        out["holds"] = dict(step.holds)
+    if step.kind == "subprocess":
+        out.update(wait=step.wait, after=step.after.text if step.after else None)
     if step.workflow:
         out["workflow"] = step.workflow
     if step.kind == "end":
@@ -116,4 +126,7 @@ def describe(wf: Workflow, registry: Registry) -> dict:
         "ledgers": {lid: {"title": lg.title, "floor": fen_text(lg.floor), "entries": lg.entries}
                     for lid, lg in wf.ledgers.items()},
         "printouts": [dict(name=name, **spec) for name, spec in wf.form.printouts.items()],
+        "schedules": [{"id": s.id, "title": s.title, "cron": s.cron, "data": s.data} for s in wf.schedules],
+        "targets": [{"id": t.id, "title": t.title, "step": t.step, "target": t.target, "among": t.among,
+                     "per": t.per} for t in wf.targets],
     }

@@ -100,9 +100,10 @@ class CoreRun:
                 child_id = next(self._child_ids)
                 child = CoreRun(self.registry, effect["workflow"], self.now)
                 child._apply(core.start(child.wf, child_id, "CHILD", self.actor("system"), effect["data"],
-                                        self.now, as_child=True))
+                                        self.now, as_child=True, delay=effect.get("after")))
                 self.children[child_id] = child
-                self.state = core.link_child(self.state, effect["token"], child_id)
+                if effect.get("wait", True):
+                    self.state = core.link_child(self.state, effect["token"], child_id)
         return self.state
 
     def start(self, data: dict, user: str = "starter", roles=None, number: str = "N-1") -> dict:
@@ -124,7 +125,7 @@ class CoreRun:
 
     def tick(self, **advance) -> dict:
         self.now += timedelta(**advance)
-        return self._apply(core.fire_timers(self.wf, self.state, self.now))
+        return self._apply(core.fire_due(self.wf, self.state, self.now))
 
     def finish_child(self, child_id: int) -> dict:
         child = self.children[child_id]

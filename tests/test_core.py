@@ -33,7 +33,8 @@ def test_start_emits_exactly_these_events(toy):
     result = core.start(wf, 7, "T-2026-0001", Actor("amy", frozenset({"clerk"})), {"subject": "買燈泡"}, T0)
     assert kinds(result.events) == [("instance_started", None), ("task_opened", "vote")]
     assert result.events[1]["task"] == "7-2"
-    assert result.events[1]["payload"] == {"kind": "approval", "roles": ["eng", "sec", "boss"], "due_at": None}
+    assert result.events[1]["payload"] == {"kind": "approval", "roles": ["eng", "sec", "boss"], "due_at": None,
+                                         "hard_at": None}
     assert result.state["data"] == {"subject": "買燈泡"} and result.state["number"] == "T-2026-0001"
     assert result.effects == []
 
