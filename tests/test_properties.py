@@ -63,11 +63,20 @@ def check_invariants(wf, state: dict, events: list[dict]) -> None:
             assert p["balance"] >= wf.ledgers[p["ledger"]].floor, "a balance never goes below its floor"
     for ledger, balance in state["balances"].items():
         assert balance == sums.get(ledger, 0)
+    rungs = [(e["task"], e["payload"]["rung"]) for e in events if "rung" in e["payload"]]
+    assert len(rungs) == len(set(rungs)), "a deadline action is applied once"
+    pending = [t["until"] for t in state["tokens"].values() if t.get("until")]
+    for task in state["tasks"].values():
+        fired = task.get("fired", [])
+        assert sorted(fired) == sorted(set(fired))
+        if not task.get("paused"):
+            pending += [at for i, at in enumerate(task.get("ladder", [])) if at and i not in fired]
+    assert state.get("wake_at") == min(pending, default=None), "the ticker is woken for the next thing due"
     if state["status"] == "active":
         waiting = [t for t in state["tokens"].values() if t.get("until") or "child" in t]
         assert state["tasks"] or waiting, "an active instance always has something to do"
     else:
-        assert not state["tasks"] and not state["tokens"]
+        assert not state["tasks"] and not state["tokens"] and state.get("wake_at") is None
 
 
 @pytest.mark.parametrize("registry_name,workflow", CASES)
@@ -130,7 +139,8 @@ def test_random_actions_keep_the_invariants(registry_name, workflow, data):
                 comment = data.draw(st.sampled_from([None, "原因說明"]), label="comment")
                 result = core.complete(wf, state, task_id, Actor(f"user{i}", everyone), outcome, body, comment, now)
             elif waits and choice == len(moves):
-                now += timedelta(days=40)
+                now += data.draw(st.sampled_from([timedelta(minutes=1), timedelta(minutes=20), timedelta(hours=3),
+                                                  timedelta(days=1), timedelta(days=40)]), label="wait")
                 result = core.fire_due(wf, state, now)
             else:
                 cid = kids[choice - len(moves) - (1 if waits else 0)]
