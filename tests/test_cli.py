@@ -105,3 +105,33 @@ def test_audit_and_users_list(cli):
     assert cli.json("users", "list") == [{"name": "wang", "title": "王小明",
                                           "roles": ["concierge", "cs_supervisor"]}]
     assert cli.json("audit") == {"ok": True, "events": 0, "problem": None}
+
+
+def test_calendar_due_answers_when_something_is_due(cli):
+    due = cli.json("calendar", "due", "2026-09-30T16:00", "3 working days")  # 10-08, 10-09, Sat 10-10 (調休)
+    assert due["due"] == "2026-10-10T16:00:00+08:00" and due["due_utc"] == "2026-10-10T08:00:00+00:00"
+    assert cli.json("calendar", "due", "2026-09-30T08:00:00Z", "4 working hours")["due"] == "2026-10-08T11:00:00+08:00"
+    days = {d["date"]: (d["working"], d["name"]) for d in cli.json("calendar", "days", "2026-09-19", "2026-10-11")}
+    assert days["2026-09-20"] == (True, "調休上班") and days["2026-10-10"] == (True, "調休上班")
+    assert all(not days[f"2026-10-0{d}"][0] for d in range(1, 8)) and not days["2026-09-25"][0]
+    assert days["2026-09-19"] == (False, "週末") and "2026-09-21" not in days  # an ordinary Monday is not listed
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (("calendar", "due", "2026-09-30T16:00", "3 working dayz"), 1, "did you mean '3 working days'?"),
+    (("calendar", "due", "yesterday", "3d"), 1, "is not an ISO time"),
+    (("calendar", "days", "2026-10-01", "2026-13-01"), 1, "is not a date"),
+    (("sla", "--from", "2026-11-31"), 1, "is not a date"),
+    (("sla", "--workflow", "nope"), 4, "沒有流程"),
+    (("hold", "1-2", "--as", "nobody", "--state", "owner"), 4, "沒有使用者"),
+    (("notifications", "--as", "nobody"), 4, "沒有使用者"),
+])
+def test_time_commands_refuse_bad_input_in_one_line(cli, args, code, message):
+    proc = cli.run(*args, ok=False)
+    assert proc.returncode == code and message in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_check_passes_with_calendar_warnings_on_stderr_only(cli):
+    proc = cli.run("check")
+    assert proc.stdout.startswith("ok:")
+    assert all(": warning: the public holidays of " in line for line in proc.stderr.splitlines()), proc.stderr
