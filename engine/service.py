@@ -264,8 +264,7 @@ class Engine:
         each exactly once: the run is claimed in the same transaction as the start."""
         key = f"{wf.id}:{schedule.id}"
         tz = self.registry.site.tz
-        with self._transaction():
-            anchor = self.store.schedule_anchor(key, iso(now))
+        anchor = self.store.schedule_anchor(key, iso(now))
         runs = croniter(schedule.cron, datetime.fromisoformat(anchor).astimezone(tz))
         for _ in range(MAX_CATCH_UP):
             local = runs.get_next(datetime)

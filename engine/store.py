@@ -367,10 +367,13 @@ class Store:
 
     def schedule_anchor(self, key: str, now: str) -> str:
         """The moment after which a schedule's runs are due: its last run, or when it was first seen (a new
-        schedule does not run for the time before it existed). Call inside `write()`."""
-        self.conn.execute("INSERT OR IGNORE INTO schedules (key, since) VALUES (?, ?)", (key, now))
-        since, last = self.conn.execute("SELECT since, last_run FROM schedules WHERE key=?", (key,)).fetchone()
-        return last or since
+        schedule does not run for the time before it existed)."""
+        row = self.conn.execute("SELECT since, last_run FROM schedules WHERE key=?", (key,)).fetchone()
+        if row is None:  # first sight: one write, once
+            with self.write():
+                self.conn.execute("INSERT OR IGNORE INTO schedules (key, since) VALUES (?, ?)", (key, now))
+            row = self.conn.execute("SELECT since, last_run FROM schedules WHERE key=?", (key,)).fetchone()
+        return row[1] or row[0]
 
     def claim_run(self, key: str, run_at: str) -> bool:
         """Record that the run of `key` at `run_at` is being started; False if it already was."""
