@@ -346,11 +346,15 @@ class Store:
     # --- time -----------------------------------------------------------------------------------------
     def due_instances(self, now: str, after: tuple[str, int], limit: int) -> list[tuple[str, int]]:
         """(wake_at, id) of active instances whose timers or deadlines are due by `now`, in that order,
-        from just past `after` (a cursor, so one tick visits each once); on the partial index."""
+        from just past `after` (a cursor, so one tick visits each once).
+
+        Only active instances have a wake_at (commit_step clears it at the end), so the query needs no
+        status test; with one, SQLite (without statistics) picks the (status, workflow) index and visits
+        every active instance: 380 ms at a million, against microseconds on the partial index."""
         wake, iid = after
         return self.conn.execute(
-            "SELECT wake_at, id FROM instances WHERE wake_at <= ? AND wake_at IS NOT NULL AND status = 'active' "
-            "AND (wake_at > ? OR (wake_at = ? AND id > ?)) ORDER BY wake_at, id LIMIT ?",
+            "SELECT wake_at, id FROM instances INDEXED BY instances_waking WHERE wake_at <= ? AND wake_at IS NOT "
+            "NULL AND (wake_at > ? OR (wake_at = ? AND id > ?)) ORDER BY wake_at, id LIMIT ?",
             (now, wake, wake, iid, limit)).fetchall()
 
     def notifications(self, roles: list[str], limit: int = 100) -> list[dict]:

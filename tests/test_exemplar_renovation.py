@@ -249,11 +249,11 @@ def test_signatures_come_from_their_roles_and_never_from_the_applicant_clerk(cor
     assert run.open_steps() == ["collect_deposit"]
 
 
-def test_approvals_are_due_within_a_day_each(core_run):
-    run = receive(core_run)
+def test_approvals_are_due_within_three_working_days_each(core_run):
+    run = receive(core_run)  # Monday 2026-11-02 09:30 in Shanghai: due Thursday 09:30
     for step, act in (("engineering_review", review), ("supervisor_sign", sign), ("manager_approval", approve)):
         task = run.state["tasks"][run.task_id(step)]
-        assert (task["opened_at"], task["due_at"]) == ("2026-11-02T01:30:00+00:00", "2026-11-03T01:30:00+00:00")
+        assert (task["opened_at"], task["due_at"]) == ("2026-11-02T01:30:00+00:00", "2026-11-05T01:30:00+00:00")
         act(run)
 
 
