@@ -21,3 +21,4 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/deadlines.py

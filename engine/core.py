@@ -391,7 +391,8 @@ class _Run:
         task_id = f"{self.state['instance']}-{self.next_id()}"
         task = {"step": step.id, "token": tid, "roles": list(step.roles), "opened_at": self.at}
         if step.due:
-            task.update(deadlines.due_times(self.wf.calendar, self.now, step.due))
+            origin = deadlines.origin_time(step.due, self.state, self.now, self.wf.calendar.tz)
+            task.update(deadlines.due_times(self.wf.calendar, origin, step.due))
             if step.ladder:
                 task["ladder"] = deadlines.ladder_times(self.wf.calendar, step.ladder, task)
                 task["fired"] = []
@@ -482,11 +483,13 @@ class _Run:
         step = self.wf.steps[task["step"]]
         rung = step.ladder[index]
         task["fired"].append(index)
-        number = self.state["number"] or f"#{self.state['instance']}"
-        due = self.local(task["due_at"])
-        overdue = task["due_at"] <= self.at
-        default = (f"{self.wf.title} {number}「{step.title}」已逾期（應於 {due} 前完成）" if overdue else
-                   f"{self.wf.title} {number}「{step.title}」將於 {due} 到期")
+        what = f"{self.wf.title} {self.state['number'] or '#' + str(self.state['instance'])}「{step.title}」"
+        if rung.anchor == "hard" and task["hard_at"] <= self.at:
+            default = f"{what}已過最後期限（{self.local(task['hard_at'])}）"
+        elif task["due_at"] <= self.at:
+            default = f"{what}已逾期（應於 {self.local(task['due_at'])} 前完成）"
+        else:
+            default = f"{what}將於 {self.local(task['due_at'])} 到期"
         payload = {"rung": index, "message": rung.message or default, "due_at": task["due_at"]}
         if rung.action in ("remind", "notify"):
             payload["notify"] = list(rung.roles or task["roles"])

@@ -24,6 +24,20 @@ ACTIONS = ("remind", "notify", "escalate", "reassign", "goto")
 class Due:
     soft: Duration
     hard: Duration | None = None
+    origin: str | None = None  # counted from: None (the task opening), "started" or a date / date-time field
+
+
+def origin_time(due: Due, state: dict, opened: datetime, tz) -> datetime:
+    """The moment a task's limits count from: when it opened, when the instance started, or the time in a
+    date / date-time field (a date counts from its local midnight); the opening when the field is empty."""
+    if due.origin is None:
+        return opened
+    text = state["started_at"] if due.origin == "started" else state["data"].get(due.origin)
+    try:
+        moment = datetime.fromisoformat(str(text))
+    except ValueError:
+        return opened
+    return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
 
 
 @dataclass(frozen=True)
@@ -51,7 +65,7 @@ def iso(moment: datetime) -> str:
 
 
 def due_times(calendar: BusinessCalendar, opened: datetime, due: Due) -> dict[str, str]:
-    """`due_at` and, when there is a hard limit, `hard_at` of a task opened at `opened`."""
+    """`due_at` and, when there is a hard limit, `hard_at` of a task whose limits count from `opened`."""
     out = {"due_at": iso(calendar.add(opened, due.soft))}
     if due.hard is not None:
         out["hard_at"] = iso(calendar.add(opened, due.hard))

@@ -470,7 +470,7 @@ def _duration(source: Source, keypath: KeyPath, text: str | None, problems: list
         return None
 
 
-def _due(source: Source, kp: KeyPath, spec: dict, problems: list[Problem]) -> Due | None:
+def _due(source: Source, kp: KeyPath, spec: dict, form: Form, problems: list[Problem]) -> Due | None:
     value = spec.get("due")
     if value is None:
         return None
@@ -479,10 +479,16 @@ def _due(source: Source, kp: KeyPath, spec: dict, problems: list[Problem]) -> Du
         return Due(soft) if soft else None
     soft = _duration(source, kp + ("due", "soft"), value["soft"], problems)
     hard = _duration(source, kp + ("due", "hard"), value.get("hard"), problems)
+    origin = value.get("from")
+    times = ["started"] + [k for k, v in form.properties.items() if v.get("format") in ("date", "date-time")]
+    if origin is not None and origin not in times and not form.stub:
+        problems.append(source.problem(kp + ("due", "from"), f"`from: {origin}` must be `started` or a date or "
+                                                             f"date-time field of the form ({', '.join(times)})"
+                                                             f"{metaschema.did_you_mean(origin, times)}"))
     if soft and hard and soft.unit == hard.unit and hard.amount < soft.amount:
         problems.append(source.problem(kp + ("due", "hard"), f"the hard limit {hard.text} is earlier than the "
                                                              f"due time {soft.text}"))
-    return Due(soft, hard) if soft else None
+    return Due(soft, hard, origin) if soft else None
 
 
 def _ladder(source: Source, kp: KeyPath, spec: dict, due: Due | None, problems: list[Problem]) -> tuple[Rung, ...]:
@@ -612,7 +618,7 @@ def _build_workflow(source: Source, forms: dict[str, Form], problems: list[Probl
             if expr:
                 step.data[name] = expr
         step.duration = _duration(source, kp + ("duration",), spec.get("duration"), problems)
-        step.due = _due(source, kp, spec, problems)
+        step.due = _due(source, kp, spec, form, problems)
         step.ladder = _ladder(source, kp, spec, step.due, problems)
         step.holds = dict(spec.get("holds", {}))
         step.wait = spec.get("wait", True)

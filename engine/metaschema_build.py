@@ -13,7 +13,7 @@ TEXT = {"type": "string", "minLength": 1}
 EXPR = {"type": "string", "minLength": 1}
 DUR = {"type": "string", "minLength": 1}
 DUE = {"oneOf": [DUR, {"type": "object", "additionalProperties": False, "required": ["soft"],
-                       "properties": {"soft": DUR, "hard": DUR}}]}
+                       "properties": {"soft": DUR, "hard": DUR, "from": ID}}]}
 RUNG = {"type": "object", "additionalProperties": False,
         "properties": {"before": DUR, "after": DUR, "at": {"enum": ["due", "hard"]},
                        "remind": {"oneOf": [{"const": True}, ROLES]}, "notify": ROLES, "escalate": ROLES,

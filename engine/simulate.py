@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from . import core
 from .core import Actor, Result
@@ -128,9 +128,8 @@ def _actions(wf: Workflow, registry: Registry, state: dict, actor: Actor):
             continue
         for outcome in (list(step.outcomes) or [None]):
             yield (f"{step.id}:{outcome}" if outcome else step.id, _do(wf, state, task_id, actor, outcome, {}))
-    later = _EPOCH + timedelta(days=3650)
-    if state.get("wake_at"):  # timers or deadlines to come
-        yield ("timers", lambda o: core.fire_due(wf, state, later))
+    if state.get("wake_at"):  # the next timer or deadline action: time moves on to it
+        yield ("timers", lambda o: core.fire_due(wf, state, datetime.fromisoformat(state["wake_at"])))
     for token in state["tokens"].values():
         if token.get("child") is not None:
             step = wf.steps[token["step"]]
@@ -151,7 +150,7 @@ def _positions(state: dict) -> list[str]:
 def _key(state: dict) -> str:
     tokens = sorted((t["step"], len(t["groups"]), bool(t.get("until")), t.get("child") is not None)
                     for t in state["tokens"].values())
-    tasks = sorted((t["step"], len(t.get("signatures", [])), sorted(t.get("checked", {})))
+    tasks = sorted((t["step"], len(t.get("signatures", [])), sorted(t.get("checked", {})), sorted(t.get("fired", [])))
                    for t in state["tasks"].values())
     groups = sorted((g["split"], g["arrived"]) for g in state["groups"].values())
     return json.dumps([state["status"], state["outcome"], tokens, tasks, groups])

@@ -86,7 +86,8 @@ def _step(step: Step) -> dict:
     if step.duration:
         out["duration"] = step.duration.text
     if step.due:
-        out["due"] = {"soft": step.due.soft.text, "hard": step.due.hard.text if step.due.hard else None}
+        out["due"] = {"soft": step.due.soft.text, "hard": step.due.hard.text if step.due.hard else None,
+                      "from": step.due.origin or "opened"}
     if step.ladder:
         out["deadlines"] = [rung.describe() for rung in step.ladder]
     if step.holds:

@@ -151,6 +151,10 @@ class SqliteRun:
     def close(self) -> None:
         self.engine.close()
 
+    @property
+    def now(self) -> datetime:
+        return self.clock.now
+
     def _as(self, user: str, roles) -> str:
         self.engine.set_roles(user, sorted(roles if roles is not None else self.registry.site.roles))
         return user

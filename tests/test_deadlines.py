@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -276,6 +277,8 @@ def test_sla_figures_and_target_rates(toy, tmp_path):
      "timed.yaml:14:28: unknown role 'bos'; did you mean 'boss'?"),
     ("due: {soft: 4 working hours, hard: 2 working days}", "due: {soft: 4 working hours}",
      "timed.yaml:16:14: `at: hard` needs a hard limit"),
+    ("hard: 2 working days}", "hard: 2 working days, from: subject}",
+     "timed.yaml:10:62: `from: subject` must be `started` or a date or date-time field of the form"),
 ])
 def test_bad_deadline_yaml_is_a_lint_error_with_its_place(tmp_path, old, new, message):
     import shutil
@@ -304,6 +307,20 @@ def test_bad_calendar_yaml_is_a_lint_error_with_its_place(tmp_path, calendar, me
     path.write_text(path.read_text(encoding="utf-8") + calendar + "\n", encoding="utf-8")
     problems = [str(p) for p in definitions.load(tmp_path / "defs", display_root="").problems]
     assert any(p.startswith(message) for p in problems), problems
+
+
+def test_limits_count_from_the_task_the_start_or_a_date_field():
+    from engine.deadlines import Due, origin_time
+    from engine.durations import parse_duration
+
+    state = {"started_at": "2026-11-01T02:00:00+00:00", "data": {"day": "2026-10-30", "when": "2026-10-31T08:00:00Z"}}
+    opened, tz = T0, ZoneInfo("Asia/Shanghai")
+    limit = parse_duration("24h")
+    assert origin_time(Due(limit), state, opened, tz) == opened
+    assert origin_time(Due(limit, None, "started"), state, opened, tz) == at("2026-11-01T10:00:00")
+    assert origin_time(Due(limit, None, "day"), state, opened, tz) == at("2026-10-30T00:00:00")  # local midnight
+    assert origin_time(Due(limit, None, "when"), state, opened, tz) == at("2026-10-31T16:00:00")
+    assert origin_time(Due(limit, None, "missing"), state, opened, tz) == opened  # an empty field: the opening
 
 
 def test_an_estimated_year_is_a_warning_until_confirmed(tmp_path):

@@ -240,8 +240,8 @@ def test_fire_verification_and_written_report_limits(core_run):
     respond(run)
     recover(run)
     task = run.state["tasks"][run.task_id("report")]
-    opened = datetime.fromisoformat(task["opened_at"])
-    assert datetime.fromisoformat(task["hard_at"]) - opened == timedelta(hours=36)
+    found = datetime.fromisoformat(FIRE["discovered_at"])  # the limits count from when the fire was found
+    assert datetime.fromisoformat(task["hard_at"]) - found == timedelta(hours=36)
     for _ in range(2):
         run.tick(hours=20)  # 20h: the reminder; 40h: the escalation and the notice past 36h
         run.tick(minutes=1)

@@ -65,7 +65,8 @@ def test_confirmed_fire_is_fought_recovered_reported_and_signed(core_run):
     respond(run)
     recover(run)
     task = run.state["tasks"][run.task_id("report")]
-    assert (task["opened_at"], task["due_at"]) == ("2026-11-02T01:30:00+00:00", "2026-11-03T01:30:00+00:00")
+    # the written report is due 24 hours after the fire was found (09:20), not after the task opened
+    assert (task["opened_at"], task["due_at"]) == ("2026-11-02T01:30:00+00:00", "2026-11-03T01:20:00+00:00")
     run.act("report", data=REPORT, user="ma", roles=LEAD)
     assert run.open_steps() == ["manager_sign"]
     run.act("manager_sign", outcome="approve", comment="同意上報", user="jing", roles=MANAGER)

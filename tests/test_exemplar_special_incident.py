@@ -47,10 +47,11 @@ def test_the_written_report_is_reminded_escalated_and_lapses_each_exactly_once(c
     run = start(core_run)
     report_up(run)
     task = run.state["tasks"][run.task_id("written_report")]
-    begin = opened(run, "written_report")
+    begin = datetime.fromisoformat(THEFT["occurred_at"])  # counted from the incident, not from the task
+    assert begin < opened(run, "written_report")
     assert datetime.fromisoformat(task["due_at"]) - begin == timedelta(hours=24)
     assert datetime.fromisoformat(task["hard_at"]) - begin == timedelta(hours=36)
-    run.tick(hours=19, minutes=59)
+    run.tick(seconds=(begin + timedelta(hours=19, minutes=59) - run.now).total_seconds())
     assert ladder(run) == []
     for _ in range(3):
         run.tick(minutes=1)  # 20h: four hours before the due time, once
@@ -167,7 +168,7 @@ def test_cli_a_report_past_36_hours_lapses_once_and_the_manager_hears_of_it(cli)
                     json.dumps(MEASURES, ensure_ascii=False))
     (task,) = inst["tasks"]
     hard = datetime.fromisoformat(task["hard_at"])
-    assert hard - datetime.fromisoformat(task["opened_at"]) == timedelta(hours=36)
+    assert hard - datetime.fromisoformat(THEFT["occurred_at"]) == timedelta(hours=36)
     assert cli.json("tick", "--now", hard.isoformat())["actions"] == {"escalated": 1, "expired": 1, "reminded": 1}
     assert cli.json("tick", "--now", (hard + timedelta(hours=1)).isoformat())["actions"] == {}
     shown = cli.json("show", str(inst["id"]))
@@ -176,5 +177,5 @@ def test_cli_a_report_past_36_hours_lapses_once_and_the_manager_hears_of_it(cli)
         "deadline_reminder", "task_escalated", "task_expired"]
     notes = cli.json("notifications", "--as", "jing")  # newest first: the lapse, then the escalation
     assert [n["type"] for n in notes] == ["task_expired", "task_escalated"]
-    assert notes[0]["roles"] == ["manager"] and "已逾期" in notes[0]["message"]
+    assert notes[0]["roles"] == ["manager"] and "已過最後期限" in notes[0]["message"]
     assert [t["step"] for t in cli.json("tasks", "--as", "jing")] == ["late_report"]
