@@ -103,7 +103,10 @@ def test_a_make_up_saturday_is_a_working_day_for_the_due_time_and_the_ladder(sit
     clock.now = at("2026-10-12T09:30:00")
     inst = engine.complete(task["id"], "jing", outcome="approve", comment="工程部逾時，經理代為審核")
     assert [t["step"] for t in inst["tasks"]] == ["supervisor_sign"]
-    assert inst["tasks"][0]["due_at"] == utc("2026-10-15T09:30:00")
+    # the three working days count from the application: the 物業主任's signature opens already overdue,
+    # and the next tick calls in the manager at once
+    assert inst["tasks"][0]["due_at"] == utc("2026-10-10T16:00:00")
+    assert cli.json("tick", "--now", utc("2026-10-12T09:31:00"))["actions"] == {"escalated": 1, "reminded": 1}
 
 
 def test_the_reminder_comes_before_the_due_time_on_the_friday_case(site):
