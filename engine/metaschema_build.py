@@ -103,7 +103,8 @@ defs["form"] = {"type": "object", "additionalProperties": False, "required": ["i
     "printouts": {"type": "object", "propertyNames": ID, "additionalProperties": {"type": "object",
         "additionalProperties": False, "required": ["template"],
         "properties": {"title": TEXT, "template": {"type": "string", "pattern": "^[A-Za-z0-9_\\-]+\\.docx$"},
-                       "copies": {"type": "array", "items": TEXT, "minItems": 1}}}}}}
+                       "copies": {"type": "array", "items": TEXT, "minItems": 1},
+                       "signatures": {"type": "array", "items": TEXT, "minItems": 1}}}}}}
 defs["site"] = {"type": "object", "additionalProperties": False, "required": ["roles"],
   "properties": {"site": TEXT, "timezone": TEXT,
     "calendar": {"type": "object", "additionalProperties": False, "properties": {
