@@ -126,7 +126,8 @@ def check(ctx: click.Context, directory: str | None, as_json: bool) -> None:
       goldkey check --json     # [{"path", "line", "col", "message"}]
     """
     root = directory or ctx.obj["defs"]
-    registry = definitions.load(root, display_root=root if directory else ("" if root == "." else root))
+    registry = definitions.load(root, display_root=root if directory else ("" if root == "." else root),
+                                templates=True)
     if as_json:
         _out([{"path": p.path, "line": p.line, "col": p.col, "message": p.message,
                "severity": "warning" if p in registry.warnings else "error"}
@@ -352,6 +353,68 @@ def sla(ctx: click.Context, first: str | None, last: str | None, workflow: str |
       goldkey sla --workflow key_lending
     """
     _out(_engine(ctx).sla(_parse_day(first, "--from"), _parse_day(last, "--to"), workflow))
+
+
+@main.command()
+@click.argument("instance")
+@click.argument("printout")
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the .docx.")
+@click.option("--as", "user", required=True, help="Who prints it (recorded; a reprint is marked 副本).")
+@click.option("--pdf", is_flag=True, help="Also convert it to PDF beside it (needs LibreOffice).")
+@click.pass_context
+def render(ctx: click.Context, instance: str, printout: str, output: str, user: str, pdf: bool) -> None:
+    """Print a printout of an instance to a Word file, with its verification code and QR.
+
+    \b
+    Example:
+      goldkey render 12 slip -o slip.docx --as wang
+      goldkey render 12 slip -o slip.docx --as wang --pdf
+    """
+    body, info = _engine(ctx).render(instance, printout, user)
+    path = Path(output)
+    path.write_bytes(body)
+    info["file"] = str(path)
+    if pdf:
+        from .pdf import convert
+
+        info["pdf"] = str(convert([path])[0])
+    _out(info)
+
+
+@main.command()
+@click.argument("code")
+@click.pass_context
+def verify(ctx: click.Context, code: str) -> None:
+    """Is a printed document genuine and current? CODE is the code printed under its QR.
+
+    \b
+    Example:
+      goldkey verify K7QX-M2PD-9A
+    """
+    result = _engine(ctx).verify(code)
+    _out(result)
+    if not result["genuine"]:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("workflow")
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the .docx.")
+@click.pass_context
+def manual(ctx: click.Context, workflow: str, output: str) -> None:
+    """Write the procedure's work instruction (作業指導書) from its YAML.
+
+    \b
+    Example:
+      goldkey manual renovation -o 裝修管理作業指導書.docx
+    """
+    from .manual import write_manual
+
+    registry = definitions.load_strict(ctx.obj["defs"])
+    write_manual(registry.workflow(workflow), registry, output)
+    _out({"workflow": workflow, "file": output})
 
 
 @main.group()

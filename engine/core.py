@@ -160,6 +160,19 @@ def resume(wf: Workflow, state: dict, task_id: str, actor: Actor, comment: str |
     return run.result()
 
 
+def printed(wf: Workflow, state: dict, printout: str, actor: Actor, code: str, template_hash: str, copies: int,
+            now: datetime) -> Result:
+    """A printout was issued: counted per printout (a second print is a copy, 副本) and logged with its
+    verification code, the template it came from and the hash of the data it shows."""
+    run = _Run(wf, _copy(state), now, actor, None)
+    prints = run.state.setdefault("prints", {})
+    prints[printout] = prints.get(printout, 0) + 1
+    run.emit("printout_issued", None, None, {"printout": printout, "code": code, "print_no": prints[printout],
+                                             "reprint": prints[printout] > 1, "copies": copies,
+                                             "template_hash": template_hash, "data_hash": data_hash(state["data"])})
+    return run.result()
+
+
 def link_child(state: dict, token_id: str, child_id: int) -> dict:
     """Record which instance a `subprocess` token waits for (the store knows the id only after creating it)."""
     state = _copy(state)
@@ -569,6 +582,7 @@ class _Run:
         if missing and not self.oracle:
             details = [{"field": f, "message": f"「{self.wf.form.title_of(f)}」為必填"} for f in missing]
             raise Invalid("完成清單前請填寫：" + "、".join(self.wf.form.title_of(f) for f in missing), details)
+        self.state.setdefault("checklists", {})[step.id] = task["checked"]  # who ticked what, for printouts
         self.close(task_id, task, step, "task_completed", dict(who, checked=task["checked"]))
         self.leave(task["token"], step, step.next)
 

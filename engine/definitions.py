@@ -160,6 +160,7 @@ class Site:
     timezone: str = "Asia/Shanghai"
     roles: dict[str, str] = field(default_factory=dict)  # id -> title
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
+    verify_url: str = "http://localhost:8000/verify"  # printed under the QR code, with the code appended
 
     @property
     def tz(self) -> ZoneInfo:
@@ -186,8 +187,9 @@ class Registry:
                            f"（已載入：{known}）") from None
 
 
-def load(root: str | Path, display_root: str | None = None) -> Registry:
-    """Load and lint every definition under `root`; problems are collected, not raised."""
+def load(root: str | Path, display_root: str | None = None, templates: bool = False) -> Registry:
+    """Load and lint every definition under `root`; problems are collected, not raised. `templates`: also
+    lint the printout templates (slower: each is opened and compiled; `goldkey check` does)."""
     root = Path(root)
     prefix = display_root if display_root is not None else str(root)
     texts: dict[str, str] = {}
@@ -199,6 +201,10 @@ def load(root: str | Path, display_root: str | None = None) -> Registry:
     registry = load_texts(texts, prefix)
     registry.root = root
     registry.warnings = calendar_warnings(registry.site, _display(prefix, SITE_FILE), texts.get(SITE_FILE))
+    if templates:
+        from .printouts import lint_printouts  # docxtpl and lxml: imported only when templates are checked
+
+        registry.problems = sorted(set(registry.problems) | set(lint_printouts(registry, root, prefix)))
     if SITE_FILE not in texts:
         registry.problems.insert(0, Problem(_display(prefix, SITE_FILE), 1, 1,
                                             f"{SITE_FILE} is missing: declare the roles of the site there"))
@@ -308,6 +314,7 @@ def _build_site(source: Source | None, problems: list[Problem]) -> Site:
     data = source.data
     site = Site(name=data.get("site", "goldkey"), timezone=data.get("timezone", "Asia/Shanghai"),
                 roles={k: v["title"] for k, v in data.get("roles", {}).items()})
+    site.verify_url = data.get("verify_url", site.verify_url)
     try:
         site.tz  # noqa: B018 - validates the name
     except (ZoneInfoNotFoundError, ValueError):

@@ -106,7 +106,7 @@ defs["form"] = {"type": "object", "additionalProperties": False, "required": ["i
                        "copies": {"type": "array", "items": TEXT, "minItems": 1},
                        "signatures": {"type": "array", "items": TEXT, "minItems": 1}}}}}}
 defs["site"] = {"type": "object", "additionalProperties": False, "required": ["roles"],
-  "properties": {"site": TEXT, "timezone": TEXT,
+  "properties": {"site": TEXT, "timezone": TEXT, "verify_url": {"type": "string", "pattern": "^https?://"},
     "calendar": {"type": "object", "additionalProperties": False, "properties": {
         "public_holidays": {"enum": ["china", "none"]},
         "working_days": {"type": "array", "minItems": 1, "uniqueItems": True,

@@ -58,3 +58,50 @@ def fen_text(fen: int) -> str:
 def yuan_label(fen: int) -> str:
     """Integer fen as '¥1,234.50' for people."""
     return f"¥{from_fen(fen):,.2f}"
+
+
+_DIGITS = "零壹貳叁肆伍陸柒捌玖"
+_SMALL = ("", "拾", "佰", "仟")
+_LARGE = ("", "萬", "億")
+
+
+def capitals(amount: object) -> str:
+    """Money in Chinese capitals (大寫) as vouchers write it: 1234.50 -> 人民幣壹仟貳佰叁拾肆元伍角整."""
+    fen = to_fen(amount)
+    sign, fen = ("負", -fen) if fen < 0 else ("", fen)
+    yuan, jiao, cent = fen // 100, fen // 10 % 10, fen % 10
+    words = _integer_words(yuan) + "元" if yuan else ""
+    if jiao:
+        words += _DIGITS[jiao] + "角"
+    elif yuan and cent:
+        words += "零"
+    if cent:
+        words += _DIGITS[cent] + "分"
+    return f"人民幣{sign}{words or '零元'}" + ("" if cent else "整")
+
+
+def _integer_words(number: int) -> str:
+    """A whole number in capitals: groups of four digits with 萬/億, a 零 for each run of missing digits."""
+    groups = []
+    while number:
+        groups.append(number % 10000)
+        number //= 10000
+    out, zero = "", False
+    for index in range(len(groups) - 1, -1, -1):
+        group = groups[index]
+        if group == 0:
+            zero = bool(out)
+            continue
+        if out and (zero or group < 1000):
+            out += "零"
+        part, gap = "", False
+        for pos in range(3, -1, -1):
+            digit = group // 10**pos % 10
+            if digit == 0:
+                gap = bool(part)
+                continue
+            part += ("零" if gap else "") + _DIGITS[digit] + _SMALL[pos]
+            gap = False
+        out += part + _LARGE[index]
+        zero = False
+    return out

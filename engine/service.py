@@ -13,10 +13,10 @@ from pathlib import Path
 
 from croniter import croniter
 
-from . import core, definitions, sla
+from . import core, definitions, metaschema, printouts, sla, verification
 from .core import Actor, Result, iso
 from .definitions import Registry, Workflow
-from .errors import GoldkeyError, Invalid, NotFound
+from .errors import Forbidden, GoldkeyError, Invalid, NotFound
 from .inputs import check_input
 from .jsontext import loads
 from .store import GENESIS, Store
@@ -307,6 +307,82 @@ class Engine:
         rates = [dict(sla.rate_figures(t, self.store.ended_with_steps(wf.id, start, end), tz), workflow=wf.id,
                       workflow_title=wf.title) for wf in wanted for t in wf.targets]
         return {"from": first.isoformat(), "to": last.isoformat(), "steps": steps, "rates": rates}
+
+    # --- printouts ------------------------------------------------------------------------------------
+    def render(self, instance_id: int | str, printout: str, user: str) -> tuple[bytes, dict]:
+        """Print a printout of an instance as `user`: the .docx and what was recorded (its verification code,
+        which print of it this is). The print is an event in the instance's audit log."""
+        iid = _instance_id(instance_id)
+        now = self.clock()
+        actor = self.actor(user, now)
+        wf = self.workflow_at(self.store.instance_row(iid)["version"])
+        spec = wf.form.printouts.get(printout)
+        if spec is None:
+            raise NotFound(f"「{wf.form.title}」沒有列印格式「{printout}」"
+                           f"{metaschema.did_you_mean(printout, wf.form.printouts)}"
+                           f"（可用：{'、'.join(wf.form.printouts) or '無'}）")
+        confidential = set(wf.form.confidential.get("roles", ()))
+        mine = actor.roles | {r for _, rs in actor.deputy_for for r in rs}
+        if not mine & (set(wf.roles) | confidential):
+            raise Forbidden(f"使用者「{user}」沒有「{wf.title}」的角色，不能列印")
+        try:
+            template = printouts.load(self.registry.root / "printouts" / spec["template"])
+        except (OSError, printouts.TemplateProblem) as exc:
+            raise Invalid(f"列印範本 printouts/{spec['template']} 無法使用：{getattr(exc, 'message', exc)}") from None
+        code = verification.new_code(self.store.setting("verify_secret"))
+        copies = spec.get("copies") or [""]
+        hidden = set() if mine & confidential else set(wf.form.confidential.get("fields", ()))
+        with self._transaction():  # read inside the write lock; render before commit: all of it or nothing
+            row = self.store.instance_row(iid)
+            result = core.printed(wf, row["state"], printout, actor, code, template.digest, len(copies), now)
+            new = self._persist(wf, row, result, actor, now)
+            event = result.events[-1]["payload"]
+            self.store.add_print(code, iid, printout, event["print_no"], template.digest, event["data_hash"],
+                                 new["revision"], iso(now), user, len(copies))
+            url = f"{self.registry.site.verify_url.rstrip('/')}/{code}"
+            info = printouts.PrintInfo(printout, spec.get("title", printout), copies, spec.get("signatures", []),
+                                       user, iso(now), code, url, event["reprint"])
+            ctx = printouts.context(wf, self.registry.site, new["state"], self.store.ledger_entries(iid),
+                                    self.store.display_names(), info, hidden)
+            try:
+                body = printouts.render(template, ctx, url)
+            except printouts.TemplateProblem as exc:
+                raise Invalid(f"列印範本 printouts/{spec['template']} 無法填寫：{exc.message}") from None
+        return body, {"code": code, "url": url, "print_no": event["print_no"], "reprint": event["reprint"],
+                      "template_hash": template.digest, "instance": iid, "printout": printout}
+
+    def verify(self, code: str) -> dict:
+        """Is a printed document genuine, and is it still current? Answered in words a front desk can read."""
+        normal = verification.normalize(code)
+        if normal is None or not verification.genuine_form(self.store.setting("verify_secret"), normal):
+            return {"code": code, "genuine": False, "current": False,
+                    "message": "驗證碼無效：不是本系統發出的驗證碼（可能輸入錯誤或被竄改）"}
+        record = self.store.print_record(normal)
+        if record is None:
+            return {"code": normal, "genuine": False, "current": False,
+                    "message": "查無此驗證碼：此文件不是本系統列印的"}
+        row = self.store.instance_row(record["instance_id"])
+        wf = self.workflow_at(row["version"])
+        state = row["state"]
+        changed = core.data_hash(state["data"]) != record["data_hash"]
+        newer = record["latest"] > record["print_no"]
+        notes = []
+        if state["status"] == "cancelled":
+            notes.append("此單已取消")
+        elif state["status"] == "completed":
+            notes.append(f"此單已完成（{state.get('outcome') or '結案'}），不可再使用")
+        if changed:
+            notes.append("列印後資料已變更，請以最新列印為準")
+        if newer:
+            notes.append(f"此為第 {record['print_no']} 次列印，之後已重印（共 {record['latest']} 次）")
+        current = state["status"] == "active" and not changed and not newer
+        return {"code": normal, "genuine": True, "current": current, "instance": record["instance_id"],
+                "number": state.get("number"), "printout": record["printout"],
+                "title": wf.form.printouts.get(record["printout"], {}).get("title", record["printout"]),
+                "workflow": wf.title, "status": state["status"], "outcome": state.get("outcome"),
+                "print_no": record["print_no"], "copy": record["print_no"] > 1, "printed_at": record["printed_at"],
+                "printed_by": record["printed_by"], "template_hash": record["template_hash"],
+                "message": "真實文件：" + ("有效，為最新列印" if current else "；".join(notes))}
 
     def notifications(self, user: str, limit: int = 100) -> list[dict]:
         """Reminders, escalations and notices for the user's roles (own and deputised), newest first."""

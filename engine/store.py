@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -100,7 +101,17 @@ def _m0002_time(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX tasks_closed ON tasks (closed_at) WHERE closed_at IS NOT NULL")  # SLA figures
 
 
-MIGRATIONS = [("0001_initial", _m0001_initial), ("0002_time", _m0002_time)]
+def _m0003_prints(db: sqlite_utils.Database) -> None:
+    """Printed documents, by verification code; the site's secret that keys the codes' check characters."""
+    db.execute("CREATE TABLE prints (code TEXT PRIMARY KEY, instance_id INTEGER, printout TEXT, print_no INTEGER, "
+               "template_hash TEXT, data_hash TEXT, revision INTEGER, printed_at TEXT, printed_by TEXT, "
+               "copies INTEGER)")
+    db.execute("CREATE INDEX prints_instance ON prints (instance_id, printout, print_no)")
+    db.execute("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT)")
+    db.execute("INSERT INTO settings VALUES ('verify_secret', ?)", (secrets.token_hex(32),))
+
+
+MIGRATIONS = [("0001_initial", _m0001_initial), ("0002_time", _m0002_time), ("0003_prints", _m0003_prints)]
 
 
 class Store:
@@ -342,6 +353,26 @@ class Store:
             "UNION ALL SELECT r.role, d.user FROM delegations d JOIN user_roles r ON r.user = d.user "
             "WHERE d.deputy = ? AND d.starts <= ? AND d.ends >= ?", (user, user, day, day)).fetchall()
         return bool(rows) and any(p is None for _, p in rows), [(r, p) for r, p in rows if r is not None]
+
+    # --- printouts ------------------------------------------------------------------------------------
+    def setting(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def add_print(self, code: str, instance_id: int, printout: str, print_no: int, template_hash: str,
+                  data_hash: str, revision: int, at: str, user: str, copies: int) -> None:
+        self.conn.execute("INSERT INTO prints VALUES (?,?,?,?,?,?,?,?,?,?)", (code, instance_id, printout, print_no,
+                                                                           template_hash, data_hash, revision, at,
+                                                                           user, copies))
+
+    def print_record(self, code: str) -> dict | None:
+        cur = self.conn.execute("SELECT p.*, (SELECT max(print_no) FROM prints q WHERE q.instance_id = p.instance_id "
+                                "AND q.printout = p.printout) AS latest FROM prints p WHERE code=?", (code,))
+        row = cur.fetchone()
+        return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
+
+    def display_names(self) -> dict[str, str]:
+        return {n: t for n, t in self.conn.execute("SELECT name, title FROM users WHERE title IS NOT NULL")}
 
     # --- time -----------------------------------------------------------------------------------------
     def due_instances(self, now: str, after: tuple[str, int], limit: int) -> list[tuple[str, int]]:

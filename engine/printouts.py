@@ -1,0 +1,342 @@
+"""Word printouts: docxtpl templates rendered in a Jinja2 sandbox, fast, and linted at load.
+
+A template is prepared once per file version: its XML parts with Jinja tags are repaired by docxtpl's own
+`patch_xml` (tags Word split across runs, `{%p %}` / `{%tr %}` paragraph and row tags) and compiled in an
+`ImmutableSandboxedEnvironment` with autoescape on (docxtpl's default environment is neither: `&` in the
+data breaks the file and template code can reach Python internals). A render is then the compiled
+templates' output, docxtpl's listing fix-up (newlines become line breaks) and a zip of the parts, with the
+picture whose alternative text is `goldkey:qr` replaced by the QR code of the verification address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import re
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import segno
+from docxtpl import DocxTemplate
+from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError, nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from . import money
+from .metaschema import did_you_mean
+
+QR_DESCR = "goldkey:qr"
+# the context every template gets (docs/printouts.md); the mappings are keyed by field, step or ledger id
+CONTEXT = frozenset("""title form number site workflow status outcome started_by started_at d cap raw label fields
+    approvals signed checks ledger balances signatures copies copy_mark printed_at printed_by verify_code
+    verify_url""".split())
+_KEYED = {"d": "field", "raw": "field", "label": "field", "cap": "money field", "signed": "approval step",
+          "checks": "checklist step", "balances": "ledger"}
+_JINJA = frozenset({"loop", "range", "namespace"})  # Jinja's own names a template may use
+_PARTS = re.compile(r"^word/(document|header\d*|footer\d*)\.xml$")
+_DOCPR_ID = re.compile(r'(<wp:docPr\b[^>]*?\bid=")(\d+)(")')
+_TOOL = DocxTemplate.__new__(DocxTemplate)  # for docxtpl's patch_xml / resolve_listing, which use no state
+
+
+def environment() -> ImmutableSandboxedEnvironment:
+    """The sandbox templates run in: no attribute starting with `_`, no mutation, everything escaped."""
+    return ImmutableSandboxedEnvironment(autoescape=True, undefined=ChainableUndefined, keep_trailing_newline=True)
+
+
+_ENV = environment()
+
+
+class TemplateProblem(Exception):
+    """A template that cannot be prepared; `paragraph` is where (docxtpl puts each paragraph on a line)."""
+
+    def __init__(self, message: str, paragraph: int = 1) -> None:
+        super().__init__(message)
+        self.message, self.paragraph = message, paragraph
+
+
+@dataclass
+class Template:
+    """A prepared .docx template: its raw parts, the compiled Jinja parts and the QR picture's part."""
+
+    path: Path
+    digest: str  # SHA-256 of the file: recorded with every print
+    entries: list[tuple[zipfile.ZipInfo, bytes]]
+    sources: dict[str, str]  # part name -> patched XML (for the linter)
+    compiled: dict[str, Any] = field(default_factory=dict)
+    qr_part: str | None = None
+
+
+_CACHE: dict[tuple[str, int, int], Template] = {}
+
+
+def load(path: Path) -> Template:
+    """The prepared template at `path`, from the cache while the file is unchanged."""
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    template = _CACHE.get(key)
+    if template is None:
+        template = _CACHE[key] = _prepare(path)
+    return template
+
+
+def _prepare(path: Path) -> Template:
+    raw = path.read_bytes()
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw))
+        entries = [(info, archive.read(info)) for info in archive.infolist()]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise TemplateProblem(f"not a Word .docx file: {exc}") from None
+    template = Template(path, hashlib.sha256(raw).hexdigest(), entries, {})
+    for info, data in entries:
+        if _PARTS.match(info.filename):
+            xml = data.decode("utf-8")
+            if "{" in xml:
+                template.sources[info.filename] = re.sub(r"<w:p([ >])", r"\n<w:p\1", _TOOL.patch_xml(xml))
+    template.qr_part = _qr_part(dict((i.filename, d) for i, d in entries))
+    for name, source in template.sources.items():
+        try:
+            template.compiled[name] = _ENV.from_string(source)
+        except TemplateSyntaxError as exc:
+            raise TemplateProblem(f"a tag docxtpl cannot read: {exc.message} (retype the tag in one go, so Word "
+                                  "keeps it in one run)", exc.lineno or 1) from None
+    return template
+
+
+def _qr_part(files: dict[str, bytes]) -> str | None:
+    """The media part of the picture whose alternative text is `goldkey:qr`, if the template has one."""
+    document = files.get("word/document.xml", b"").decode("utf-8")
+    found = re.search(r'<wp:docPr\b[^>]*\bdescr="' + QR_DESCR + r'"[^>]*/?>.*?<a:blip\b[^>]*\br:embed="([^"]+)"',
+                      document, re.DOTALL)
+    if not found:
+        return None
+    rels = files.get("word/_rels/document.xml.rels", b"").decode("utf-8")
+    target = re.search(r'<Relationship\b[^>]*\bId="' + re.escape(found.group(1)) + r'"[^>]*\bTarget="([^"]+)"', rels)
+    if target is None:
+        target = re.search(r'<Relationship\b[^>]*\bTarget="([^"]+)"[^>]*\bId="' + re.escape(found.group(1)) + '"',
+                           rels)
+    return "word/" + target.group(1).lstrip("/").removeprefix("word/") if target else None
+
+
+def render(template: Template, context: dict, qr_url: str | None = None) -> bytes:
+    """The filled .docx: every templated part rendered with `context`, the QR picture replaced."""
+    replaced: dict[str, bytes] = {}
+    for name, compiled in template.compiled.items():
+        try:
+            xml = compiled.render(context)
+        except TemplateError as exc:  # the sandbox refused something, or a filter failed
+            raise TemplateProblem(f"{template.path.name}: {exc}") from None
+        xml = re.sub(r"\n<w:p([ >])", r"<w:p\1", xml)
+        xml = xml.replace("{_{", "{{").replace("}_}", "}}").replace("{_%", "{%").replace("%_}", "%}")
+        xml = _TOOL.resolve_listing(xml)
+        if name == "word/document.xml":  # a picture repeated by a loop needs its own id each time
+            xml = _renumber(xml)
+        replaced[name] = xml.encode("utf-8")
+    if template.qr_part and qr_url:
+        replaced[template.qr_part] = qr_png(qr_url)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for info, data in template.entries:
+            body = replaced.get(info.filename, data)
+            kind = zipfile.ZIP_STORED if info.filename.startswith("word/media/") else zipfile.ZIP_DEFLATED
+            archive.writestr(zipfile.ZipInfo(info.filename, info.date_time), body, kind, 1 if kind else None)
+    return out.getvalue()
+
+
+def _renumber(xml: str) -> str:
+    ids = itertools.count(1)
+    return _DOCPR_ID.sub(lambda m: f"{m.group(1)}{next(ids)}{m.group(3)}", xml)
+
+
+def qr_png(url: str) -> bytes:
+    out = io.BytesIO()
+    segno.make(url, error="m", micro=False).save(out, kind="png", scale=4, border=2)
+    return out.getvalue()
+
+
+# --- the linter ---------------------------------------------------------------------------------------------
+def lint(template: Template, keys: dict[str, set[str]]) -> list[tuple[int, str]]:
+    """(paragraph, message) for every variable the context does not have, every reach for an attribute
+    starting with `_` (Python internals: the sandbox would refuse it when printing) and a missing QR picture.
+    `keys`: the ids `d`, `cap`, `signed`, ... accept."""
+    problems: list[tuple[int, str]] = []
+    if template.qr_part is None:
+        problems.append((1, f"no QR picture: put a picture in the template and set its alternative text to "
+                            f"'{QR_DESCR}'"))
+    for name, source in template.sources.items():
+        tree = _ENV.parse(source)
+        declared = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+        for node in tree.find_all(nodes.Name):
+            if node.ctx == "load" and node.name not in CONTEXT | _JINJA and node.name not in declared:
+                problems.append((node.lineno, f"unknown variable '{node.name}'{did_you_mean(node.name, CONTEXT)}"
+                                              f" ({name}); see docs/printouts.md for what a template may use"))
+        for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+            attr = node.attr if isinstance(node, nodes.Getattr) else (
+                node.arg.value if isinstance(node.arg, nodes.Const) else None)
+            if isinstance(attr, str) and attr.startswith("_"):
+                problems.append((node.lineno, f"'{attr}' reaches for Python internals, which templates may not "
+                                              "use"))
+                continue
+            base = node.node
+            if isinstance(base, nodes.Name) and base.name in _KEYED and isinstance(attr, str) \
+                    and base.name not in declared and attr not in keys.get(base.name, set()):
+                known = keys.get(base.name, set())
+                problems.append((node.lineno, f"'{base.name}.{attr}': no {_KEYED[base.name]} '{attr}'"
+                                              f"{did_you_mean(attr, known)} ({name})"))
+    return sorted(set(problems))
+
+
+# --- formatting ---------------------------------------------------------------------------------------------
+def chinese_date(text: str, tz, with_time: bool) -> str:
+    """An ISO date or time as printed: 2026年11月2日 (09:30)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return str(text)
+    if with_time and moment.tzinfo is not None:
+        moment = moment.astimezone(tz)
+    day = f"{moment.year}年{moment.month}月{moment.day}日"
+    return f"{day} {moment:%H:%M}" if with_time else day
+
+
+_STATUS = {"active": "進行中", "completed": "已完成", "cancelled": "已取消"}
+
+
+@dataclass
+class PrintInfo:
+    """What this print is: its copies and signature lines, who prints it and how to verify it."""
+
+    printout: str
+    title: str
+    copies: list[str]
+    signatures: list[str]
+    printed_by: str
+    printed_at: str
+    code: str
+    url: str
+    reprint: bool
+
+
+def context(wf, site, state: dict, ledger: list[dict], names: dict[str, str], info: PrintInfo,
+            hidden: set[str] = frozenset()) -> dict:
+    """Everything a template may use (docs/printouts.md), formatted for paper; `hidden` fields (customer data
+    the printing user may not see) print as 保密."""
+    form, tz = wf.form, site.tz
+    name = lambda user: names.get(user) or user or ""  # noqa: E731 - a display name, or the login
+    data = {k: v for k, v in state["data"].items() if k not in hidden}
+    d, cap = {}, {}
+    for key, schema in form.properties.items():
+        d[key] = "（保密）" if key in hidden and state["data"].get(key) not in (None, "") else _display(
+            schema, data.get(key), tz)
+        if schema.get("format") == "money" and data.get(key) not in (None, ""):
+            cap[key] = money.capitals(data[key])
+    approvals = [_signature(wf, site, sig, name, tz) for sig in state.get("approvals", [])]
+    checks = {}
+    for step in wf.steps.values():
+        if step.kind == "checklist":
+            ticked = _ticked(state, step.id)
+            checks[step.id] = [{"id": i["id"], "title": i["title"], "checked": i["id"] in ticked,
+                                "name": name(ticked.get(i["id"], {}).get("by")),
+                                "at": chinese_date(ticked.get(i["id"], {}).get("at"), tz, True)
+                                if i["id"] in ticked else ""} for i in step.items]
+    return {
+        "title": info.title, "form": form.title, "number": state.get("number") or "", "site": site.name,
+        "workflow": wf.title, "status": _STATUS.get(state["status"], state["status"]),
+        "outcome": state.get("outcome") or "", "started_by": name(state["started_by"]),
+        "started_at": chinese_date(state["started_at"], tz, True),
+        "d": d, "cap": cap, "raw": {k: data.get(k) for k in form.properties},
+        "label": {k: form.title_of(k) for k in form.properties},
+        "fields": [{"name": k, "label": form.title_of(k), "value": d[k]} for k in form.properties if d[k]],
+        "approvals": approvals, "signed": {a["step"]: a for a in approvals},
+        "checks": checks,
+        "ledger": [{"ledger": e["ledger"], "entry": e["entry"], "amount": money.yuan_label(e["amount"]),
+                    "amount_cap": money.capitals(money.from_fen(e["amount"])),
+                    "balance": money.yuan_label(e["balance"]), "at": chinese_date(e["at"], tz, True),
+                    "memo": e.get("memo") or "", "name": name(e.get("actor"))} for e in ledger],
+        "balances": {lid: money.yuan_label(state.get("balances", {}).get(lid, 0)) for lid in wf.ledgers},
+        "signatures": info.signatures, "copies": info.copies or [""], "copy_mark": "副本" if info.reprint else "",
+        "printed_at": chinese_date(info.printed_at, tz, True), "printed_by": name(info.printed_by),
+        "verify_code": info.code, "verify_url": info.url,
+    }
+
+
+def context_keys(form, workflows) -> dict[str, set[str]]:
+    """The ids each keyed mapping of the context accepts, for the linter (workflows: those using `form`)."""
+    fields = set(form.properties)
+    steps = [s for wf in workflows for s in wf.steps.values()]
+    return {"d": fields, "raw": fields, "label": fields,
+            "cap": {k for k, v in form.properties.items() if v.get("format") == "money"},
+            "signed": {s.id for s in steps if s.kind == "approval"},
+            "checks": {s.id for s in steps if s.kind == "checklist"},
+            "balances": {lid for wf in workflows for lid in wf.ledgers}}
+
+
+def _display(schema: dict, value, tz) -> str:
+    if value is None or value == "":
+        return ""
+    kind = schema.get("format")
+    if kind == "money":
+        return money.yuan_label(money.to_fen(value))
+    if kind in ("date", "date-time"):
+        return chinese_date(value, tz, kind == "date-time")
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, list):
+        return "、".join(_display(schema.get("items", {}), v, tz) if not isinstance(v, dict) else
+                        "，".join(f"{k}：{x}" for k, x in v.items()) for v in value)
+    if isinstance(value, dict):
+        return "，".join(f"{k}：{x}" for k, x in value.items())
+    return str(value)
+
+
+def _signature(wf, site, sig: dict, name, tz) -> dict:
+    step = wf.steps.get(sig["step"])
+    outcome = sig.get("outcome")
+    return {"step": sig["step"], "step_title": step.title if step else sig["step"], "role": sig["role"],
+            "role_title": site.roles.get(sig["role"], sig["role"]), "by": sig["by"], "name": name(sig["by"]),
+            "acting_for": name(sig.get("acting_for")) if sig.get("acting_for") else "",
+            "at": chinese_date(sig["at"], tz, True), "outcome": outcome or "",
+            "outcome_title": _OUTCOMES.get(outcome, outcome or ""), "comment": sig.get("comment") or ""}
+
+
+_OUTCOMES = {"approve": "同意", "reject": "不同意", "rework": "退回修改"}
+
+
+def _ticked(state: dict, step_id: str) -> dict:
+    """Checklist ticks of a step, from the open task or from the history kept in `checked` events."""
+    for task in state.get("tasks", {}).values():
+        if task["step"] == step_id:
+            return task.get("checked", {})
+    return state.get("checklists", {}).get(step_id, {})
+
+
+def lint_printouts(registry, root: Path, prefix: str) -> list:
+    """Problems of every printout template the forms declare: a missing file, a tag that cannot be read,
+    an unknown variable or field, a reach for internals, no QR picture. Reported as `printouts/x.docx:P:1`
+    where P is the paragraph (docxtpl puts each paragraph on a line of its own)."""
+    from .yamlsrc import Problem, parse
+
+    problems = []
+    for form in registry.forms.values():
+        users = [wf for wf in registry.workflows.values() if wf.form.id == form.id]
+        for name, spec in form.printouts.items():
+            rel = f"printouts/{spec['template']}"
+            shown = rel if prefix in ("", ".") else f"{prefix.rstrip('/')}/{rel}"
+            path = root / rel
+            if not path.is_file():
+                form_rel = f"forms/{form.id}.yaml"
+                text = (root / form_rel).read_text(encoding="utf-8") if (root / form_rel).is_file() else ""
+                source, _ = parse(form_rel if prefix in ("", ".") else f"{prefix.rstrip('/')}/{form_rel}", text)
+                problems.append(source.problem(("printouts", name, "template"), f"printout '{name}': template "
+                                                                                 f"{rel} does not exist"))
+                continue
+            try:
+                template = load(path)
+            except TemplateProblem as exc:
+                problems.append(Problem(shown, exc.paragraph, 1, exc.message))
+                continue
+            for paragraph, message in lint(template, context_keys(form, users)):
+                problems.append(Problem(shown, paragraph, 1, message))
+    return problems
