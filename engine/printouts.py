@@ -101,8 +101,13 @@ def _prepare(path: Path) -> Template:
             template.compiled[name] = _ENV.from_string(source)
         except TemplateSyntaxError as exc:
             raise TemplateProblem(f"a tag docxtpl cannot read: {exc.message} (retype the tag in one go, so Word "
-                                  "keeps it in one run)", exc.lineno or 1) from None
+                                  "keeps it in one run)", _paragraph(source, exc.lineno or 1)) from None
     return template
+
+
+def _paragraph(source: str, lineno: int) -> int:
+    """The paragraph a line of a prepared part is in (each paragraph starts a line of its own)."""
+    return max(1, sum(1 for line in source.split("\n", lineno)[:lineno] if line.startswith("<w:p")))
 
 
 def _qr_part(files: dict[str, bytes]) -> str | None:
@@ -167,24 +172,28 @@ def lint(template: Template, keys: dict[str, set[str]]) -> list[tuple[int, str]]
                             f"'{QR_DESCR}'"))
     for name, source in template.sources.items():
         tree = _ENV.parse(source)
+        internals: set[int] = set()
         declared = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
         for node in tree.find_all(nodes.Name):
             if node.ctx == "load" and node.name not in CONTEXT | _JINJA and node.name not in declared:
-                problems.append((node.lineno, f"unknown variable '{node.name}'{did_you_mean(node.name, CONTEXT)}"
-                                              f" ({name}); see docs/printouts.md for what a template may use"))
+                problems.append((_paragraph(source, node.lineno),
+                                 f"unknown variable '{node.name}'{did_you_mean(node.name, CONTEXT)} ({name}); see "
+                                 "docs/printouts.md for what a template may use"))
         for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
             attr = node.attr if isinstance(node, nodes.Getattr) else (
                 node.arg.value if isinstance(node.arg, nodes.Const) else None)
+            where = _paragraph(source, node.lineno)
             if isinstance(attr, str) and attr.startswith("_"):
-                problems.append((node.lineno, f"'{attr}' reaches for Python internals, which templates may not "
-                                              "use"))
+                if node.lineno not in internals:  # one message for `x.__class__.__mro__`
+                    internals.add(node.lineno)
+                    problems.append((where, f"'{attr}' reaches for Python internals, which templates may not use"))
                 continue
             base = node.node
             if isinstance(base, nodes.Name) and base.name in _KEYED and isinstance(attr, str) \
                     and base.name not in declared and attr not in keys.get(base.name, set()):
                 known = keys.get(base.name, set())
-                problems.append((node.lineno, f"'{base.name}.{attr}': no {_KEYED[base.name]} '{attr}'"
-                                              f"{did_you_mean(attr, known)} ({name})"))
+                problems.append((where, f"'{base.name}.{attr}': no {_KEYED[base.name]} '{attr}'"
+                                        f"{did_you_mean(attr, known)} ({name})"))
     return sorted(set(problems))
 
 

@@ -1,0 +1,193 @@
+"""Printouts on the toy `memo` form: rendering, escaping, copies, QR and verification, the template linter."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+import docx
+import pytest
+from docx.shared import Cm
+
+from engine import definitions, printouts
+from engine.errors import Forbidden, Invalid, NotFound
+from engine.money import capitals
+from engine.service import Engine
+
+from .conftest import REPO, Cli
+
+TOY = REPO / "tests" / "fixtures" / "toy"
+NASTY = 'A&B <c> "q"\n第二行'
+
+
+@pytest.fixture
+def engine(tmp_path, clock):
+    eng = Engine(tmp_path / "p.db", definitions.load_strict(TOY), clock=clock)
+    for user, role, title in (("c", "clerk", "陳文員"), ("e", "eng", "鄭工"), ("s", "sec", "孫保安"),
+                              ("b", "boss", "白經理")):
+        eng.add_user(user, [role], title)
+    yield eng
+    eng.close()
+
+
+def text_of(body: bytes) -> str:
+    return "\n".join(p.text for p in docx.Document(io.BytesIO(body)).paragraphs)
+
+
+def media(body: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(body)) as z:
+        return {n: z.read(n) for n in z.namelist() if n.startswith("word/media/")}
+
+
+def test_a_printout_has_both_copies_the_number_amounts_signatures_and_escaped_data(engine):
+    inst = engine.start("approve_all", "c", {"subject": NASTY, "amount": "1234.5"})
+    task = inst["tasks"][0]["id"]
+    engine.complete(task, "e", "approve", comment="同意 & <好>")
+    body, info = engine.render(inst["id"], "memo", "c")
+    text = text_of(body)
+    assert text.count("測試單 存根聯") == 1 and text.count("測試單 業主聯") == 1  # 一式兩聯 in one document
+    assert text.count(f"編號：{inst['number']}") == 2
+    assert "主旨：A&B <c> \"q\"\n第二" in text  # escaped in the XML, a newline becomes a line break
+    assert "金額：¥1,234.50（人民幣壹仟貳佰叁拾肆元伍角整）" in text
+    assert "鄭工（工程部）同意 同意 & <好>" in text
+    assert text.count("經手人：＿＿＿＿＿＿") == 2 and text.count("業主：＿＿＿＿＿＿") == 2
+    assert f"驗證碼：{info['code']} http://localhost:8000/verify/{info['code']}" in text
+    assert "副本" not in text and info["print_no"] == 1
+    (qr,) = media(body).values()  # the placeholder picture now holds the QR of the verification address
+    assert qr == printouts.qr_png(info["url"])
+    xml = zipfile.ZipFile(io.BytesIO(body)).read("word/document.xml").decode()
+    ids = re.findall(r'<wp:docPr\b[^>]*\bid="(\d+)"', xml)
+    assert len(ids) == 2 and len(set(ids)) == 2  # the QR of each copy has its own drawing id
+
+
+def test_each_print_is_logged_and_a_reprint_is_a_copy(engine):
+    inst = engine.start("approve_all", "c", {"subject": "影印"})
+    first = engine.render(inst["id"], "memo", "c")[1]
+    body, second = engine.render(inst["id"], "memo", "e")
+    assert (second["print_no"], second["reprint"]) == (2, True)
+    assert text_of(body).count("副本") == 2
+    events = [e for e in engine.show(inst["id"])["history"] if e["type"] == "printout_issued"]
+    assert [(e["actor"], e["payload"]["print_no"], e["payload"]["code"]) for e in events] == [
+        ("c", 1, first["code"]), ("e", 2, second["code"])]
+    assert events[0]["payload"]["template_hash"] == printouts.load(TOY / "printouts" / "memo.docx").digest
+    assert engine.store.verify_chain()[0]
+    old, new = engine.verify(first["code"]), engine.verify(second["code"])
+    assert (old["genuine"], old["current"], new["genuine"], new["current"]) == (True, False, True, True)
+    assert "之後已重印" in old["message"] and new["message"] == "真實文件：有效，為最新列印"
+
+
+def test_verify_tells_forged_unknown_changed_and_cancelled_documents_apart(engine):
+    inst = engine.start("approve_all", "c", {"subject": "憑證"})
+    code = engine.render(inst["id"], "memo", "c")[1]["code"]
+    assert engine.verify(code.lower().replace("-", " "))["genuine"]  # typed by hand
+    tampered = code[:-1] + ("A" if code[-1] != "A" else "B")
+    assert engine.verify(tampered) == {"code": tampered, "genuine": False, "current": False,
+                                       "message": "驗證碼無效：不是本系統發出的驗證碼（可能輸入錯誤或被竄改）"}
+    assert not engine.verify("hello")["genuine"]
+    other = Engine(engine.store.path + ".other.db", engine.registry)  # a code from another site's secret
+    other.add_user("c", ["clerk"])
+    foreign = other.render(other.start("approve_all", "c", {"subject": "x"})["id"], "memo", "c")[1]["code"]
+    other.close()
+    assert not engine.verify(foreign)["genuine"]
+    engine.complete(inst["tasks"][0]["id"], "e", "reject", comment="不合")  # the instance ends
+    checked = engine.verify(code)
+    assert checked["genuine"] and not checked["current"] and "此單已完成" in checked["message"]
+
+
+def test_printing_needs_a_role_of_the_workflow_and_a_declared_printout(engine):
+    inst = engine.start("approve_all", "c", {"subject": "權限"})
+    engine.add_user("x", [])
+    with pytest.raises(Forbidden):
+        engine.render(inst["id"], "memo", "x")
+    with pytest.raises(NotFound, match="沒有列印格式"):
+        engine.render(inst["id"], "memoo", "c")
+    assert [e["type"] for e in engine.show(inst["id"])["history"]].count("printout_issued") == 0
+
+
+def test_the_cli_renders_and_verifies(tmp_path):
+    cli = Cli(tmp_path / "cli.db", TOY)
+    cli.run("users", "add", "c", "--role", "clerk")
+    inst = cli.json("start", "approve_all", "--as", "c", "--data", '{"subject": "命令列"}')
+    out = tmp_path / "memo.docx"
+    info = cli.json("render", str(inst["id"]), "memo", "-o", str(out), "--as", "c")
+    assert "主旨：命令列" in text_of(out.read_bytes())
+    assert cli.json("verify", info["code"])["current"] is True
+    bad = cli.run("verify", "0000-0000-00", ok=False)
+    assert bad.returncode == 1 and '"genuine": false' in bad.stdout
+    if shutil.which("soffice") is None:
+        proc = cli.run("render", str(inst["id"]), "memo", "-o", str(out), "--as", "c", "--pdf", ok=False)
+        assert proc.returncode == 1 and "LibreOffice" in proc.stderr
+    else:  # pragma: no cover - only where LibreOffice is installed
+        info = cli.json("render", str(inst["id"]), "memo", "-o", str(out), "--as", "c", "--pdf")
+        assert Path(info["pdf"]).read_bytes().startswith(b"%PDF")
+
+
+def test_capitals_as_vouchers_write_them():
+    assert [capitals(v) for v in ("0.05", "10", "100010", "105000", "1000000.01", "20.07", "3.10")] == [
+        "人民幣伍分", "人民幣壹拾元整", "人民幣壹拾萬零壹拾元整", "人民幣壹拾萬伍仟元整", "人民幣壹佰萬元零壹分",
+        "人民幣貳拾元零柒分", "人民幣叁元壹角整"]
+
+
+# --- the linter ------------------------------------------------------------------------------------------------
+def make_template(path: Path, lines: list[str], qr: bool = True) -> None:
+    doc = docx.Document()
+    for line in lines:
+        doc.add_paragraph(line)
+    if qr:
+        png = path.with_suffix(".png")
+        png.write_bytes(printouts.qr_png("x"))
+        doc.add_paragraph().add_run().add_picture(str(png), width=Cm(2))._inline.docPr.set("descr", "goldkey:qr")
+    doc.save(str(path))
+
+
+@pytest.mark.parametrize("lines, qr, message", [
+    (["{{ title }}", "{{ ownr }}"], True, "printouts/memo.docx:2:1: unknown variable 'ownr'"),
+    (["{{ d.subjct }}"], True, "printouts/memo.docx:1:1: 'd.subjct': no field 'subjct'; did you mean 'subject'?"),
+    (["{{ cap.subject }}"], True, "printouts/memo.docx:1:1: 'cap.subject': no money field 'subject'"),
+    (["x", "{{ d.subject.__class__.__mro__ }}"], True, "printouts/memo.docx:2:1: '__mro__' reaches for Python"),
+    (["{{ raw['_x'] }}"], True, "printouts/memo.docx:1:1: '_x' reaches for Python internals"),
+    (["{{ title }}", "{% if number }}", "x"], True, "printouts/memo.docx:2:1: a tag docxtpl cannot read"),
+    (["{{ title }}"], False, "printouts/memo.docx:1:1: no QR picture"),
+])
+def test_a_bad_template_is_a_lint_error_naming_the_file_and_paragraph(tmp_path, lines, qr, message):
+    shutil.copytree(TOY, tmp_path / "defs")
+    make_template(tmp_path / "defs" / "printouts" / "memo.docx", lines, qr)
+    problems = [str(p) for p in definitions.load(tmp_path / "defs", "", templates=True).problems]
+    assert len(problems) == 1 and problems[0].startswith(message), problems
+
+
+def test_the_sandbox_refuses_internals_even_when_the_linter_is_skipped(tmp_path):
+    path = tmp_path / "evil.docx"
+    make_template(path, ["{{ d.subject.__class__.__base__.__subclasses__() }}"])
+    with pytest.raises(printouts.TemplateProblem, match="unsafe"):  # refused, not run
+        printouts.render(printouts.load(path), {"d": {"subject": "x"}})
+    make_template(path, ["|{{ cycler.__init__ }}|", "{{ d.subject }}"])
+    template = printouts.load(path)
+    text = text_of(printouts.render(template, {"d": {"subject": "x"}}))
+    assert text.split("\n")[:2] == ["||", "x"]  # what the sandbox refuses prints nothing: no object leaks out
+    make_template(path, ["{{ d.subject }}"])  # a changed file is prepared again
+    assert printouts.load(path) is not template
+
+
+def test_a_missing_template_is_reported_at_the_form(tmp_path):
+    shutil.copytree(TOY, tmp_path / "defs")
+    (tmp_path / "defs" / "printouts" / "memo.docx").unlink()
+    problems = [str(p) for p in definitions.load(tmp_path / "defs", "", templates=True).problems]
+    assert problems == ["forms/memo.yaml:19:32: printout 'memo': template printouts/memo.docx does not exist"]
+
+
+def test_a_broken_file_is_an_error_not_a_crash(engine, tmp_path):
+    shutil.copytree(TOY, tmp_path / "defs")
+    (tmp_path / "defs" / "printouts" / "memo.docx").write_bytes(b"not a zip")
+    problems = [str(p) for p in definitions.load(tmp_path / "defs", "", templates=True).problems]
+    assert problems == ["printouts/memo.docx:1:1: not a Word .docx file: File is not a zip file"]
+    broken = Engine(tmp_path / "b.db", definitions.load_strict(tmp_path / "defs"))
+    broken.add_user("c", ["clerk"])
+    iid = broken.start("approve_all", "c", {"subject": "x"})["id"]
+    with pytest.raises(Invalid, match="not a Word"):
+        broken.render(iid, "memo", "c")
+    assert broken.store.conn.execute("SELECT count(*) FROM prints").fetchone() == (0,)
+    broken.close()
