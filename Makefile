@@ -22,3 +22,4 @@ bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/deadlines.py
+	$(BIN)/python bench/printouts.py

@@ -45,6 +45,7 @@ class Step:
     kind: str
     title: str
     keypath: KeyPath
+    description: str | None = None
     roles: tuple[str, ...] = ()
     fields: tuple[str, ...] = ()
     required: frozenset[str] = frozenset()
@@ -595,7 +596,7 @@ def _build_workflow(source: Source, forms: dict[str, Form], problems: list[Probl
     for sid, spec in data["steps"].items():
         kp = ("steps", sid)
         kind = spec["kind"]
-        step = Step(id=sid, kind=kind, title=spec.get("title", sid), keypath=kp,
+        step = Step(id=sid, kind=kind, title=spec.get("title", sid), keypath=kp, description=spec.get("description"),
                     roles=tuple(spec.get("roles", ())), fields=tuple(spec.get("fields", ())),
                     next=spec.get("next"), outcomes=dict(spec.get("outcomes", {})), default=spec.get("default"),
                     join=spec.get("join"), items=list(spec.get("items", [])),

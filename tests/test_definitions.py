@@ -20,7 +20,7 @@ TOY = REPO / "tests" / "fixtures" / "toy"
 
 
 def copy_defs(src, dst):
-    for name in ("goldkey.yaml", "forms", "workflows"):
+    for name in ("goldkey.yaml", "forms", "workflows", "printouts"):
         if (src / name).is_dir():
             shutil.copytree(src / name, dst / name)
         else:
