@@ -234,7 +234,7 @@ def context(wf, site, state: dict, ledger: list[dict], names: dict[str, str], in
     the printing user may not see) print as 保密."""
     form, tz = wf.form, site.tz
     name = lambda user: names.get(user) or user or ""  # noqa: E731 - a display name, or the login
-    data = {k: v for k, v in state["data"].items() if k not in hidden}
+    data = {k: _clean(v) for k, v in state["data"].items() if k not in hidden}
     d, cap = {}, {}
     for key, schema in form.properties.items():
         d[key] = "（保密）" if key in hidden and state["data"].get(key) not in (None, "") else _display(
@@ -255,12 +255,15 @@ def context(wf, site, state: dict, ledger: list[dict], names: dict[str, str], in
         "workflow": wf.title, "status": _STATUS.get(state["status"], state["status"]),
         "outcome": state.get("outcome") or "", "started_by": name(state["started_by"]),
         "started_at": chinese_date(state["started_at"], tz, True),
-        "d": d, "cap": cap, "raw": {k: data.get(k) for k in form.properties},
+        "d": d, "cap": cap,
+        "raw": {k: data.get(k, [] if s.get("type") == "array" else None) for k, s in form.properties.items()},
         "label": {k: form.title_of(k) for k in form.properties},
         "fields": [{"name": k, "label": form.title_of(k), "value": d[k]} for k in form.properties if d[k]],
         "approvals": approvals, "signed": {a["step"]: a for a in approvals},
         "checks": checks,
         "ledger": [{"ledger": e["ledger"], "entry": e["entry"], "amount": money.yuan_label(e["amount"]),
+                    "direction": wf.ledgers[e["ledger"]].entries.get(e["entry"], "") if e["ledger"] in wf.ledgers
+                    else "",
                     "amount_cap": money.capitals(money.from_fen(e["amount"])),
                     "balance": money.yuan_label(e["balance"]), "at": chinese_date(e["at"], tz, True),
                     "memo": e.get("memo") or "", "name": name(e.get("actor"))} for e in ledger],
@@ -280,6 +283,20 @@ def context_keys(form, workflows) -> dict[str, set[str]]:
             "signed": {s.id for s in steps if s.kind == "approval"},
             "checks": {s.id for s in steps if s.kind == "checklist"},
             "balances": {lid for wf in workflows for lid in wf.ledgers}}
+
+
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")  # all but the newline: invalid in XML, or breaks in docxtpl
+
+
+def _clean(value):
+    """Data as it may go into the document: control characters other than newlines removed."""
+    if isinstance(value, str):
+        return _CONTROL.sub("", value)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
 
 
 def _display(schema: dict, value, tz) -> str:
