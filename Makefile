@@ -15,7 +15,7 @@ serve: $(STAMP)
 	$(BIN)/goldkey check && $(BIN)/goldkey workflows
 
 test: $(STAMP)
-	$(BIN)/ruff check engine server tests bench
+	$(BIN)/ruff check engine server tests bench printouts
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
