@@ -60,6 +60,11 @@ def data_hash(data: dict) -> str:
     return hashlib.sha256(canonical(data)).hexdigest()
 
 
+def shown_hash(data: dict, fields: list[str] | None) -> str:
+    """Hash of the fields a printout shows (all when None): what its verification compares later."""
+    return data_hash(data if fields is None else {k: data.get(k) for k in fields})
+
+
 def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")
 
@@ -161,15 +166,17 @@ def resume(wf: Workflow, state: dict, task_id: str, actor: Actor, comment: str |
 
 
 def printed(wf: Workflow, state: dict, printout: str, actor: Actor, code: str, template_hash: str, copies: int,
-            now: datetime) -> Result:
+            now: datetime, shown: list[str] | None = None) -> Result:
     """A printout was issued: counted per printout (a second print is a copy, 副本) and logged with its
-    verification code, the template it came from and the hash of the data it shows."""
+    verification code, the template it came from and the hash of the data it shows (`shown`: the fields its
+    template prints; None: all of them)."""
     run = _Run(wf, _copy(state), now, actor, None)
     prints = run.state.setdefault("prints", {})
     prints[printout] = prints.get(printout, 0) + 1
     run.emit("printout_issued", None, None, {"printout": printout, "code": code, "print_no": prints[printout],
                                              "reprint": prints[printout] > 1, "copies": copies,
-                                             "template_hash": template_hash, "data_hash": data_hash(state["data"])})
+                                             "template_hash": template_hash, "shown": shown,
+                                             "data_hash": shown_hash(state["data"], shown)})
     return run.result()
 
 

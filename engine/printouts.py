@@ -67,6 +67,7 @@ class Template:
     sources: dict[str, str]  # part name -> patched XML (for the linter)
     compiled: dict[str, Any] = field(default_factory=dict)
     qr_part: str | None = None
+    shown: list[str] | None = None  # the form fields it prints (None: all, e.g. through `fields`)
 
 
 _CACHE: dict[tuple[str, int, int], Template] = {}
@@ -96,6 +97,7 @@ def _prepare(path: Path) -> Template:
             if "{" in xml:
                 template.sources[info.filename] = re.sub(r"<w:p([ >])", r"\n<w:p\1", _TOOL.patch_xml(xml))
     template.qr_part = _qr_part(dict((i.filename, d) for i, d in entries))
+    template.shown = _shown(template.sources.values())
     for name, source in template.sources.items():
         try:
             template.compiled[name] = _ENV.from_string(source)
@@ -103,6 +105,35 @@ def _prepare(path: Path) -> Template:
             raise TemplateProblem(f"a tag docxtpl cannot read: {exc.message} (retype the tag in one go, so Word "
                                   "keeps it in one run)", _paragraph(source, exc.lineno or 1)) from None
     return template
+
+
+def _shown(sources) -> list[str] | None:
+    """The fields a template prints, from `d.x`, `cap.x`, `raw.x`, `label.x`; None if it prints them all
+    (`fields`, or a whole mapping such as `{% for k in d %}`)."""
+    names: set[str] = set()
+    for source in sources:
+        try:
+            tree = _ENV.parse(source)
+        except TemplateSyntaxError:
+            return None
+        keyed = {"d", "cap", "raw"}
+        for node in tree.find_all(nodes.Name):
+            if node.name == "fields":
+                return None
+        for node in tree.find_all(nodes.Getattr):
+            if isinstance(node.node, nodes.Name) and node.node.name in keyed:
+                names.add(node.attr)
+        for node in tree.find_all(nodes.Getitem):
+            if isinstance(node.node, nodes.Name) and node.node.name in keyed:
+                if not isinstance(node.arg, nodes.Const):
+                    return None
+                names.add(str(node.arg.value))
+        uses = sum(1 for n in tree.find_all(nodes.Name) if n.name in keyed)
+        direct = sum(1 for n in tree.find_all((nodes.Getattr, nodes.Getitem))
+                     if isinstance(n.node, nodes.Name) and n.node.name in keyed)
+        if uses > direct:  # a mapping used whole
+            return None
+    return sorted(names)
 
 
 def _paragraph(source: str, lineno: int) -> int:

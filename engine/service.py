@@ -334,11 +334,12 @@ class Engine:
         hidden = set() if mine & confidential else set(wf.form.confidential.get("fields", ()))
         with self._transaction():  # read inside the write lock; render before commit: all of it or nothing
             row = self.store.instance_row(iid)
-            result = core.printed(wf, row["state"], printout, actor, code, template.digest, len(copies), now)
+            result = core.printed(wf, row["state"], printout, actor, code, template.digest, len(copies), now,
+                                  template.shown)
             new = self._persist(wf, row, result, actor, now)
             event = result.events[-1]["payload"]
             self.store.add_print(code, iid, printout, event["print_no"], template.digest, event["data_hash"],
-                                 new["revision"], iso(now), user, len(copies))
+                                 template.shown, new["revision"], iso(now), user, len(copies))
             url = f"{self.registry.site.verify_url.rstrip('/')}/{code}"
             info = printouts.PrintInfo(printout, spec.get("title", printout), copies, spec.get("signatures", []),
                                        user, iso(now), code, url, event["reprint"])
@@ -364,7 +365,7 @@ class Engine:
         row = self.store.instance_row(record["instance_id"])
         wf = self.workflow_at(row["version"])
         state = row["state"]
-        changed = core.data_hash(state["data"]) != record["data_hash"]
+        changed = core.shown_hash(state["data"], loads(record["shown"])) != record["data_hash"]
         newer = record["latest"] > record["print_no"]
         notes = []
         if state["status"] == "cancelled":

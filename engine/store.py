@@ -104,7 +104,7 @@ def _m0002_time(db: sqlite_utils.Database) -> None:
 def _m0003_prints(db: sqlite_utils.Database) -> None:
     """Printed documents, by verification code; the site's secret that keys the codes' check characters."""
     db.execute("CREATE TABLE prints (code TEXT PRIMARY KEY, instance_id INTEGER, printout TEXT, print_no INTEGER, "
-               "template_hash TEXT, data_hash TEXT, revision INTEGER, printed_at TEXT, printed_by TEXT, "
+               "template_hash TEXT, data_hash TEXT, shown TEXT, revision INTEGER, printed_at TEXT, printed_by TEXT, "
                "copies INTEGER)")
     db.execute("CREATE INDEX prints_instance ON prints (instance_id, printout, print_no)")
     db.execute("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT)")
@@ -360,10 +360,11 @@ class Store:
         return row[0] if row else None
 
     def add_print(self, code: str, instance_id: int, printout: str, print_no: int, template_hash: str,
-                  data_hash: str, revision: int, at: str, user: str, copies: int) -> None:
-        self.conn.execute("INSERT INTO prints VALUES (?,?,?,?,?,?,?,?,?,?)", (code, instance_id, printout, print_no,
-                                                                           template_hash, data_hash, revision, at,
-                                                                           user, copies))
+                  data_hash: str, shown: list[str] | None, revision: int, at: str, user: str, copies: int) -> None:
+        """Record a print; `data_hash` covers the `shown` fields (None: all)."""
+        self.conn.execute("INSERT INTO prints VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                          (code, instance_id, printout, print_no, template_hash, data_hash, dumps(shown), revision,
+                           at, user, copies))
 
     def print_record(self, code: str) -> dict | None:
         cur = self.conn.execute("SELECT p.*, (SELECT max(print_no) FROM prints q WHERE q.instance_id = p.instance_id "

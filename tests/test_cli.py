@@ -135,3 +135,12 @@ def test_check_passes_with_calendar_warnings_on_stderr_only(cli):
     proc = cli.run("check")
     assert proc.stdout.startswith("ok:")
     assert all(": warning: the public holidays of " in line for line in proc.stderr.splitlines()), proc.stderr
+
+
+def test_manual_writes_the_work_instruction(tmp_path):
+    import docx
+
+    out = tmp_path / "manual.docx"
+    assert Cli(tmp_path / "m.db").json("manual", "renovation", "-o", str(out))["file"] == str(out)
+    text = "\n".join(p.text for p in docx.Document(str(out)).paragraphs)
+    assert "裝修管理作業指導書" in text and "工程部" in text

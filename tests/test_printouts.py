@@ -191,3 +191,15 @@ def test_a_broken_file_is_an_error_not_a_crash(engine, tmp_path):
         broken.render(iid, "memo", "c")
     assert broken.store.conn.execute("SELECT count(*) FROM prints").fetchone() == (0,)
     broken.close()
+
+
+def test_verification_compares_only_the_fields_a_template_prints():
+    from engine.core import shown_hash
+
+    assert printouts.load(TOY / "printouts" / "memo.docx").shown == ["amount", "note", "subject"]
+    before = {"subject": "甲", "amount": "10.00"}
+    assert shown_hash(dict(before, count=3), ["amount", "note", "subject"]) == shown_hash(before, ["amount", "note",
+                                                                                                   "subject"])
+    assert shown_hash(dict(before, note="改"), ["amount", "note", "subject"]) != shown_hash(before, ["amount",
+                                                                                                     "note", "subject"])
+    assert shown_hash(dict(before, count=3), None) != shown_hash(before, None)  # `fields`: everything counts
