@@ -189,6 +189,35 @@ def users_add(ctx: click.Context, name: str, roles: tuple[str, ...], title: str 
     _out(_engine(ctx).add_user(name, list(roles), title))
 
 
+@users.command("password")
+@click.argument("name")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="The new password (asked for when not given).")
+@click.pass_context
+def users_password(ctx: click.Context, name: str, password: str) -> None:
+    """Set a user's password for the web UI (at least 8 characters; stored as an scrypt hash).
+
+    \b
+    Example:
+      goldkey users password wang
+    """
+    _engine(ctx).set_password(name, password)
+    _out({"name": name, "password": "set"})
+
+
+@users.command("token")
+@click.argument("name")
+@click.pass_context
+def users_token(ctx: click.Context, name: str) -> None:
+    """Make an API token for a program acting as NAME (send it as `Authorization: Bearer ...`); shown once.
+
+    \b
+    Example:
+      goldkey users token wang
+    """
+    _out({"name": name, "token": _engine(ctx).new_token(name)})
+
+
 @users.command("list")
 @click.pass_context
 def users_list(ctx: click.Context) -> None:
@@ -465,6 +494,35 @@ def calendar_days(ctx: click.Context, first: str, last: str) -> None:
             out.append({"date": day.isoformat(), "weekday": day.strftime("%a"), "working": working, "name": why,
                         "estimated": cal.estimated(day.year)})
     _out(out)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--demo", is_flag=True, help="Create one user per role (passwords printed) and a few instances.")
+@click.option("--tick", "tick_seconds", default=30.0, show_default=True, type=float,
+              help="Seconds between the server's own ticks (deadlines, schedules); 0 to leave it to cron.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, demo: bool, tick_seconds: float) -> None:
+    """Run the web UI and JSON API on the SQLite database (--db).
+
+    \b
+    Example:
+      goldkey serve --demo           # then open http://127.0.0.1:8000
+      goldkey --db /srv/gk.db serve --host 0.0.0.0 --port 8080
+    """
+    import uvicorn
+
+    from server.app import create_app
+
+    registry = definitions.load_strict(ctx.obj["defs"])
+    if demo:
+        from server.demo import seed
+
+        for line in seed(ctx.obj["db"], registry):
+            click.echo(line)
+    app = create_app(ctx.obj["db"], registry, tick_seconds=tick_seconds)
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
 
 
 @main.command()

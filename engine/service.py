@@ -13,7 +13,7 @@ from pathlib import Path
 
 from croniter import croniter
 
-from . import core, definitions, metaschema, printouts, sla, verification
+from . import core, credentials, definitions, metaschema, printouts, sla, verification
 from .core import Actor, Result, iso
 from .definitions import Registry, Workflow
 from .errors import Forbidden, GoldkeyError, Invalid, NotFound
@@ -403,6 +403,28 @@ class Engine:
         self.store.add_user(name, roles, iso(self.clock()), title)
         self._actors.clear()
         return {"name": name, "roles": sorted(self.store.user_roles(name))}
+
+    def set_password(self, name: str, password: str) -> None:
+        if not self.store.user_exists(name):
+            raise NotFound(f"沒有使用者「{name}」")
+        if len(password) < 8:
+            raise Invalid("密碼至少 8 個字元", [{"field": "password", "message": "密碼至少 8 個字元"}])
+        self.store.set_password(name, credentials.hash_password(password))
+
+    def login(self, name: str, password: str) -> bool:
+        """Does the password match? (A user without a password cannot log in.)"""
+        return credentials.check_password(password, self.store.password_hash(name))
+
+    def new_token(self, name: str) -> str:
+        """A new API token for `name`, shown once; only its hash is kept."""
+        if not self.store.user_exists(name):
+            raise NotFound(f"沒有使用者「{name}」")
+        token = credentials.new_token()
+        self.store.add_token(credentials.token_hash(token), name, iso(self.clock()))
+        return token
+
+    def token_user(self, token: str) -> str | None:
+        return self.store.token_user(credentials.token_hash(token))
 
     def set_roles(self, name: str, roles: list[str]) -> dict:
         """Give a user exactly these roles (creating the user if needed)."""

@@ -111,7 +111,15 @@ def _m0003_prints(db: sqlite_utils.Database) -> None:
     db.execute("INSERT INTO settings VALUES ('verify_secret', ?)", (secrets.token_hex(32),))
 
 
-MIGRATIONS = [("0001_initial", _m0001_initial), ("0002_time", _m0002_time), ("0003_prints", _m0003_prints)]
+def _m0004_tokens(db: sqlite_utils.Database) -> None:
+    """API tokens, kept as SHA-256 hashes; the secret that signs session cookies."""
+    db.execute("CREATE TABLE tokens (hash TEXT PRIMARY KEY, user TEXT, created_at TEXT, last_used TEXT)")
+    db.execute("CREATE INDEX tokens_user ON tokens (user)")
+    db.execute("INSERT INTO settings VALUES ('session_secret', ?)", (secrets.token_hex(32),))
+
+
+MIGRATIONS = [("0001_initial", _m0001_initial), ("0002_time", _m0002_time), ("0003_prints", _m0003_prints),
+              ("0004_tokens", _m0004_tokens)]
 
 
 class Store:
@@ -328,6 +336,22 @@ class Store:
             self.conn.execute("INSERT OR IGNORE INTO users (name, created_at) VALUES (?,?)", (name, now))
             self.conn.execute("DELETE FROM user_roles WHERE user=?", (name,))
             self.conn.executemany("INSERT INTO user_roles VALUES (?,?)", [(name, r) for r in roles])
+
+    def set_password(self, name: str, password_hash: str) -> None:
+        with self.write():
+            self.conn.execute("UPDATE users SET password_hash=? WHERE name=?", (password_hash, name))
+
+    def password_hash(self, name: str) -> str | None:
+        row = self.conn.execute("SELECT password_hash FROM users WHERE name=?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def add_token(self, token_hash: str, user: str, now: str) -> None:
+        with self.write():
+            self.conn.execute("INSERT INTO tokens (hash, user, created_at) VALUES (?,?,?)", (token_hash, user, now))
+
+    def token_user(self, token_hash: str) -> str | None:
+        row = self.conn.execute("SELECT user FROM tokens WHERE hash=?", (token_hash,)).fetchone()
+        return row[0] if row else None
 
     def user_exists(self, name: str) -> bool:
         return self.conn.execute("SELECT 1 FROM users WHERE name=?", (name,)).fetchone() is not None

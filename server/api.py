@@ -1,0 +1,164 @@
+"""The JSON API (DESIGN.md): the same engine calls as the CLI, as the signed-in user or a bearer token."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from engine.errors import Forbidden, Invalid
+from engine.inputs import check_input
+
+from .access import can_view, masked
+from .auth import check_csrf, require_user
+
+MAX_BODY = 1_000_000  # bytes of JSON
+
+
+async def body_of(request: Request) -> dict:
+    """The request's JSON object; money stays exact (no floats), and anything else is a clear 422."""
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise Invalid(f"請求內容超過 {MAX_BODY:,} 位元組")
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise Invalid(f"請求內容不是有效的 JSON：{exc}") from None
+    if not isinstance(data, dict):
+        raise Invalid("請求內容必須是 JSON 物件", [{"field": "", "message": "必須是 JSON 物件"}])
+    check_input(data)
+    return data
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} 不是 JSON 允許的數字")
+
+
+def json_out(value, status: int = 200) -> JSONResponse:
+    return JSONResponse(json.loads(json.dumps(value, default=str, ensure_ascii=False)), status_code=status)
+
+
+def _field(data: dict, key: str, kind: type, what: str):
+    value = data.get(key)
+    if value is not None and not isinstance(value, kind):
+        raise Invalid(f"{what}格式不正確", [{"field": key, "message": f"{what}格式不正確"}])
+    return value
+
+
+async def workflows(request: Request) -> Response:
+    require_user(request)
+    return json_out(request.app.state.engine.workflows())
+
+
+async def workflow(request: Request) -> Response:
+    require_user(request)
+    return json_out(request.app.state.engine.describe(request.path_params["workflow"]))
+
+
+async def start(request: Request) -> Response:
+    user = require_user(request)
+    check_csrf(request, request.headers.get("x-csrf-token"))
+    data = await body_of(request)
+    wid = _field(data, "workflow", str, "流程代號")
+    if not wid:
+        raise Invalid("請指定流程 workflow", [{"field": "workflow", "message": "必填"}])
+    fields = _field(data, "data", dict, "資料") or {}
+    engine = request.app.state.engine
+    return json_out(engine.start(wid, user, fields), 201)
+
+
+async def instance(request: Request) -> Response:
+    user = require_user(request)
+    engine = request.app.state.engine
+    view = engine.show(request.path_params["instance"])
+    wf = engine.workflow_at(view["version"])
+    if not can_view(engine, user, wf, view):
+        raise Forbidden(f"使用者「{user}」不能查看案件 {view['id']}")
+    return json_out(masked(engine, user, wf, view))
+
+
+async def tasks(request: Request) -> Response:
+    user = require_user(request)
+    return json_out(request.app.state.engine.tasks(user))
+
+
+async def complete(request: Request) -> Response:
+    user = require_user(request)
+    check_csrf(request, request.headers.get("x-csrf-token"))
+    data = await body_of(request)
+    outcome = _field(data, "outcome", str, "結果 outcome")
+    comment = _field(data, "comment", str, "意見 comment")
+    fields = _field(data, "data", dict, "資料 data")
+    engine = request.app.state.engine
+    return json_out(engine.complete(request.path_params["task"], user, outcome, fields, comment))
+
+
+async def hold(request: Request) -> Response:
+    user = require_user(request)
+    check_csrf(request, request.headers.get("x-csrf-token"))
+    data = await body_of(request)
+    state = _field(data, "state", str, "暫停狀態 state")
+    if not state:
+        raise Invalid("請指定暫停狀態 state", [{"field": "state", "message": "必填"}])
+    return json_out(request.app.state.engine.hold(request.path_params["task"], user, state,
+                                                  _field(data, "comment", str, "意見 comment")))
+
+
+async def resume(request: Request) -> Response:
+    user = require_user(request)
+    check_csrf(request, request.headers.get("x-csrf-token"))
+    data = await body_of(request)
+    return json_out(request.app.state.engine.resume(request.path_params["task"], user,
+                                                    _field(data, "comment", str, "意見 comment")))
+
+
+async def printout(request: Request) -> Response:
+    user = require_user(request)
+    body, info = request.app.state.engine.render(request.path_params["instance"], request.path_params["name"], user)
+    return docx_response(body, f"{info['instance']}-{info['printout']}.docx", info["code"])
+
+
+def docx_response(body: bytes, filename: str, code: str) -> Response:
+    return Response(body, media_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                    headers={"content-disposition": f"attachment; filename*=UTF-8''{quote(filename)}",
+                             "x-goldkey-code": code})
+
+
+async def notifications(request: Request) -> Response:
+    user = require_user(request)
+    return json_out(request.app.state.engine.notifications(user))
+
+
+async def verify(request: Request) -> Response:
+    """Public: anyone holding the paper may check it; only what is printed on it is shown."""
+    result = request.app.state.engine.verify(request.path_params["code"])
+    public = ("code", "genuine", "current", "number", "title", "status", "print_no", "printed_at", "message")
+    return json_out({k: result.get(k) for k in public})
+
+
+async def openapi(request: Request) -> Response:
+    from .openapi import document
+
+    return json_out(document())
+
+
+routes = [
+    Route("/api/workflows", workflows),
+    Route("/api/workflows/{workflow}", workflow),
+    Route("/api/instances", start, methods=["POST"]),
+    Route("/api/instances/{instance}", instance),
+    Route("/api/instances/{instance}/printouts/{name}", printout),
+    Route("/api/tasks", tasks),
+    Route("/api/tasks/{task}/complete", complete, methods=["POST"]),
+    Route("/api/tasks/{task}/hold", hold, methods=["POST"]),
+    Route("/api/tasks/{task}/resume", resume, methods=["POST"]),
+    Route("/api/notifications", notifications),
+    Route("/api/verify/{code}", verify),
+    Route("/api/openapi.json", openapi),
+]

@@ -1,0 +1,102 @@
+"""The Starlette application: JSON API, server-rendered UI, sessions, and the background ticker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from engine.definitions import Registry
+from engine.errors import GoldkeyError
+from engine.service import Engine, utcnow
+
+from . import api, errors, views
+from .auth import LoginLimiter
+
+HERE = Path(__file__).resolve().parent
+log = logging.getLogger("goldkey.server")
+
+
+async def healthz(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("ok")
+
+
+class SecurityHeaders:
+    """Headers every response carries: no sniffing, no framing, scripts and styles only from this site."""
+
+    HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+               (b"referrer-policy", b"same-origin"),
+               (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                                            b"base-uri 'none'; form-action 'self'; frame-ancestors 'none'")]
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def sending(message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + self.HEADERS
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+def create_app(db: str | Path, registry: Registry, tick_seconds: float = 30.0,
+               clock: Callable[[], datetime] = utcnow, secure_cookies: bool = False) -> Starlette:
+    """The app on one SQLite file. Endpoints run on the event loop and call the engine directly: a step is a
+    fraction of a millisecond of SQLite work, and one Engine (one connection, one row cache) serves them all."""
+    engine = Engine(db, registry, clock=clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        ticker = asyncio.create_task(_tick_forever(engine, tick_seconds)) if tick_seconds > 0 else None
+        try:
+            yield
+        finally:
+            if ticker:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
+            engine.close()
+
+    app = Starlette(
+        routes=[Route("/healthz", healthz), *api.routes, *views.routes,
+                Mount("/static", StaticFiles(directory=HERE / "static"), name="static")],
+        middleware=[Middleware(SecurityHeaders),
+                    Middleware(SessionMiddleware, secret_key=engine.store.setting("session_secret"),
+                               session_cookie="goldkey", same_site="lax", https_only=secure_cookies,
+                               max_age=12 * 3600)],
+        exception_handlers={GoldkeyError: errors.goldkey_error, HTTPException: errors.http_error,
+                            Exception: errors.server_error},
+        lifespan=lifespan)
+    app.state.engine = engine
+    app.state.logins = LoginLimiter()
+    return app
+
+
+async def _tick_forever(engine: Engine, seconds: float) -> None:
+    """Apply deadlines and schedules every `seconds`, as `goldkey tick` does (safe beside a cron-run tick)."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            result = engine.tick()
+            if result["started"] or result["actions"] or result["timers_fired"] or result["errors"]:
+                log.info("tick: %s", result)
+        except Exception:  # noqa: BLE001 - keep ticking; the next tick retries
+            log.exception("tick failed")
