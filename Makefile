@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 
 .PHONY: serve test lint bench
 serve: $(STAMP)
-	$(BIN)/goldkey check && $(BIN)/goldkey workflows
+	$(BIN)/goldkey check && $(BIN)/goldkey serve --demo
 
 test: $(STAMP)
 	$(BIN)/ruff check engine server tests bench printouts

@@ -553,9 +553,12 @@ def _run_text(value, run: datetime):
 
 def _instance_id(value: int | str) -> int:
     try:
-        return int(value)
+        number = int(str(value).strip())
     except (TypeError, ValueError):
         raise NotFound(f"沒有案件 {value}（案件編號是數字）") from None
+    if not 0 < number < 1 << 39:  # ids share a 63-bit key with their events' and tasks' sequence numbers
+        raise NotFound(f"沒有案件 {value}")
+    return number
 
 
 def _may_act(wf: Workflow, state: dict, task: dict, actor: Actor) -> bool:

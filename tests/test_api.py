@@ -1,0 +1,171 @@
+"""The JSON API over HTTP (Starlette's TestClient on a real SQLite file): the contract, the status codes, access
+control, and that no input, however bad, gets a 500."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.testclient import TestClient
+
+from engine import definitions
+from server.app import create_app
+
+from .conftest import REPO
+from .test_golden_key import PAID
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return definitions.load_strict(REPO)
+
+
+@pytest.fixture
+def api(tmp_path, registry, clock):
+    app = create_app(tmp_path / "api.db", registry, tick_seconds=0, clock=clock)
+    engine = app.state.engine
+    users = {}
+    for name, roles in (("wang", ["concierge"]), ("chen", ["cs_supervisor"]), ("li", ["cashier"]),
+                        ("boss", ["manager"])):
+        engine.add_user(name, roles, name.upper())
+        users[name] = {"authorization": f"Bearer {engine.new_token(name)}"}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.users = users
+        client.engine = engine
+        yield client
+
+
+def test_the_contract_start_tasks_complete_show_print(api):
+    wang = api.users["wang"]
+    assert [w["id"] for w in api.get("/api/workflows", headers=wang).json()][:1] == ["complaint"]
+    assert api.get("/api/workflows/golden_key_service", headers=wang).json()["start"]["roles"] == ["concierge"]
+    made = api.post("/api/instances", headers=wang, json={"workflow": "golden_key_service", "data": PAID})
+    assert made.status_code == 201
+    inst = made.json()
+    assert inst["number"].startswith("JYS-") and [t["step"] for t in inst["tasks"]] == ["issue_slip"]
+    task = inst["tasks"][0]["id"]
+    assert [t["id"] for t in api.get("/api/tasks", headers=wang).json()] == [task]
+    done = api.post(f"/api/tasks/{task}/complete", headers=wang, json={})
+    assert done.status_code == 200 and [t["step"] for t in done.json()["tasks"]] == ["plan"]
+    again = api.post(f"/api/tasks/{task}/complete", headers=wang, json={})
+    assert again.status_code == 409 and again.json()["error"] == "conflict"
+    shown = api.get(f"/api/instances/{inst['id']}", headers=wang).json()
+    assert shown["ledger"][0]["amount"] == 50000 and shown["history"][0]["type"] == "instance_started"
+    doc = api.get(f"/api/instances/{inst['id']}/printouts/slip", headers=wang)
+    assert doc.status_code == 200 and doc.content[:2] == b"PK"
+    code = doc.headers["x-goldkey-code"]
+    verdict = api.get(f"/api/verify/{code}").json()  # public: no token
+    assert verdict["genuine"] and verdict["number"] == inst["number"] and "data" not in verdict
+
+
+@pytest.mark.parametrize("method, path, body, status, error", [
+    ("get", "/api/tasks", None, 401, "unauthorized"),
+    ("post", "/api/instances", {"workflow": "nope"}, 404, "not_found"),
+    ("post", "/api/instances", {"workflow": "golden_key_service", "data": {"owner": "李"}}, 422, "invalid"),
+    ("post", "/api/instances", {"workflow": "golden_key_service", "data": "x"}, 422, "invalid"),
+    ("post", "/api/instances", {"data": {}}, 422, "invalid"),
+    ("post", "/api/tasks/99-9/complete", {}, 404, "not_found"),
+    ("post", "/api/tasks/abc/complete", {}, 404, "not_found"),
+    ("get", "/api/instances/x", None, 404, "not_found"),
+    ("get", "/api/instances/99999999999999999999999", None, 404, "not_found"),
+    ("get", "/api/nothing-here", None, 404, "not_found"),
+    ("delete", "/api/tasks", None, 405, "method_not_allowed"),
+])
+def test_errors_are_json_with_the_right_status(api, method, path, body, status, error):
+    headers = {} if status == 401 else api.users["wang"]
+    resp = getattr(api, method)(path, headers=headers, **({"json": body} if body is not None else {}))
+    assert resp.status_code == status and resp.json()["error"] == error and resp.json()["message"]
+
+
+def test_422_names_the_fields(api):
+    resp = api.post("/api/instances", headers=api.users["wang"],
+                    json={"workflow": "golden_key_service", "data": dict(PAID, phone="abc")})
+    assert resp.status_code == 422
+    assert [d["field"] for d in resp.json()["details"]] == ["phone"]
+
+
+def test_a_user_without_the_role_can_neither_see_nor_act(api):
+    inst = api.post("/api/instances", headers=api.users["wang"],
+                    json={"workflow": "golden_key_service", "data": PAID}).json()
+    li = api.users["li"]
+    assert api.get("/api/tasks", headers=li).json() == []
+    resp = api.post(f"/api/tasks/{inst['tasks'][0]['id']}/complete", headers=li, json={})
+    assert resp.status_code == 403 and resp.json()["error"] == "forbidden"
+    assert api.get(f"/api/instances/{inst['id']}", headers=li).status_code == 403
+    assert api.get(f"/api/instances/{inst['id']}/printouts/slip", headers=li).status_code == 403
+    assert api.engine.show(inst["id"])["tasks"][0]["id"] == inst["tasks"][0]["id"]  # nothing changed
+
+
+def test_confidential_fields_are_hidden_from_roles_the_form_does_not_name(api, registry):
+    from .test_exemplar_renovation import APPLICATION
+
+    wf = registry.workflow("renovation")  # 保潔部 patrols the works but may not see the owner's phone
+    assert "cleaning" in wf.roles and "cleaning" not in wf.form.confidential["roles"]
+    for name, role in (("xiao", "assistant"), ("jie", "cleaning")):
+        api.engine.add_user(name, [role])
+        api.users[name] = {"authorization": f"Bearer {api.engine.new_token(name)}"}
+    inst = api.post("/api/instances", headers=api.users["xiao"],
+                    json={"workflow": "renovation", "data": APPLICATION}).json()
+    shown = api.get(f"/api/instances/{inst['id']}", headers=api.users["jie"]).json()
+    hidden = [f for f in wf.form.confidential["fields"] if f in APPLICATION]
+    assert hidden and all(shown["data"][f] == "（保密）" for f in hidden)
+    started = shown["history"][0]["payload"]["data"]
+    assert all(started[f] == "（保密）" for f in hidden) and APPLICATION["phone"] not in json.dumps(shown)
+    assert api.get(f"/api/instances/{inst['id']}", headers=api.users["xiao"]).json()["data"]["phone"] == \
+        APPLICATION["phone"]
+
+
+def test_session_posts_need_the_csrf_token(api):
+    api.engine.set_password("wang", "secret-pass")
+    # a session cookie alone (as a browser sends it to any site's form) is not enough to write
+    api.cookies.clear()
+    login = api.get("/login")
+    if login.status_code == 404:
+        pytest.skip("the UI login page is not there yet")
+    token = login.text.split('name="csrf" value="')[1].split('"')[0]
+    assert api.post("/login", data={"name": "wang", "password": "secret-pass", "csrf": token},
+                    follow_redirects=False).status_code == 303
+    resp = api.post("/api/instances", json={"workflow": "golden_key_service", "data": PAID})
+    assert resp.status_code == 403
+    assert api.engine.store.conn.execute("SELECT count(*) FROM instances").fetchone() == (0,)
+    ok = api.post("/api/instances", json={"workflow": "golden_key_service", "data": PAID},
+                  headers={"x-csrf-token": token})
+    assert ok.status_code == 201
+
+
+def test_the_openapi_document_lists_every_api_route(api):
+    doc = api.get("/api/openapi.json").json()
+    assert doc["openapi"].startswith("3.1")
+    from server.api import routes
+
+    assert {r.path for r in routes} - {"/api/openapi.json"} == set(doc["paths"])
+
+
+PATHS = ["/api/workflows", "/api/workflows/{x}", "/api/instances", "/api/instances/{x}",
+         "/api/instances/{x}/printouts/{x}", "/api/tasks", "/api/tasks/{x}/complete", "/api/tasks/{x}/hold",
+         "/api/tasks/{x}/resume", "/api/notifications", "/api/verify/{x}"]
+JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=30) |
+                       st.floats(allow_nan=False, allow_infinity=False),
+                       lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
+                                                                                     max_size=5), max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                   HealthCheck.too_slow])
+@given(path=st.sampled_from(PATHS), part=st.text(max_size=40), method=st.sampled_from(["get", "post"]),
+       body=st.one_of(JSONISH, st.binary(max_size=60)), auth=st.booleans())
+def test_no_input_gives_a_server_error(api, path, part, method, body, auth):
+    """A bounded fuzz over every route of the OpenAPI document: any path part, any body, with or without a token."""
+    url = path.replace("{x}", quote(part, safe="") or "x")
+    headers = dict(api.users["wang"]) if auth else {}
+    if method == "post":
+        content = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+        resp = api.post(url, headers=dict(headers, **{"content-type": "application/json"}), content=content)
+    else:
+        resp = api.get(url, headers=headers)
+    assert resp.status_code < 500, (url, body, resp.text[:300])
+    if resp.headers.get("content-type", "").startswith("application/json") and resp.status_code >= 400:
+        assert set(resp.json()) == {"error", "message", "details"}
