@@ -144,3 +144,33 @@ def test_manual_writes_the_work_instruction(tmp_path):
     assert Cli(tmp_path / "m.db").json("manual", "renovation", "-o", str(out))["file"] == str(out)
     text = "\n".join(p.text for p in docx.Document(str(out)).paragraphs)
     assert "裝修管理作業指導書" in text and "工程部" in text
+
+
+def test_serve_starts_with_demo_users_and_answers(tmp_path):
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "engine.cli", "--db", str(tmp_path / "s.db"), "--defs", str(REPO), "serve",
+           "--port", str(port), "--demo", "--tick", "0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(100):
+            try:
+                assert urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read() == b"ok"
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the server did not answer")
+        api = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/openapi.json", timeout=2)
+        assert api.status == 200 and api.headers["x-content-type-options"] == "nosniff"
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0]
+    assert "demo users" in out and "concierge" in out and "demo instances started:" in out
