@@ -22,7 +22,7 @@ from engine.definitions import Registry
 from engine.errors import GoldkeyError
 from engine.service import Engine, utcnow
 
-from . import api, errors, views
+from . import api, errors, registers, views
 from .auth import LoginLimiter
 
 HERE = Path(__file__).resolve().parent
@@ -76,7 +76,7 @@ def create_app(db: str | Path, registry: Registry, tick_seconds: float = 30.0,
             engine.close()
 
     app = Starlette(
-        routes=[Route("/healthz", healthz), *api.routes, *views.routes,
+        routes=[Route("/healthz", healthz), *api.routes, *registers.routes, *views.routes,
                 Mount("/static", StaticFiles(directory=HERE / "static"), name="static")],
         middleware=[Middleware(SecurityHeaders),
                     Middleware(SessionMiddleware, secret_key=engine.store.setting("session_secret"),

@@ -52,6 +52,8 @@ def document() -> dict:
             "/api/tasks/{task}/resume": {"post": _op("Restart a held task's clock", ["task"], {
                 "type": "object", "properties": {"comment": {"type": "string"}}})},
             "/api/notifications": {"get": _op("Reminders, escalations and notices for my roles")},
+            "/api/registers/{form}": {"get": _op("A form's records (臺帳): ?q=&status=&from=&to=&unit=&sort=&page=",
+                                                 ["form"])},
             "/api/verify/{code}": {"get": _op("Is a printed document genuine and current?", ["code"],
                                               public=True)},
         },

@@ -139,14 +139,16 @@ def test_session_posts_need_the_csrf_token(api):
 def test_the_openapi_document_lists_every_api_route(api):
     doc = api.get("/api/openapi.json").json()
     assert doc["openapi"].startswith("3.1")
-    from server.api import routes
+    from server import api, registers
 
-    assert {r.path for r in routes} - {"/api/openapi.json"} == set(doc["paths"])
+    paths = {r.path for r in api.routes + registers.routes if r.path.startswith("/api/")}
+    assert paths - {"/api/openapi.json"} == set(doc["paths"])
 
 
 PATHS = ["/api/workflows", "/api/workflows/{x}", "/api/instances", "/api/instances/{x}",
          "/api/instances/{x}/printouts/{x}", "/api/tasks", "/api/tasks/{x}/complete", "/api/tasks/{x}/hold",
-         "/api/tasks/{x}/resume", "/api/notifications", "/api/verify/{x}"]
+         "/api/tasks/{x}/resume", "/api/notifications", "/api/verify/{x}", "/api/registers/{x}",
+         "/api/registers/golden_key_slip?from={x}", "/api/registers/golden_key_slip?page={x}&q={x}&sort={x}"]
 JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=30) |
                        st.floats(allow_nan=False, allow_infinity=False),
                        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
@@ -169,3 +171,38 @@ def test_no_input_gives_a_server_error(api, path, part, method, body, auth):
     assert resp.status_code < 500, (url, body, resp.text[:300])
     if resp.headers.get("content-type", "").startswith("application/json") and resp.status_code >= 400:
         assert set(resp.json()) == {"error", "message", "details"}
+
+
+def test_registers_search_filter_page_and_export_with_customer_fields_hidden(api):
+    from .test_exemplar_renovation import APPLICATION
+
+    wang = api.users["wang"]
+    for i, unit in enumerate(["3-1201", "5-0802", "3-1502"]):
+        data = dict(PAID, unit=unit, owner=f"業主{i}", request="=HYPERLINK(\"x\")" if i == 2 else "代訂")
+        api.post("/api/instances", headers=wang, json={"workflow": "golden_key_service", "data": data})
+    page = api.get("/api/registers/golden_key_slip", headers=wang).json()
+    assert page["total"] == 3 and [r["data"]["unit"] for r in page["rows"]] == ["3-1502", "5-0802", "3-1201"]
+    assert api.get("/api/registers/golden_key_slip?unit=3-", headers=wang).json()["total"] == 2
+    assert api.get("/api/registers/golden_key_slip?q=業主1", headers=wang).json()["total"] == 1
+    assert api.get("/api/registers/golden_key_slip?status=completed", headers=wang).json()["total"] == 0
+    assert api.get("/api/registers/golden_key_slip?from=2026-11-03", headers=wang).json()["total"] == 0
+    assert api.get("/api/registers/golden_key_slip?sort=number", headers=wang).json()["rows"][0]["number"].endswith(
+        "00001")
+    bad = api.get("/api/registers/golden_key_slip?from=yesterday", headers=wang)
+    assert bad.status_code == 422 and bad.json()["details"][0]["field"] == "from"
+    assert api.get("/api/registers/golden_key_slip", headers=api.users["li"]).status_code == 403
+    csv_text = api.get("/registers/golden_key_slip.csv", headers=wang).content.decode("utf-8-sig")
+    assert csv_text.splitlines()[0].startswith("編號,流程,狀態") and "業主2" in csv_text
+    assert "'=HYPERLINK" in csv_text  # a formula typed into a field stays text in a spreadsheet
+    xlsx = api.get("/registers/golden_key_slip.xlsx", headers=wang)
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    # the cleaner patrols renovations but may not see the owner's phone, in the register either
+    api.engine.add_user("jie", ["cleaning"])
+    api.engine.add_user("xiao", ["assistant"])
+    xiao = {"authorization": f"Bearer {api.engine.new_token('xiao')}"}
+    api.post("/api/instances", headers=xiao, json={"workflow": "renovation", "data": APPLICATION})
+    jie = {"authorization": f"Bearer {api.engine.new_token('jie')}"}
+    rows = api.get("/api/registers/renovation_application", headers=jie).json()["rows"]
+    assert rows[0]["data"]["phone"] == "（保密）"
+    assert APPLICATION["phone"] not in api.get("/registers/renovation_application.csv", headers=jie).text
+    assert api.get("/registers/golden_key_slip.pdf", headers=wang).status_code == 404

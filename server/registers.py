@@ -1,0 +1,96 @@
+"""Registers (臺帳) over HTTP: a form's records as JSON, CSV or Excel, with customer fields hidden from roles
+the form does not name."""
+
+from __future__ import annotations
+
+from datetime import date
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from engine import registers
+from engine.errors import Forbidden, Invalid, NotFound
+
+from .access import roles_of
+from .api import json_out
+from .auth import require_user
+
+
+def _form_and_workflows(request: Request, user: str):
+    engine = request.app.state.engine
+    form_id = request.path_params["form"]
+    form = engine.registry.forms.get(form_id)
+    if form is None:
+        raise NotFound(f"沒有表單「{form_id}」")
+    wfs = [wf for wf in engine.registry.workflows.values() if wf.form.id == form_id]
+    allowed = {r for wf in wfs for r in wf.roles} | set(form.confidential.get("roles", ()))
+    roles = roles_of(engine, user)
+    if not roles & allowed:
+        raise Forbidden(f"使用者「{user}」不能查看「{form.title}」臺帳")
+    hidden = set() if roles & set(form.confidential.get("roles", ())) else set(form.confidential.get("fields", ()))
+    return form, wfs, hidden
+
+
+def filters(request: Request) -> dict:
+    """The query string as filters; a bad date or page is a 422 naming the parameter."""
+    q = request.query_params
+    out: dict = {"search": q.get("q", "")[:100], "status": q.get("status", ""), "unit": q.get("unit", "")[:40],
+                 "sort": q.get("sort", "-started")}
+    if out["status"] not in ("", "active", "completed", "cancelled"):
+        raise Invalid("狀態只能是 active、completed 或 cancelled", [{"field": "status", "message": "狀態不正確"}])
+    for key, name in (("first", "from"), ("last", "to")):
+        text = q.get(name)
+        try:
+            out[key] = date.fromisoformat(text) if text else None
+        except ValueError:
+            raise Invalid(f"{name} 不是日期，例如 2026-11-01", [{"field": name, "message": "日期格式 YYYY-MM-DD"}]) \
+                from None
+    try:
+        out["page"] = max(1, min(int(q.get("page", "1")), 100000))
+    except ValueError:
+        raise Invalid("page 必須是數字", [{"field": "page", "message": "頁碼是數字"}]) from None
+    return out
+
+
+def records(request: Request, user: str, every: bool = False) -> tuple:
+    engine = request.app.state.engine
+    form, wfs, hidden = _form_and_workflows(request, user)
+    args = filters(request)
+    if every:
+        args.update(page=1)
+    rows, total = registers.query(engine.store, [wf.id for wf in wfs], engine.registry.site.tz,
+                                  per_page=100000 if every else registers.PER_PAGE, **args)
+    for row in rows:
+        for key in hidden & row["data"].keys():
+            if row["data"][key] not in (None, ""):
+                row["data"][key] = "（保密）"
+    return form, wfs, hidden, rows, total, args
+
+
+async def api_register(request: Request) -> Response:
+    user = require_user(request)
+    form, _, _, rows, total, args = records(request, user)
+    return json_out({"form": form.id, "title": form.title, "total": total, "page": args["page"],
+                     "per_page": registers.PER_PAGE, "rows": rows})
+
+
+async def export(request: Request) -> Response:
+    user = require_user(request)
+    form, wfs, hidden, rows, _, _ = records(request, user, every=True)
+    header, cells = registers.table(form, rows, hidden, {wf.id: wf.title for wf in wfs})
+    kind = request.path_params["kind"]
+    if kind not in ("csv", "xlsx"):
+        raise NotFound(f"沒有 .{kind} 格式；可用 .csv 或 .xlsx")
+    if kind == "csv":
+        body, media = registers.to_csv(header, cells), "text/csv; charset=utf-8"
+    else:
+        body = registers.to_xlsx(form.title, header, cells)
+        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    name = quote(f"{form.title}臺帳.{kind}")
+    return Response(body, media_type=media, headers={"content-disposition": f"attachment; filename*=UTF-8''{name}"})
+
+
+routes = [Route("/api/registers/{form}", api_register),
+          Route("/registers/{form}.{kind:str}", export)]
