@@ -446,6 +446,25 @@ def manual(ctx: click.Context, workflow: str, output: str) -> None:
     _out({"workflow": workflow, "file": output})
 
 
+@main.command()
+@click.argument("workflow")
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the .svg.")
+@click.pass_context
+def graph(ctx: click.Context, workflow: str, output: str) -> None:
+    """Draw a workflow's step graph as SVG (steps in layers from the start; loops dashed).
+
+    \b
+    Example:
+      goldkey graph renovation -o renovation.svg
+    """
+    from . import graph as drawing
+
+    registry = definitions.load_strict(ctx.obj["defs"])
+    Path(output).write_text(drawing.svg(registry.workflow(workflow)), encoding="utf-8")
+    _out({"workflow": workflow, "file": output})
+
+
 @main.group()
 def calendar() -> None:
     """The business calendar of goldkey.yaml: working days, holidays, make-up days (調休)."""

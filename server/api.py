@@ -130,6 +130,24 @@ def docx_response(body: bytes, filename: str, code: str) -> Response:
                              "x-goldkey-code": code})
 
 
+async def graph_svg(request: Request) -> Response:
+    """The step graph as SVG; `?instance=ID` highlights where that instance is (if the user may see it)."""
+    from engine import graph
+
+    user = require_user(request)
+    engine = request.app.state.engine
+    wf = engine.registry.workflow(request.path_params["workflow"])
+    current: set[str] = set()
+    done: set[str] = set()
+    if request.query_params.get("instance"):
+        view = engine.show(request.query_params["instance"])
+        wf = engine.workflow_at(view["version"])
+        if view["workflow"] != request.path_params["workflow"] or not can_view(engine, user, wf, view):
+            raise Forbidden(f"使用者「{user}」不能查看案件 {view['id']}")
+        current, done = graph.positions(view)
+    return Response(graph.svg(wf, current, done), media_type="image/svg+xml")
+
+
 async def notifications(request: Request) -> Response:
     user = require_user(request)
     return json_out(request.app.state.engine.notifications(user))
@@ -151,6 +169,7 @@ async def openapi(request: Request) -> Response:
 routes = [
     Route("/api/workflows", workflows),
     Route("/api/workflows/{workflow}", workflow),
+    Route("/api/workflows/{workflow}/graph.svg", graph_svg),
     Route("/api/instances", start, methods=["POST"]),
     Route("/api/instances/{instance}", instance),
     Route("/api/instances/{instance}/printouts/{name}", printout),

@@ -37,6 +37,9 @@ def document() -> dict:
         "paths": {
             "/api/workflows": {"get": _op("The workflows one may start")},
             "/api/workflows/{workflow}": {"get": _op("A workflow: roles, forms (JSON Schema), steps", ["workflow"])},
+            "/api/workflows/{workflow}/graph.svg": {"get": _op(
+                "The step graph as SVG (?instance=ID highlights its current steps)", ["workflow"],
+                media="image/svg+xml")},
             "/api/instances": {"post": _op("Start an instance", body={
                 "type": "object", "required": ["workflow"],
                 "properties": {"workflow": {"type": "string"}, "data": {"type": "object"}}}, ok=201)},

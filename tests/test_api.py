@@ -206,3 +206,20 @@ def test_registers_search_filter_page_and_export_with_customer_fields_hidden(api
     assert rows[0]["data"]["phone"] == "（保密）"
     assert APPLICATION["phone"] not in api.get("/registers/renovation_application.csv", headers=jie).text
     assert api.get("/registers/golden_key_slip.pdf", headers=wang).status_code == 404
+
+
+def test_the_step_graph_is_svg_with_the_current_step_highlighted(api):
+    import xml.etree.ElementTree as ET
+
+    inst = api.post("/api/instances", headers=api.users["wang"],
+                    json={"workflow": "golden_key_service", "data": PAID}).json()
+    resp = api.get(f"/api/workflows/golden_key_service/graph.svg?instance={inst['id']}", headers=api.users["wang"])
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("image/svg+xml")
+    root = ET.fromstring(resp.text)  # well-formed: every title escaped
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    steps = {g.get("data-step"): g for g in root.iterfind("s:g", ns)}
+    assert set(steps) == {"start"} | set(api.engine.registry.workflow("golden_key_service").steps)
+    highlighted = [sid for sid, g in steps.items() if g.find("s:rect", ns).get("stroke-width") == "3"]
+    assert highlighted == ["issue_slip"]
+    assert api.get(f"/api/workflows/renovation/graph.svg?instance={inst['id']}",
+                   headers=api.users["wang"]).status_code == 403
