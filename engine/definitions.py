@@ -202,7 +202,7 @@ def load(root: str | Path, display_root: str | None = None, templates: bool = Fa
     registry = load_texts(texts, prefix)
     registry.root = root
     registry.warnings = calendar_warnings(registry.site, _display(prefix, SITE_FILE), texts.get(SITE_FILE))
-    if templates:
+    if templates and not registry.problems:  # (with a broken workflow its templates would only echo it)
         from .printouts import lint_printouts  # docxtpl and lxml: imported only when templates are checked
 
         registry.problems = sorted(set(registry.problems) | set(lint_printouts(registry, root, prefix)))

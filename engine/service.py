@@ -83,6 +83,20 @@ class Engine:
     def close(self) -> None:
         self.store.close()
 
+    def reload(self) -> dict:
+        """Read the definitions folder again. When it passes the checks (templates included) the new versions
+        serve from now on (running instances keep their own); otherwise nothing changes and the problems are
+        returned."""
+        fresh = definitions.load(self.registry.root, templates=True)
+        problems = [str(p) for p in fresh.problems]
+        if problems:
+            return {"ok": False, "problems": problems, "warnings": [str(w) for w in fresh.warnings]}
+        changed = sorted(wid for wid, wf in fresh.workflows.items()
+                         if wid not in self.registry.workflows or self.registry.workflows[wid].version != wf.version)
+        self.registry = fresh
+        self._versions.update({wf.version: wf for wf in fresh.workflows.values()})
+        return {"ok": True, "problems": [], "warnings": [str(w) for w in fresh.warnings], "changed": changed}
+
     # --- queries ------------------------------------------------------------------------------------
     def workflows(self) -> list[dict]:
         return [{"id": wf.id, "title": wf.title, "area": wf.area, "version": wf.version}

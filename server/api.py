@@ -13,7 +13,7 @@ from starlette.routing import Route
 from engine.errors import Forbidden, Invalid
 from engine.inputs import check_input
 
-from .access import can_view, masked
+from .access import can_view, masked, roles_of
 from .auth import check_csrf, require_user
 
 MAX_BODY = 1_000_000  # bytes of JSON
@@ -148,6 +148,31 @@ async def graph_svg(request: Request) -> Response:
     return Response(graph.svg(wf, current, done), media_type="image/svg+xml")
 
 
+def require_admin(request: Request) -> str:
+    """Administration is for the site's managers (role `manager`)."""
+    user = require_user(request)
+    if "manager" not in roles_of(request.app.state.engine, user):
+        raise Forbidden("只有物業經理（manager）可以管理定義與使用者")
+    return user
+
+
+async def admin_definitions(request: Request) -> Response:
+    require_admin(request)
+    engine = request.app.state.engine
+    from engine import definitions
+
+    fresh = definitions.load(engine.registry.root, templates=True)
+    return json_out({"problems": [str(p) for p in fresh.problems], "warnings": [str(w) for w in fresh.warnings],
+                     "workflows": engine.workflows(), "users": engine.store.users()})
+
+
+async def admin_reload(request: Request) -> Response:
+    require_admin(request)
+    check_csrf(request, request.headers.get("x-csrf-token"))
+    result = request.app.state.engine.reload()
+    return json_out(result, 200 if result["ok"] else 422)
+
+
 async def notifications(request: Request) -> Response:
     user = require_user(request)
     return json_out(request.app.state.engine.notifications(user))
@@ -178,6 +203,8 @@ routes = [
     Route("/api/tasks/{task}/hold", hold, methods=["POST"]),
     Route("/api/tasks/{task}/resume", resume, methods=["POST"]),
     Route("/api/notifications", notifications),
+    Route("/api/admin/definitions", admin_definitions),
+    Route("/api/admin/reload", admin_reload, methods=["POST"]),
     Route("/api/verify/{code}", verify),
     Route("/api/openapi.json", openapi),
 ]

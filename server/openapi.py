@@ -55,6 +55,10 @@ def document() -> dict:
             "/api/tasks/{task}/resume": {"post": _op("Restart a held task's clock", ["task"], {
                 "type": "object", "properties": {"comment": {"type": "string"}}})},
             "/api/notifications": {"get": _op("Reminders, escalations and notices for my roles")},
+            "/api/admin/definitions": {"get": _op("Lint results of the definitions folder, workflows, users "
+                                                  "(managers)")},
+            "/api/admin/reload": {"post": _op("Reload the definitions; kept as they are when the new ones fail "
+                                              "(managers)")},
             "/api/registers/{form}": {"get": _op("A form's records (臺帳): ?q=&status=&from=&to=&unit=&sort=&page=",
                                                  ["form"])},
             "/api/verify/{code}": {"get": _op("Is a printed document genuine and current?", ["code"],

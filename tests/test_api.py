@@ -4,6 +4,7 @@ control, and that no input, however bad, gets a 500."""
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import quote
 
 import pytest
@@ -125,9 +126,12 @@ def test_session_posts_need_the_csrf_token(api):
     login = api.get("/login")
     if login.status_code == 404:
         pytest.skip("the UI login page is not there yet")
-    token = login.text.split('name="csrf" value="')[1].split('"')[0]
+    found = re.search(r'<input[^>]*name="csrf"[^>]*>', login.text)
+    token = re.search(r'value="([^"]+)"', found.group(0)).group(1)
     assert api.post("/login", data={"name": "wang", "password": "secret-pass", "csrf": token},
                     follow_redirects=False).status_code == 303
+    inbox = api.get("/")  # the session's token, as the pages carry it (it is renewed at login)
+    token = re.search(r'value="([^"]+)"', re.search(r'<input[^>]*name="csrf"[^>]*>', inbox.text).group(0)).group(1)
     resp = api.post("/api/instances", json={"workflow": "golden_key_service", "data": PAID})
     assert resp.status_code == 403
     assert api.engine.store.conn.execute("SELECT count(*) FROM instances").fetchone() == (0,)
@@ -148,7 +152,9 @@ def test_the_openapi_document_lists_every_api_route(api):
 PATHS = ["/api/workflows", "/api/workflows/{x}", "/api/instances", "/api/instances/{x}",
          "/api/instances/{x}/printouts/{x}", "/api/tasks", "/api/tasks/{x}/complete", "/api/tasks/{x}/hold",
          "/api/tasks/{x}/resume", "/api/notifications", "/api/verify/{x}", "/api/registers/{x}",
-         "/api/registers/golden_key_slip?from={x}", "/api/registers/golden_key_slip?page={x}&q={x}&sort={x}"]
+         "/api/registers/golden_key_slip?from={x}", "/api/registers/golden_key_slip?page={x}&q={x}&sort={x}",
+         "/api/workflows/{x}/graph.svg", "/api/workflows/golden_key_service/graph.svg?instance={x}",
+         "/api/admin/definitions", "/api/admin/reload"]
 JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=30) |
                        st.floats(allow_nan=False, allow_infinity=False),
                        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
@@ -223,3 +229,33 @@ def test_the_step_graph_is_svg_with_the_current_step_highlighted(api):
     assert highlighted == ["issue_slip"]
     assert api.get(f"/api/workflows/renovation/graph.svg?instance={inst['id']}",
                    headers=api.users["wang"]).status_code == 403
+
+
+def test_reload_keeps_the_running_definitions_when_the_new_ones_fail(tmp_path, clock):
+    import shutil
+
+    defs = tmp_path / "defs"
+    defs.mkdir()
+    for name in ("goldkey.yaml", "forms", "workflows", "printouts"):
+        (shutil.copytree if (REPO / name).is_dir() else shutil.copy)(REPO / name, defs / name)
+    app = create_app(tmp_path / "r.db", definitions.load_strict(defs), tick_seconds=0, clock=clock)
+    engine = app.state.engine
+    for name, role in (("boss", "manager"), ("wang", "concierge")):
+        engine.add_user(name, [role])
+    boss = {"authorization": f"Bearer {engine.new_token('boss')}"}
+    wang = {"authorization": f"Bearer {engine.new_token('wang')}"}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/api/admin/definitions", headers=wang).status_code == 403
+        assert client.get("/api/admin/definitions", headers=boss).json()["problems"] == []
+        path = defs / "workflows" / "golden_key_service.yaml"
+        good = path.read_text(encoding="utf-8")
+        path.write_text(good.replace("title: 金鑰匙服務\n", "title: 金鑰匙服務（新）\n").replace(
+            "kind: print", "kind: prnt", 1), encoding="utf-8")
+        bad = client.post("/api/admin/reload", headers=boss)
+        assert bad.status_code == 422 and "prnt" in bad.json()["problems"][0]
+        assert engine.registry.workflow("golden_key_service").title == "金鑰匙服務"  # the running version kept
+        path.write_text(good.replace("title: 金鑰匙服務\n", "title: 金鑰匙服務（新）\n"), encoding="utf-8")
+        ok = client.post("/api/admin/reload", headers=boss).json()
+        assert ok["ok"] and ok["changed"] == ["golden_key_service"]
+        assert client.get("/api/workflows/golden_key_service", headers=wang).json()["title"] == "金鑰匙服務（新）"
+        assert client.post("/api/admin/reload", headers=wang).status_code == 403
