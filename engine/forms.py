@@ -205,6 +205,9 @@ def with_money_patterns(schema: dict) -> dict:
             if node.get("format") == MONEY_FORMAT:
                 node.setdefault("type", "string")
                 node.setdefault("pattern", _NON_NEGATIVE_MONEY)
+            elif node.get("format") == "attachment":  # the id (content hash) of an uploaded file
+                node.setdefault("type", "string")
+                node.setdefault("pattern", "^[0-9a-f]{64}$")
             for value in node.values():
                 visit(value)
         elif isinstance(node, list):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from croniter import croniter
 
-from . import core, credentials, definitions, metaschema, printouts, sla, verification
+from . import attachments, core, credentials, definitions, metaschema, printouts, sla, verification
 from .core import Actor, Result, iso
 from .definitions import Registry, Workflow
 from .errors import Forbidden, GoldkeyError, Invalid, NotFound
@@ -398,6 +398,24 @@ class Engine:
                 "print_no": record["print_no"], "copy": record["print_no"] > 1, "printed_at": record["printed_at"],
                 "printed_by": record["printed_by"], "template_hash": record["template_hash"],
                 "message": "真實文件：" + ("有效，為最新列印" if current else "；".join(notes))}
+
+    @property
+    def files(self) -> Path:
+        """The data folder beside the database (goldkey.db -> goldkey.files/) where attachments are kept."""
+        return Path(self.store.path).with_suffix(".files")
+
+    def attach(self, user: str, data: bytes, name: str) -> dict:
+        """Store an uploaded file as `user`; returns its id (the content hash) to put in a form field."""
+        self.actor(user, self.clock())  # a known user
+        meta = attachments.save(self.files, data, name)
+        self.store.add_attachment(meta, user, iso(self.clock()))
+        return meta
+
+    def attachment(self, digest: str) -> tuple[dict, bytes]:
+        meta = self.store.attachment(digest) if attachments.HASH.match(digest or "") else None
+        if meta is None:
+            raise NotFound("沒有這個附件")
+        return meta, attachments.load(self.files, digest)
 
     def notifications(self, user: str, limit: int = 100) -> list[dict]:
         """Reminders, escalations and notices for the user's roles (own and deputised), newest first."""

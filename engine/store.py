@@ -118,8 +118,14 @@ def _m0004_tokens(db: sqlite_utils.Database) -> None:
     db.execute("INSERT INTO settings VALUES ('session_secret', ?)", (secrets.token_hex(32),))
 
 
+def _m0005_attachments(db: sqlite_utils.Database) -> None:
+    """Uploaded files: content hash, the name shown, kind and size, who uploaded them (the bytes are files)."""
+    db.execute("CREATE TABLE attachments (id TEXT PRIMARY KEY, name TEXT, type TEXT, size INTEGER, "
+               "created_by TEXT, created_at TEXT)")
+
+
 MIGRATIONS = [("0001_initial", _m0001_initial), ("0002_time", _m0002_time), ("0003_prints", _m0003_prints),
-              ("0004_tokens", _m0004_tokens)]
+              ("0004_tokens", _m0004_tokens), ("0005_attachments", _m0005_attachments)]
 
 
 class Store:
@@ -395,6 +401,16 @@ class Store:
                                 "AND q.printout = p.printout) AS latest FROM prints p WHERE code=?", (code,))
         row = cur.fetchone()
         return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
+
+    def add_attachment(self, meta: dict, user: str, now: str) -> None:
+        with self.write():
+            self.conn.execute("INSERT OR IGNORE INTO attachments VALUES (?,?,?,?,?,?)",
+                              (meta["id"], meta["name"], meta["type"], meta["size"], user, now))
+
+    def attachment(self, digest: str) -> dict | None:
+        cur = self.conn.execute("SELECT id, name, type, size FROM attachments WHERE id=?", (digest,))
+        row = cur.fetchone()
+        return dict(zip(("id", "name", "type", "size"), row, strict=True)) if row else None
 
     def display_names(self) -> dict[str, str]:
         return {n: t for n, t in self.conn.execute("SELECT name, title FROM users WHERE title IS NOT NULL")}

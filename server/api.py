@@ -17,6 +17,7 @@ from .access import can_view, masked, roles_of
 from .auth import check_csrf, require_user
 
 MAX_BODY = 1_000_000  # bytes of JSON
+MAX_UPLOAD = 10 * 1024 * 1024  # bytes of one attachment (engine.attachments refuses more)
 
 
 async def body_of(request: Request) -> dict:
@@ -173,6 +174,29 @@ async def admin_reload(request: Request) -> Response:
     return json_out(result, 200 if result["ok"] else 422)
 
 
+async def upload(request: Request) -> Response:
+    """Upload one file (multipart field `file`); the answer's `id` goes into an attachment field."""
+    user = require_user(request)
+    check_csrf(request, request.headers.get("x-csrf-token"))
+    if "multipart/form-data" not in request.headers.get("content-type", ""):
+        raise Invalid("請以 multipart/form-data 上傳，欄位名稱 file", [{"field": "file", "message": "請選擇檔案"}])
+    async with request.form(max_files=1, max_fields=5) as form:
+        upload_file = form.get("file")
+        if upload_file is None or isinstance(upload_file, str):
+            raise Invalid("請選擇要上傳的檔案", [{"field": "file", "message": "請選擇檔案"}])
+        data = await upload_file.read(MAX_UPLOAD + 1)
+        name = upload_file.filename or ""
+    return json_out(request.app.state.engine.attach(user, data, name), 201)
+
+
+async def attachment(request: Request) -> Response:
+    require_user(request)
+    meta, data = request.app.state.engine.attachment(request.path_params["digest"])
+    return Response(data, media_type=meta["type"],
+                    headers={"content-disposition": f"attachment; filename*=UTF-8''{quote(meta['name'])}",
+                             "cache-control": "private, max-age=31536000, immutable"})
+
+
 async def notifications(request: Request) -> Response:
     user = require_user(request)
     return json_out(request.app.state.engine.notifications(user))
@@ -203,6 +227,8 @@ routes = [
     Route("/api/tasks/{task}/hold", hold, methods=["POST"]),
     Route("/api/tasks/{task}/resume", resume, methods=["POST"]),
     Route("/api/notifications", notifications),
+    Route("/api/attachments", upload, methods=["POST"]),
+    Route("/api/attachments/{digest}", attachment),
     Route("/api/admin/definitions", admin_definitions),
     Route("/api/admin/reload", admin_reload, methods=["POST"]),
     Route("/api/verify/{code}", verify),

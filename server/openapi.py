@@ -55,6 +55,14 @@ def document() -> dict:
             "/api/tasks/{task}/resume": {"post": _op("Restart a held task's clock", ["task"], {
                 "type": "object", "properties": {"comment": {"type": "string"}}})},
             "/api/notifications": {"get": _op("Reminders, escalations and notices for my roles")},
+            "/api/attachments": {"post": {"summary": "Upload a file (multipart `file`: PNG, JPEG or PDF, 10 MB)",
+                                          "requestBody": {"content": {"multipart/form-data": {"schema": {
+                                              "type": "object", "properties": {"file": {"type": "string",
+                                                                                        "format": "binary"}}}}}},
+                                          "responses": {"201": {"description": "stored"},
+                                                        "422": {"description": "refused"}}}},
+            "/api/attachments/{digest}": {"get": _op("Download an attachment", ["digest"],
+                                                     media="application/octet-stream")},
             "/api/admin/definitions": {"get": _op("Lint results of the definitions folder, workflows, users "
                                                   "(managers)")},
             "/api/admin/reload": {"post": _op("Reload the definitions; kept as they are when the new ones fail "

@@ -259,3 +259,30 @@ def test_reload_keeps_the_running_definitions_when_the_new_ones_fail(tmp_path, c
         assert ok["ok"] and ok["changed"] == ["golden_key_service"]
         assert client.get("/api/workflows/golden_key_service", headers=wang).json()["title"] == "金鑰匙服務（新）"
         assert client.post("/api/admin/reload", headers=wang).status_code == 403
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def test_attachments_are_stored_by_content_never_by_the_given_name(api, tmp_path):
+    wang = api.users["wang"]
+    outside = sorted(p.name for p in tmp_path.iterdir())
+    resp = api.post("/api/attachments", headers=wang, files={"file": ("../../etc/passwd", PNG, "text/plain")})
+    assert resp.status_code == 201
+    meta = resp.json()
+    assert meta["name"] == "passwd" and meta["type"] == "image/png" and len(meta["id"]) == 64
+    files = [p for p in api.engine.files.rglob("*") if p.is_file()]
+    assert [p.name for p in files] == [meta["id"]] and files[0].read_bytes() == PNG
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(outside + [api.engine.files.name])
+    got = api.get(f"/api/attachments/{meta['id']}", headers=wang)
+    assert got.content == PNG and got.headers["content-type"] == "image/png"
+    assert "passwd" in got.headers["content-disposition"]
+    again = api.post("/api/attachments", headers=wang, files={"file": ("copy.png", PNG, "image/png")}).json()
+    assert again["id"] == meta["id"] and len([p for p in api.engine.files.rglob("*") if p.is_file()]) == 1
+    html = api.post("/api/attachments", headers=wang, files={"file": ("x.png", b"<script>x</script>", "image/png")})
+    assert html.status_code == 422 and html.json()["details"][0]["field"] == "file"
+    big = api.post("/api/attachments", headers=wang, files={"file": ("big.png", PNG + b"\0" * 10 * 1024 * 1024)})
+    assert big.status_code == 422
+    assert api.get("/api/attachments/../../etc/passwd", headers=wang).status_code == 404
+    assert api.get("/api/attachments/" + "0" * 64, headers=wang).status_code == 404
+    assert api.post("/api/attachments", files={"file": ("a.png", PNG)}).status_code == 401
