@@ -16,7 +16,7 @@ from croniter import croniter
 from . import attachments, core, credentials, definitions, metaschema, printouts, sla, verification
 from .core import Actor, Result, iso
 from .definitions import Registry, Workflow
-from .errors import Forbidden, GoldkeyError, Invalid, NotFound
+from .errors import Conflict, Forbidden, GoldkeyError, Invalid, NotFound
 from .inputs import check_input
 from .jsontext import loads
 from .store import GENESIS, Store
@@ -339,6 +339,10 @@ class Engine:
         mine = actor.roles | {r for _, rs in actor.deputy_for for r in rs}
         if not mine & (set(wf.roles) | confidential):
             raise Forbidden(f"使用者「{user}」沒有「{wf.title}」的角色，不能列印")
+        steps = [s for s in wf.steps.values() if s.kind == "print" and s.printout == printout]
+        if steps and not self.store.reached(iid, [s.id for s in steps]):  # a permit before its approval: no
+            raise Conflict(f"「{spec.get('title', printout)}」要到「{'、'.join(s.title for s in steps)}」"
+                           "這一步才能列印")
         try:
             template = printouts.load(self.registry.root / "printouts" / spec["template"])
         except (OSError, printouts.TemplateProblem) as exc:

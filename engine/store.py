@@ -402,6 +402,12 @@ class Store:
         row = cur.fetchone()
         return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
 
+    def reached(self, instance_id: int, steps: list[str]) -> bool:
+        """Has the instance ever had a task at one of `steps`?"""
+        marks = ",".join("?" * len(steps))
+        return self.conn.execute(f"SELECT 1 FROM tasks WHERE key BETWEEN ? AND ? AND step IN ({marks}) LIMIT 1",
+                                 (instance_id << 24, ((instance_id + 1) << 24) - 1, *steps)).fetchone() is not None
+
     def add_attachment(self, meta: dict, user: str, now: str) -> None:
         with self.write():
             self.conn.execute("INSERT OR IGNORE INTO attachments VALUES (?,?,?,?,?,?)",

@@ -10,6 +10,7 @@ import docx
 import pytest
 
 from engine import printouts
+from engine.errors import Conflict
 
 from . import test_exemplar_pet as pet
 from . import test_exemplar_renovation as renovation
@@ -131,14 +132,25 @@ def test_special_incident_report(sqlite_run):
     assert "¥3,200.00" in text and "jing" in text and "屬實，已上報" in text
 
 
-def test_pet_registration_and_a_cancelled_one(sqlite_run):
+def test_pet_registration_only_once_approved(sqlite_run):
     run = pet.start(sqlite_run)
+    run.engine.set_roles("printer", sorted(run.registry.site.roles))
+    with pytest.raises(Conflict, match="這一步才能列印"):  # the form is not a registration before its review
+        run.engine.render(run.iid, "registration", "printer")
+    assert run.engine.store.conn.execute("SELECT count(*) FROM prints").fetchone() == (0,)
     run.act("review", outcome="approve", data={"review_notes": "證件齊全"}, user="li", roles=pet.ASSISTANT)
     text, info, body = printed(run, "registration")
     check_common(run, "registration", text, info, body)
     assert "陳太太" in text and "豆豆" in text and "柯基" in text and "YQ-2026-0815" in text and "li" in text
-    other = pet.start(sqlite_run, pet.CAT)
-    _, cat, _ = printed(other, "registration")
-    other.act("review", outcome="reject", comment="未交證件", user="li", roles=pet.ASSISTANT)
-    verdict = other.engine.verify(cat["code"])
-    assert verdict["genuine"] and not verdict["current"] and verdict["status"] != "active"
+
+
+def test_a_cancelled_slip_is_reported_as_such(sqlite_run):
+    run = golden.slip_issued(sqlite_run)
+    _, slip, _ = printed(run, "slip")
+    run.act("plan", data={"route": "樓宇管家獨立完成", "estimate": "800"})
+    run.act("tell_owner", outcome="stop", data={"owner_reply": "不再需要"})
+    run.act("refund_all")
+    run.act("take_back", data={"checked": ["slip_returned", "register_cancelled"]})
+    assert run.state["status"] == "cancelled"
+    verdict = run.engine.verify(slip["code"])
+    assert verdict["genuine"] and not verdict["current"] and "此單已取消" in verdict["message"]
