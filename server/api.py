@@ -121,6 +121,7 @@ async def resume(request: Request) -> Response:
 
 async def printout(request: Request) -> Response:
     user = require_user(request)
+    check_csrf(request, request.headers.get("x-csrf-token"))  # it records a print: not from a bare link
     body, info = request.app.state.engine.render(request.path_params["instance"], request.path_params["name"], user)
     return docx_response(body, f"{info['instance']}-{info['printout']}.docx", info["code"])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -37,9 +38,11 @@ async def goldkey_error(request: Request, exc: Exception) -> Response:
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    code, message = _HTTP.get(exc.status_code, ("error", exc.detail or "錯誤"))
-    return error_response(request, exc.status_code, code, exc.detail if exc.detail not in (None, "") and
-                          exc.status_code not in _HTTP else message)
+    code, message = _HTTP.get(exc.status_code, ("error", "錯誤"))
+    default = HTTPStatus(exc.status_code).phrase if exc.status_code in HTTPStatus._value2member_map_ else ""
+    if exc.detail and exc.detail != default:  # our own words (e.g. the CSRF refusal), not Starlette's phrase
+        message = exc.detail
+    return error_response(request, exc.status_code, code, message)
 
 
 async def server_error(request: Request, exc: Exception) -> Response:

@@ -1,17 +1,749 @@
-"""The server-rendered UI (placeholder until the pages land): the error page the error handlers use."""
+"""The server-rendered UI: login, inbox, start forms, task pages, instance pages, printouts, verification,
+registers and admin. Every page comes from the definitions (no workflow or form is named here); every post
+carries the session's CSRF token; every value a user typed is escaped by Jinja2's autoescape."""
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+import json
+import re
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from functools import wraps
+from pathlib import Path
+from urllib.parse import urlencode
 
-routes: list[Route] = []
+import jinja2
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from engine.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.money import yuan_label
+from engine.views import task_view
+
+from . import forms_html
+from .access import HIDDEN, can_view, hidden_fields, masked, roles_of
+from .api import MAX_UPLOAD, docx_response
+from .auth import check_csrf, csrf_token
+
+HERE = Path(__file__).resolve().parent
+ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
+                         trim_blocks=True, lstrip_blocks=True)
+templates = Jinja2Templates(env=ENV)
+
+OUTCOME_LABELS = {"approve": "同意", "reject": "不同意", "rework": "退回修改"}
+STATUS_LABELS = {"active": "進行中", "completed": "已完成", "cancelled": "已取消"}
+KIND_LABELS = {"form": "填寫", "approval": "審批", "checklist": "清單", "print": "列印"}
+EVENT_WORDS = {
+    "instance_started": "發起", "task_opened": "輪到", "task_completed": "完成", "signed": "簽署",
+    "items_checked": "勾選", "task_expired": "逾時失效", "task_cancelled": "取消任務", "task_escalated": "逾時升級",
+    "task_reassigned": "改派", "task_held": "暫停", "task_resumed": "恢復", "deadline_reminder": "提醒",
+    "deadline_notice": "通知", "printout_issued": "列印", "ledger_posted": "臺帳記帳", "instance_ended": "結案",
+    "decision_taken": "判斷", "parallel_started": "同時展開", "joined": "會合", "timer_set": "等待",
+    "timer_fired": "等待結束", "child_started": "啟動子流程", "child_finished": "子流程結束",
+    "start_delayed": "延後開始", "start_reached": "開始",
+}
+CLOSED_WORDS = {"task_completed": "完成", "task_expired": "逾時失效", "task_cancelled": "取消"}
+QUIET_EVENTS = {"task_opened", "decision_taken", "parallel_started", "joined", "timer_fired", "start_reached"}
+
+
+# --- helpers --------------------------------------------------------------------------------------------------
+
+def _engine(request: Request):
+    return request.app.state.engine
+
+
+def _tz(request: Request):
+    return _engine(request).registry.site.tz
+
+
+def _session_user(request: Request) -> str | None:
+    if "session" not in request.scope:
+        return None
+    user = request.session.get("user")
+    if user and not _engine(request).store.user_exists(user):
+        request.session.clear()  # the user was removed: sign them out
+        return None
+    return user
+
+
+def _local_next(value: str | None) -> str:
+    """`next` only when it is a path on this site (never //host or /\\host)."""
+    if value and value.startswith("/") and not value.startswith(("//", "/\\")) and not any(c in value for c in "\r\n"):
+        return value
+    return "/"
+
+
+def signed_in(handler):
+    """The endpoint runs with the signed-in user; anyone else goes to the login page and comes back."""
+    @wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        user = _session_user(request)
+        if user is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
+        return await handler(request, user)
+    return endpoint
+
+
+def _when(value, tz, today=None) -> str:
+    """A stored UTC time in site time: 11月02日 15:00 (with the year when it is not this year)."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is None:
+        return moment.strftime("%Y年%m月%d日 %H:%M")
+    moment = moment.astimezone(tz)
+    this_year = (today or datetime.now(tz)).year
+    return moment.strftime("%m月%d日 %H:%M" if moment.year == this_year else "%Y年%m月%d日 %H:%M")
+
+
+def _date(value) -> str:
+    try:
+        day = datetime.strptime(str(value), "%Y-%m-%d")
+    except ValueError:
+        return str(value)
+    return day.strftime("%Y年%m月%d日")
+
+
+def _money(value) -> str:
+    try:
+        return f"¥{Decimal(str(value)):,.2f}"
+    except (InvalidOperation, ValueError):
+        return str(value)
+
+
+def _shown(schema: dict, value, tz, now) -> dict:
+    """A stored value for reading: {"text": ...} or a small table {"head": [...], "rows": [[...]]}."""
+    if value is None or value == "":
+        return {"text": ""}
+    if value == HIDDEN:
+        return {"text": HIDDEN}
+    if isinstance(value, bool):
+        return {"text": "是" if value else "否"}
+    if isinstance(value, list):
+        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        props = items.get("properties") or {}
+        if props or any(isinstance(v, dict) for v in value):
+            keys = list(props) or sorted({k for v in value if isinstance(v, dict) for k in v})
+            return {"head": [str(props.get(k, {}).get("title") or k) for k in keys],
+                    "rows": [[_shown(props.get(k, {}), v.get(k) if isinstance(v, dict) else None, tz, now)["text"]
+                              for k in keys] for v in value]}
+        return {"text": "、".join(str(v) for v in value)}
+    fmt = schema.get("format")
+    if fmt == "attachment" and isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value):
+        return {"text": "附件", "href": f"/api/attachments/{value}"}
+    if fmt == "money":
+        return {"text": _money(value)}
+    if fmt == "date-time":
+        return {"text": _when(value, tz, now)}
+    if fmt == "date":
+        return {"text": _date(value)}
+    return {"text": str(value)}
+
+
+def _data_list(form, data: dict, names=None, tz=None, now=None) -> list[dict]:
+    """The filled fields of `data` (or of `names`) in the form's section order, with their labels."""
+    props = form.properties
+    order: list[str] = []
+    for sec in (form.ui or {}).get("sections") or []:
+        order += [n for n in sec.get("fields", []) if n not in order]
+    order += [n for n in props if n not in order]
+    wanted = set(names) if names is not None else set(data)
+    out = []
+    for name in order:
+        if name in wanted and data.get(name) not in (None, "", []):
+            out.append(dict(name=name, title=str(props.get(name, {}).get("title") or name),
+                            **_shown(props.get(name, {}), data[name], tz, now)))
+    return out
+
+
+def _names(engine) -> dict[str, str]:
+    return engine.store.display_names()
+
+
+def _who(names: dict, user: str | None) -> str:
+    if not user:
+        return "系統"
+    title = names.get(user)
+    return f"{title}（{user}）" if title and title != user else user
+
+
+def _roles_text(engine, roles) -> str:
+    titles = engine.registry.site.roles
+    return "、".join(titles.get(r, r) for r in roles)
+
+
+def _base(request: Request, user: str | None, nav: str = "") -> dict:
+    engine = _engine(request)
+    ctx = {"user": user, "nav": nav, "site": engine.registry.site.name, "is_manager": False, "user_title": ""}
+    if user:
+        ctx["csrf"] = csrf_token(request)
+        ctx["is_manager"] = "manager" in roles_of(engine, user)
+        ctx["user_title"] = _names(engine).get(user) or user
+    return ctx
+
+
+def _page(request: Request, name: str, ctx: dict, status: int = 200) -> Response:
+    return templates.TemplateResponse(request, name, ctx, status_code=status)
 
 
 def render_error(request: Request, status: int, message: str, details: list) -> Response:
-    from html import escape
+    """The error page (used by server/errors.py for every UI error), inside the layout when possible."""
+    items = [str(d.get("message", d)) if isinstance(d, dict) else str(d) for d in details or []]
+    try:
+        user = _session_user(request)
+        ctx = _base(request, user) if user else {"user": None, "site": _engine(request).registry.site.name}
+        ctx.update(status=status, message=message, details=items, login=status == 401)
+        return _page(request, "error.html", ctx, status)
+    except Exception:  # noqa: BLE001 - the error page itself must never fail
+        from html import escape
 
-    items = "".join(f"<li>{escape(str(d.get('message', d)))}</li>" for d in details)
-    return HTMLResponse(f"<!doctype html><meta charset=utf-8><title>錯誤</title><h1>{escape(message)}</h1>"
-                        f"<ul>{items}</ul>", status_code=status)
+        body = "".join(f"<li>{escape(i)}</li>" for i in items)
+        return HTMLResponse(f"<!doctype html><meta charset=utf-8><title>錯誤</title><h1>{escape(message)}</h1>"
+                            f"<ul>{body}</ul>", status_code=status)
+
+
+# --- login ----------------------------------------------------------------------------------------------------
+
+async def login(request: Request) -> Response:
+    engine = _engine(request)
+    ctx = {"user": None, "site": engine.registry.site.name, "csrf": csrf_token(request), "name": "",
+           "next": _local_next(request.query_params.get("next")), "error": None}
+    if request.method == "GET":
+        if _session_user(request):
+            return RedirectResponse(ctx["next"], status_code=303)
+        return _page(request, "login.html", ctx)
+    form = await request.form()
+    check_csrf(request, form.get("csrf"))
+    name = str(form.get("name") or "").strip()
+    password = str(form.get("password") or "")
+    ctx.update(name=name, next=_local_next(form.get("next") or request.query_params.get("next")))
+    limiter = request.app.state.logins
+    key = (request.client.host if request.client else "", name)
+    if limiter.blocked(key):
+        ctx["error"] = "嘗試太多次，請稍後再試"
+        return _page(request, "login.html", ctx, 429)
+    if not name or not password or not engine.login(name, password):
+        limiter.failed(key)
+        ctx["error"] = "帳號或密碼不正確"
+        return _page(request, "login.html", ctx, 401)
+    limiter.succeeded(key)
+    request.session.clear()  # a fresh session (and CSRF token) for the signed-in user
+    request.session["user"] = name
+    return RedirectResponse(ctx["next"], status_code=303)
+
+
+async def logout(request: Request) -> Response:
+    form = await request.form()
+    check_csrf(request, form.get("csrf"))
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+# --- the inbox ------------------------------------------------------------------------------------------------
+
+def _summary(engine, user: str, iid: int, cache: dict) -> str:
+    """A line of the instance's own words for a list: the first plain text fields the starter filled."""
+    if iid not in cache:
+        row = engine.store.instance_row(iid)
+        wf = engine.workflow_at(row["version"])
+        hidden = hidden_fields(engine, user, wf)
+        data = row["state"]["data"]
+        parts = []
+        for name in wf.start.fields:
+            schema = wf.form.properties.get(name, {})
+            if (schema.get("type") == "string" and "enum" not in schema and "format" not in schema
+                    and name not in hidden and data.get(name)):
+                parts.append(str(data[name])[:40])
+            if len(parts) == 2:
+                break
+        cache[iid] = " · ".join(parts)
+    return cache[iid]
+
+
+@signed_in
+async def inbox(request: Request, user: str) -> Response:
+    engine = _engine(request)
+    tz = _tz(request)
+    now = engine.clock()
+    tasks = engine.tasks(user)
+    by_workflow: dict[str, dict] = {}
+    for t in tasks:
+        entry = by_workflow.setdefault(t["workflow"], {"id": t["workflow"], "title": t["workflow_title"], "count": 0})
+        entry["count"] += 1
+    chosen = request.query_params.get("workflow") or ""
+    shown = [t for t in tasks if not chosen or t["workflow"] == chosen]
+    cache: dict = {}
+    rows = [dict(id=t["id"], workflow_title=t["workflow_title"], title=t["title"], number=t["number"] or "",
+                 overdue=t["overdue"], due=_when(t["due_at"], tz, now), paused=bool(t.get("paused")),
+                 summary=_summary(engine, user, t["instance"], cache)) for t in shown]
+    notes = [dict(message=n["message"], at=_when(n["at"], tz, now), number=n["number"] or "",
+                  href=f"/tasks/{n['task']}" if n.get("task") else f"/instances/{n['instance']}")
+             for n in engine.notifications(user, limit=10)]
+    ctx = _base(request, user, "inbox")
+    ctx.update(rows=rows, total=len(tasks), overdue=sum(1 for t in tasks if t["overdue"]),
+               workflows=sorted(by_workflow.values(), key=lambda w: w["title"]), chosen=chosen,
+               chosen_count=len(shown), notes=notes)
+    return _page(request, "inbox.html", ctx)
+
+
+# --- starting -------------------------------------------------------------------------------------------------
+
+def _may_start(engine, user: str, described: dict) -> bool:
+    return bool(roles_of(engine, user) & set(described["start"]["roles"]))
+
+
+@signed_in
+async def catalogue(request: Request, user: str) -> Response:
+    engine = _engine(request)
+    areas: dict[str, list[dict]] = {}
+    for wf in engine.workflows():
+        described = engine.describe(wf["id"])
+        if _may_start(engine, user, described):
+            areas.setdefault(wf["area"] or "其他", []).append(
+                {"id": wf["id"], "title": wf["title"], "description": described.get("description") or ""})
+    ctx = _base(request, user, "start")
+    ctx["areas"] = sorted(areas.items())
+    return _page(request, "catalogue.html", ctx)
+
+
+def _start_form(engine, wid: str):
+    described = engine.describe(wid)
+    form = described["forms"][described["start"]["form"]]
+    secs = forms_html.sections(form["schema"], form["ui"], described["start"]["fields"],
+                               described["start"]["required"])
+    return described, form, secs
+
+
+@signed_in
+async def start_form(request: Request, user: str) -> Response:
+    engine = _engine(request)
+    wid = request.path_params["workflow"]
+    described, form, secs = _start_form(engine, wid)
+    if not _may_start(engine, user, described):
+        needed = _roles_text(engine, described["start"]["roles"])
+        raise Forbidden(f"你沒有發起「{described['title']}」的角色（需要：{needed}）")
+    fields = forms_html.all_fields(secs)
+    values = forms_html.shown_values(fields, {}, _tz(request))
+    if request.method == "GET":
+        return _render_start(request, user, described, secs, values, {}, None, [], 200)
+    posted = await request.form()
+    check_csrf(request, posted.get("csrf"))
+    uploads, problems = await _uploads(engine, user, fields, posted)
+    values = forms_html.posted_values(fields, posted, uploads)
+    data = forms_html.to_data(fields, values, _tz(request))
+    try:
+        _check_formats(fields, data, problems)
+        made = engine.start(wid, user, data)
+    except Invalid as exc:
+        errors, other = forms_html.field_errors(exc.details, [f.name for f in fields])
+        return _render_start(request, user, described, secs, values, errors, exc.message, other, 422)
+    return RedirectResponse(f"/instances/{made['id']}", status_code=303)
+
+
+def _check_formats(fields, data: dict, problems: list | None = None) -> None:
+    """Problems found before the engine is asked (a file refused, a date-time the browser did not send)."""
+    problems = list(problems or []) + forms_html.format_problems(fields, data)
+    if problems:
+        raise Invalid("資料有誤：" + "；".join(p["message"] for p in problems), problems)
+
+
+async def _uploads(engine, user: str, fields, form) -> tuple[dict[str, str], list[dict]]:
+    """Files chosen in attachment fields, stored now (by content hash: storing one twice is harmless), so a
+    form sent back with errors keeps them: (field -> id, problems)."""
+    uploads: dict[str, str] = {}
+    problems: list[dict] = []
+    for f in fields:
+        item = form.get(f.input_name) if f.control == "attachment" else None
+        if isinstance(item, UploadFile) and item.filename:
+            body = await item.read(MAX_UPLOAD + 1)
+            try:
+                uploads[f.name] = engine.attach(user, body, item.filename)["id"]
+            except Invalid as exc:
+                problems.append({"field": f.name, "message": exc.message})
+    for _, item in form.multi_items():  # every file part is read (or unwanted): release its temporary file
+        if isinstance(item, UploadFile):
+            await item.close()
+    return uploads, problems
+
+
+def _render_start(request, user, described, secs, values, errors, message, other, status) -> Response:
+    engine = _engine(request)
+    ctx = _base(request, user, "start")
+    wf = engine.registry.workflow(described["id"])
+    ctx.update(workflow=described, start_title=wf.start.title or "", sections=secs, values=values, errors=errors,
+               multipart=forms_html.has_files(secs),
+               form_error=message, other_errors=other, values_json="{}")
+    return _page(request, "start.html", ctx, status)
+
+
+def _plain(data: dict) -> dict:
+    """Stored values for show_when in the browser, for fields not on the page (scalars and lists of text)."""
+    return {k: v for k, v in data.items() if isinstance(v, (str, bool, int, float)) or
+            (isinstance(v, list) and all(isinstance(i, str) for i in v))}
+
+
+# --- tasks ----------------------------------------------------------------------------------------------------
+
+def _instance_of(task_id: str) -> int:
+    head = str(task_id).split("-", 1)[0]
+    if "-" not in str(task_id) or not head.isdigit():
+        raise NotFound(f"沒有任務 {task_id}（任務編號形如 12-3）")
+    return int(head)
+
+
+def _find_task(engine, view: dict, wf, task_id: str) -> tuple[dict, bool]:
+    """The task's view and whether it is open; a closed one is rebuilt from its task_opened event."""
+    for t in view["tasks"]:
+        if t["id"] == task_id:
+            return t, True
+    for e in view["history"]:
+        if e["task"] == task_id and e["type"] == "task_opened" and e["step"] in wf.steps:
+            task = {"step": e["step"], "roles": e["payload"].get("roles", []), "opened_at": e["at"], "checked": {}}
+            return task_view(wf, task_id, task, view["data"]), False
+    raise NotFound(f"沒有任務 {task_id}")
+
+
+def _task_context(request: Request, user: str, task_id: str) -> dict:
+    """Everything the task page needs, or Forbidden for someone who may neither act on nor view it."""
+    engine = _engine(request)
+    iid = _instance_of(task_id)
+    view = engine.show(iid)
+    wf = engine.workflow_at(view["version"])
+    task, is_open = _find_task(engine, view, wf, task_id)
+    mine = is_open and any(t["id"] == task_id for t in engine.tasks(user))
+    if not mine and not can_view(engine, user, wf, view):
+        raise Forbidden(f"你不能處理或查看任務 {task_id}")
+    hidden = hidden_fields(engine, user, wf)
+    view = masked(engine, user, wf, view)
+    return {"view": view, "wf": wf, "task": task, "open": is_open, "mine": mine, "hidden": hidden}
+
+
+def _task_sections(tc: dict):
+    wf, task = tc["wf"], tc["task"]
+    return forms_html.sections(wf.form.schema, wf.form.ui, task["fields"], task["required"])
+
+
+def _outcomes(wf, task: dict) -> list[dict]:
+    step = wf.steps[task["step"]]
+    needs = set(step.comment_required)
+    out = []
+    for name in task["outcomes"]:
+        target = wf.steps.get(step.outcomes.get(name, ""))
+        out.append({"id": name, "label": OUTCOME_LABELS.get(name, name), "to": target.title if target else "",
+                    "comment": name in needs, "style": "go" if name == "approve" else
+                    ("back" if name in ("reject", "rework") else "")})
+    return out
+
+
+def _printout_of(wf, name: str | None) -> dict | None:
+    if not name:
+        return None
+    spec = wf.form.printouts.get(name, {})
+    return {"name": name, "title": spec.get("title") or name, "copies": list(spec.get("copies") or [])}
+
+
+def _closed_by(view: dict, task_id: str) -> dict | None:
+    for e in reversed(view["history"]):
+        if e["task"] == task_id and e["type"] in ("task_completed", "task_expired", "task_cancelled"):
+            return e
+    return None
+
+
+def _render_task(request: Request, user: str, tc: dict, values: dict | None, errors: dict, message: str | None,
+                 other: list, status: int, checked: list[str] | None = None, comment: str = "") -> Response:
+    engine = _engine(request)
+    tz = _tz(request)
+    now = engine.clock()
+    view, wf, task = tc["view"], tc["wf"], tc["task"]
+    secs = _task_sections(tc)
+    fields = forms_html.all_fields(secs)
+    if values is None:
+        values = forms_html.shown_values(fields, view["data"], tz, tc["hidden"])
+    names = _names(engine)
+    step = wf.steps[task["step"]]
+    items = [dict(i, by=_who(names, i["checked"]["by"]) if i.get("checked") else "",
+                  at=_when(i["checked"]["at"], tz, now) if i.get("checked") else "",
+                  ticked=bool(i.get("checked")) or i["id"] in (checked or []))
+             for i in task.get("items", [])]
+    signatures = [dict(by=_who(names, s.get("by")), role=engine.registry.site.roles.get(s.get("role"), s.get("role")),
+                       at=_when(s.get("at"), tz, now), comment=s.get("comment") or "")
+                  for s in task.get("signatures", [])]
+    closed = None if tc["open"] else _closed_by(view, task["id"])
+    ctx = _base(request, user, "inbox")
+    ctx.update(
+        task=task, step=step, view=view, open=tc["open"], mine=tc["mine"], sections=secs, values=values,
+        show_form=(tc["open"] and tc["mine"]) or status != 200, multipart=forms_html.has_files(secs),
+        errors=errors, form_error=message, other_errors=other, comment=comment, items=items,
+        signatures=signatures, outcomes=_outcomes(wf, task), status_label=STATUS_LABELS.get(view["status"], ""),
+        key_data=_data_list(wf.form, view["data"], wf.start.fields, tz, now),
+        due=_when(task.get("due_at"), tz, now), hard=_when(task.get("hard_at"), tz, now),
+        overdue=bool(task.get("due_at") and task["due_at"] < now.isoformat(timespec="seconds")),
+        roles=_roles_text(engine, task["roles"]),
+        printout=_printout_of(wf, task.get("printout")),
+        closed=dict(by=_who(names, closed["actor"]), at=_when(closed["at"], tz, now),
+                    what=CLOSED_WORDS.get(closed["type"], "結束")) if closed else None,
+        holds=task.get("holds", []), paused=task.get("paused"),
+        values_json=json.dumps(_plain(view["data"]), ensure_ascii=False))
+    return _page(request, "task.html", ctx, status)
+
+
+@signed_in
+async def task_page(request: Request, user: str) -> Response:
+    task_id = request.path_params["task"]
+    tc = _task_context(request, user, task_id)
+    if request.method == "GET":
+        return _render_task(request, user, tc, None, {}, None, [], 200)
+    engine = _engine(request)
+    form = await request.form()
+    check_csrf(request, form.get("csrf"))
+    task = tc["task"]
+    fields = forms_html.all_fields(_task_sections(tc))
+    uploads, problems = await _uploads(engine, user, fields, form)
+    values = forms_html.posted_values(fields, form, uploads)
+    data = forms_html.to_data(fields, values, _tz(request), tc["view"]["data"], tc["hidden"])
+    checked = [str(c) for c in form.getlist("checked")]
+    if task["kind"] == "checklist":
+        data = dict(data, checked=checked)
+    outcome = str(form.get("outcome") or "") or None
+    comment = str(form.get("comment") or "").replace("\r\n", "\n").strip()
+    try:
+        _check_formats(fields, data, problems)
+        engine.complete(task_id, user, outcome if task["outcomes"] else None, data or None, comment or None)
+    except Invalid as exc:
+        names = [f.name for f in fields] + ["comment", "outcome", "checked"]
+        errors, other = forms_html.field_errors(exc.details, names)
+        return _render_task(request, user, tc, values, errors, exc.message, other, 422, checked, comment)
+    except Conflict as exc:
+        return _render_task(request, user, tc, values, {}, exc.message, [], 409, checked, comment)
+    return RedirectResponse(f"/instances/{tc['view']['id']}", status_code=303)
+
+
+@signed_in
+async def task_hold(request: Request, user: str) -> Response:
+    form = await request.form()
+    check_csrf(request, form.get("csrf"))
+    task_id = request.path_params["task"]
+    tc = _task_context(request, user, task_id)
+    engine = _engine(request)
+    comment = str(form.get("comment") or "").strip() or None
+    if request.url.path.endswith("/resume"):
+        engine.resume(task_id, user, comment)
+    else:
+        engine.hold(task_id, user, str(form.get("state") or ""), comment)
+    return RedirectResponse(f"/tasks/{task_id}" if tc["open"] else "/", status_code=303)
+
+
+# --- instances ------------------------------------------------------------------------------------------------
+
+def _event_line(e: dict, wf, names: dict, tz, now, role_titles: dict) -> dict:
+    p = e["payload"] or {}
+    step = wf.steps.get(e["step"] or "")
+    what = EVENT_WORDS.get(e["type"], e["type"])
+    if e["type"] == "task_opened":  # whose turn it is, not who moved the case on
+        return {"at": _when(e["at"], tz, now), "who": "、".join(role_titles.get(r, r) for r in p.get("roles", [])),
+                "what": f"輪到「{step.title if step else e['step']}」", "detail": "", "quiet": True}
+    if step is not None and step.title and e["type"] not in ("instance_started",):
+        what += f"「{step.title}」"
+    detail = []
+    if e["type"] in ("task_completed", "signed") and p.get("outcome"):
+        detail.append(OUTCOME_LABELS.get(p["outcome"], p["outcome"]))
+    if p.get("comment"):
+        detail.append(f"意見：{p['comment']}")
+    if e["type"] == "items_checked" and step is not None:
+        titles = {i["id"]: i["title"] for i in step.items}
+        detail.append("、".join(titles.get(i, i) for i in p.get("items", [])))
+    if e["type"] == "printout_issued":
+        spec = wf.form.printouts.get(p.get("printout"), {})
+        detail.append(f"{spec.get('title', p.get('printout'))}（第 {p.get('print_no')} 次，驗證碼 {p.get('code')}）")
+    if e["type"] == "ledger_posted":
+        ledger = wf.ledgers.get(p.get("ledger"))
+        detail.append(f"{ledger.title if ledger else p.get('ledger')}：{p.get('memo') or p.get('entry')} "
+                      f"{yuan_label(p.get('amount', 0))}，餘額 {yuan_label(p.get('balance', 0))}")
+    if e["type"] in ("deadline_reminder", "deadline_notice", "task_escalated", "task_reassigned", "task_expired") \
+            and p.get("message"):
+        detail.append(p["message"])
+    if e["type"] == "task_held" and p.get("label"):
+        detail.append(p["label"])
+    if e["type"] == "instance_ended":
+        detail.append(STATUS_LABELS.get(p.get("status"), p.get("status") or ""))
+    if e["type"] == "child_started":
+        detail.append(f"案件 #{p.get('child')}")
+    who = _who(names, e["actor"]) if e["actor"] else "系統"
+    if e.get("acting_for"):
+        who += f"（代 {_who(names, e['acting_for'])}）"
+    return {"at": _when(e["at"], tz, now), "who": who, "what": what, "detail": "；".join(d for d in detail if d),
+            "quiet": e["type"] in QUIET_EVENTS}
+
+
+@signed_in
+async def instance_page(request: Request, user: str) -> Response:
+    engine = _engine(request)
+    tz = _tz(request)
+    now = engine.clock()
+    view = engine.show(request.path_params["instance"])
+    wf = engine.workflow_at(view["version"])
+    if not can_view(engine, user, wf, view):
+        raise Forbidden(f"你不能查看案件 {view['id']}")
+    view = masked(engine, user, wf, view)
+    names = _names(engine)
+    mine = {t["id"] for t in engine.tasks(user)}
+    tasks = [dict(id=t["id"], title=t["title"], kind=KIND_LABELS.get(t["kind"], t["kind"]),
+                  roles=_roles_text(engine, t["roles"]), due=_when(t.get("due_at"), tz, now), mine=t["id"] in mine,
+                  overdue=bool(t.get("due_at") and t["due_at"] < now.isoformat(timespec="seconds")))
+             for t in view["tasks"]]
+    ledgers = []
+    for lid, ledger in wf.ledgers.items():
+        entries = [dict(at=_when(x["at"], tz, now), memo=x.get("memo") or x["entry"],
+                        direction=ledger.entries.get(x["entry"], ""), amount=yuan_label(x["amount"]),
+                        balance=yuan_label(x["balance"]), who=_who(names, x.get("actor")))
+                   for x in view["ledger"] if x["ledger"] == lid]
+        ledgers.append({"title": ledger.title, "balance": _money(view["balances"].get(lid, "0")), "entries": entries})
+    may_print = bool(roles_of(engine, user) & (set(wf.roles) | set(wf.form.confidential.get("roles", ()))))
+    printouts = [{"name": name, "title": spec.get("title") or name} for name, spec in wf.form.printouts.items()]
+    history = [_event_line(e, wf, names, tz, now, engine.registry.site.roles) for e in view["history"]]
+    ended = next((e for e in reversed(view["history"]) if e["type"] == "instance_ended"), None)
+    end_step = wf.steps.get(ended["step"]) if ended and ended.get("step") else None
+    ctx = _base(request, user)
+    ctx.update(view=view, data=_data_list(wf.form, view["data"], None, tz, now), tasks=tasks, ledgers=ledgers,
+               printouts=printouts if may_print else [], history=history,
+               status_label=STATUS_LABELS.get(view["status"], view["status"]),
+               end_title=(end_step.title or end_step.id) if end_step else (view.get("outcome") or ""),
+               started=_when(view["started_at"], tz, now), started_by=_who(names, view["started_by"]),
+               ended=_when(view.get("ended_at"), tz, now), description=wf.description or "",
+               waiting=[dict(step=(wf.steps[w["step"]].title if w["step"] in wf.steps else w["step"]),
+                             until=_when(w["until"], tz, now)) for w in view["waiting"]],
+               children=view["children"], parent=view.get("parent"))
+    return _page(request, "instance.html", ctx)
+
+
+@signed_in
+async def printout(request: Request, user: str) -> Response:
+    """Print (a POST with the form's CSRF token: printing is recorded, and a second print is a copy, so no
+    link on another site may make someone's browser print)."""
+    form = await request.form()
+    check_csrf(request, form.get("csrf"))
+    engine = _engine(request)
+    body, info = engine.render(request.path_params["instance"], request.path_params["name"], user)
+    return docx_response(body, f"{info['instance']}-{info['printout']}.docx", info["code"])
+
+
+# --- verification (public) ------------------------------------------------------------------------------------
+
+async def verify(request: Request) -> Response:
+    engine = _engine(request)
+    result = engine.verify(request.path_params["code"])
+    tz = _tz(request)
+    ctx = {"user": _session_user(request), "site": engine.registry.site.name, "nav": ""}
+    if ctx["user"]:
+        ctx = _base(request, ctx["user"])
+    ctx.update(result=result, printed=_when(result.get("printed_at"), tz),
+               status_label=STATUS_LABELS.get(result.get("status") or "", ""))
+    return _page(request, "verify.html", ctx)
+
+
+# --- registers ------------------------------------------------------------------------------------------------
+
+def _viewable(engine, user: str, wf) -> bool:
+    """May the user open the form's register (the rule of server/registers.py)?"""
+    return bool(roles_of(engine, user) & (set(wf.roles) | set(wf.form.confidential.get("roles", ()))))
+
+
+@signed_in
+async def registers(request: Request, user: str) -> Response:
+    engine = _engine(request)
+    forms: dict[str, dict] = {}
+    for wf in sorted(engine.registry.workflows.values(), key=lambda w: w.id):
+        if _viewable(engine, user, wf):
+            entry = forms.setdefault(wf.form.id, {"id": wf.form.id, "title": wf.form.title, "workflows": []})
+            entry["workflows"].append(wf.title)
+    ctx = _base(request, user, "registers")
+    ctx["forms"] = list(forms.values())
+    return _page(request, "registers.html", ctx)
+
+
+@signed_in
+async def register(request: Request, user: str) -> Response:
+    """A form's records as a table: search, status, unit and date filters, pages, CSV/Excel exports (the data
+    and the rules of server/registers.py: confidential fields hidden from roles the form does not name)."""
+    from engine.registers import PER_PAGE
+
+    from .registers import records
+
+    engine = _engine(request)
+    tz = _tz(request)
+    now = engine.clock()
+    form, wfs, hidden, rows, total, args = records(request, user)
+    key = [n for n in wfs[0].start.fields if n not in hidden][:4] if wfs else []
+    titles = {wf.id: wf.title for wf in wfs}
+    names = _names(engine)
+    table = [dict(id=r["id"], number=r["number"] or f"#{r['id']}", workflow=titles.get(r["workflow"], r["workflow"]),
+                  status=STATUS_LABELS.get(r["status"], r["status"]), started=_when(r["started_at"], tz, now),
+                  by=_who(names, r["started_by"]),
+                  cells=[_shown(form.properties.get(n, {}), r["data"].get(n), tz, now).get("text", "") for n in key])
+             for r in rows]
+    query = {k: v for k, v in request.query_params.items() if k in ("q", "status", "unit", "from", "to", "sort") and v}
+    pages = max(1, -(-total // PER_PAGE))
+
+    def page_link(n: int) -> str:
+        return f"/registers/{form.id}?" + urlencode(dict(query, page=n))
+
+    ctx = _base(request, user, "registers")
+    ctx.update(form=form, rows=table, total=total, head=[str(form.properties.get(n, {}).get("title") or n)
+                                                          for n in key],
+               several=len(wfs) > 1, statuses=STATUS_LABELS, q=query, page=args["page"], pages=pages,
+               prev=page_link(args["page"] - 1) if args["page"] > 1 else None,
+               next=page_link(args["page"] + 1) if args["page"] < pages else None,
+               csv=f"/registers/{form.id}.csv?" + urlencode(query),
+               xlsx=f"/registers/{form.id}.xlsx?" + urlencode(query))
+    return _page(request, "register.html", ctx)
+
+
+# --- admin ----------------------------------------------------------------------------------------------------
+
+@signed_in
+async def admin(request: Request, user: str) -> Response:
+    """For managers: the definitions folder checked as it is on disk now (what a reload would load), a reload
+    button, the workflows running and the users."""
+    from engine import definitions
+
+    engine = _engine(request)
+    if "manager" not in roles_of(engine, user):
+        raise Forbidden("只有物業經理可以進入管理頁")
+    reloaded = None
+    if request.method == "POST":
+        form = await request.form()
+        check_csrf(request, form.get("csrf"))
+        reloaded = engine.reload()
+    fresh = definitions.load(engine.registry.root, templates=True)
+    users = [dict(u, role_titles=_roles_text(engine, u["roles"])) for u in engine.store.users()]
+    ctx = _base(request, user, "admin")
+    ctx.update(problems=[str(p) for p in fresh.problems], warnings=[str(p) for p in fresh.warnings],
+               users=users, workflows=engine.workflows(), reloaded=reloaded)
+    return _page(request, "admin.html", ctx, 422 if reloaded and not reloaded["ok"] else 200)
+
+
+routes = [
+    Route("/login", login, methods=["GET", "POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/", inbox),
+    Route("/start", catalogue),
+    Route("/start/{workflow}", start_form, methods=["GET", "POST"]),
+    Route("/tasks/{task}", task_page, methods=["GET", "POST"]),
+    Route("/tasks/{task}/hold", task_hold, methods=["POST"]),
+    Route("/tasks/{task}/resume", task_hold, methods=["POST"]),
+    Route("/instances/{instance}", instance_page),
+    Route("/instances/{instance}/printouts/{name}", printout, methods=["POST"]),
+    Route("/verify/{code}", verify),
+    Route("/registers", registers),
+    Route("/registers/{form}", register),
+    Route("/admin", admin, methods=["GET", "POST"]),
+]
+
+__all__ = ["render_error", "routes"]

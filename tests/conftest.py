@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -192,6 +193,18 @@ class SqliteRun:
 
     def ledger(self) -> list[tuple[str, int, int]]:
         return [(e["entry"], e["amount"], e["balance"]) for e in self.engine.store.ledger_entries(self.iid)]
+
+
+def docx_text(body: bytes) -> str:
+    """Every paragraph's text, tables included, as python-docx reads a .docx back."""
+    import docx
+
+    document = docx.Document(io.BytesIO(body))
+    lines = [p.text for p in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            lines += [cell.text for cell in row.cells]
+    return "\n".join(lines)
 
 
 @pytest.fixture(params=["core", "sqlite"])

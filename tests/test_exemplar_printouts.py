@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import zipfile
 
-import docx
 import pytest
 
 from engine import printouts
@@ -17,7 +16,7 @@ from . import test_exemplar_renovation as renovation
 from . import test_exemplar_repair as repair
 from . import test_exemplar_special_incident as incident
 from . import test_golden_key as golden
-from .conftest import SqliteRun
+from .conftest import SqliteRun, docx_text
 
 
 @pytest.fixture
@@ -34,20 +33,10 @@ def sqlite_run(registry, tmp_path):
         run.close()
 
 
-def read(body: bytes) -> str:
-    """Every paragraph's text, tables included, as python-docx reads the file back."""
-    document = docx.Document(io.BytesIO(body))
-    lines = [p.text for p in document.paragraphs]
-    for table in document.tables:
-        for row in table.rows:
-            lines += [cell.text for cell in row.cells]
-    return "\n".join(lines)
-
-
 def printed(run: SqliteRun, printout: str, user: str = "printer") -> tuple[str, dict, bytes]:
     run.engine.set_roles(user, sorted(run.registry.site.roles))
     body, info = run.engine.render(run.iid, printout, user)
-    return read(body), info, body
+    return docx_text(body), info, body
 
 
 def check_common(run: SqliteRun, printout: str, text: str, info: dict, body: bytes) -> None:
