@@ -397,8 +397,8 @@ def render(ctx: click.Context, instance: str, printout: str, output: str, user: 
 
     \b
     Example:
-      goldkey render 12 slip -o slip.docx --as wang
-      goldkey render 12 slip -o slip.docx --as wang --pdf
+      goldkey render 12 receipt -o receipt.docx --as wang
+      goldkey render 12 receipt -o receipt.docx --as wang --pdf
     """
     body, info = _engine(ctx).render(instance, printout, user)
     path = Path(output)
@@ -437,7 +437,7 @@ def manual(ctx: click.Context, workflow: str, output: str) -> None:
 
     \b
     Example:
-      goldkey manual renovation -o 裝修管理作業指導書.docx
+      goldkey manual key_lending -o 鑰匙借用作業指導書.docx
     """
     from .manual import write_manual
 
@@ -456,7 +456,7 @@ def graph(ctx: click.Context, workflow: str, output: str) -> None:
 
     \b
     Example:
-      goldkey graph renovation -o renovation.svg
+      goldkey graph key_lending -o key_lending.svg
     """
     from . import graph as drawing
 
