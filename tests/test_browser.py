@@ -292,3 +292,36 @@ def test_pages_at_phone_and_desktop_width(staff, live, screenshots):
     wide = {name: px for name, px in overflow.items() if px > PHONE["width"] + 1}
     assert not wide, f"pages that scroll sideways at 390 px (their scrollWidth): {wide}; see {screenshots}"
     assert not squeezed, f"boxes squeezed at 390 px (page: [element, width, width available]): {squeezed}"
+
+
+def test_renovation_rejected_and_the_refusal_explained(staff):
+    s = staff()
+    page = s.page
+    s.login("xiao")
+    s.nav("發起")
+    page.locator("a[href='/start/renovation']").click()
+    for name, value in RENOVATION.items():
+        s.fill(name, value)
+    s.submit()
+    iid = s.instance_id()
+    s.open_task(iid, "核對裝修辦理資料")
+    for item in ("id_copies", "contractor_licences", "floor_plan", "utility_plan"):
+        page.locator(f"input[name='checked'][value='{item}']").check()
+    s.submit()
+    s.open_task(iid, "列印《裝潢施工申請呈評核書》")
+    s.submit()
+    s.logout()
+
+    s.login("gong")  # the engineering lead refuses it, with the reason
+    s.open_task(iid, "工程部負責人審核裝修方案")
+    page.locator("textarea[name='comment']").fill("改動承重牆，不予批准")
+    s.submit("reject")
+    assert s.instance_id() == iid
+    expect(page.locator("body")).to_contain_text("改動承重牆，不予批准")
+    # the same lead tells the owner why; the application ends refused
+    s.open_task(iid, "聯繫業主或使用人，解釋拒絕批覆的理由")
+    s.fill("refusal_reason", "方案涉及拆改承重牆，違反裝修管理規定")
+    s.submit()
+    assert s.instance_id() == iid
+    expect(page.locator("body")).to_contain_text("裝修申請不予批准")
+    assert not s.errors, s.errors

@@ -452,7 +452,7 @@ def test_someone_without_the_role_gets_403_and_cannot_post(site):
 
 def test_typed_markup_is_escaped_on_the_instance_page_and_the_inbox(site):
     iid = site.start_slip(**{"f.owner": "<script>alert(1)</script>", "f.unit": '"><img src=x onerror=alert(2)>'})
-    for path in (f"/instances/{iid}", "/", f"/tasks/{site.task(iid, 'issue_slip')}"):
+    for path in (f"/instances/{iid}", "/", f"/tasks/{site.task(iid, 'issue_slip')}", "/registers/golden_key_slip"):
         html = site.as_("wang").get(path).text
         assert "&lt;script&gt;" in html, path
         assert "<script>alert" not in html and "<img src=x" not in html, path
