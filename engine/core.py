@@ -33,6 +33,11 @@ class Actor:
     roles: frozenset[str]
     deputy_for: tuple[tuple[str, frozenset[str]], ...] = ()
 
+    @property
+    def every_role(self) -> frozenset[str]:
+        """Own roles and those held for others today."""
+        return self.roles | frozenset(r for _, rs in self.deputy_for for r in rs)
+
     def resolve(self, candidates) -> tuple[str, str | None] | None:
         """(role, acting_for) to act on a task open to `candidates`, preferring the actor's own roles."""
         for role in candidates:

@@ -151,6 +151,12 @@ class Workflow:
             found.update(dict.fromkeys(step.roles))
         return list(found)
 
+    @property
+    def viewer_roles(self) -> set[str]:
+        """Roles that may see its instances, print them and read its register: its own and the form's
+        confidential readers."""
+        return set(self.roles) | set(self.form.confidential.get("roles", ()))
+
     def end_outcomes(self) -> list[str]:
         return sorted({s.outcome or s.id for s in self.steps.values() if s.kind == "end"})
 

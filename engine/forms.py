@@ -46,6 +46,12 @@ class Form:
         self.properties: dict[str, dict] = self.schema.get("properties", {})
         self.required: frozenset[str] = frozenset(self.schema.get("required", []))
 
+    def hidden_from(self, roles) -> set[str]:
+        """The customer fields (`confidential`) hidden from someone with `roles`: all of them, unless one of
+        the roles is one the form allows."""
+        spec = self.confidential or {}
+        return set() if set(roles) & set(spec.get("roles", ())) else set(spec.get("fields", ()))
+
     def title_of(self, path: str) -> str:
         """The label staff see for a field path such as `rows.0.qty`."""
         parts = path.split(".")

@@ -118,7 +118,7 @@ class Engine:
         """Open tasks `user` may act on (own roles and deputised ones), overdue and soonest due first."""
         now = self.clock()
         actor = self.actor(user, now)
-        roles = sorted(actor.roles | {r for _, rs in actor.deputy_for for r in rs})
+        roles = sorted(actor.every_role)
         out = []
         states: dict[int, dict] = {}
         for row in self.store.open_tasks_for_roles(roles):
@@ -335,9 +335,7 @@ class Engine:
             raise NotFound(f"「{wf.form.title}」沒有列印格式「{printout}」"
                            f"{metaschema.did_you_mean(printout, wf.form.printouts)}"
                            f"（可用：{'、'.join(wf.form.printouts) or '無'}）")
-        confidential = set(wf.form.confidential.get("roles", ()))
-        mine = actor.roles | {r for _, rs in actor.deputy_for for r in rs}
-        if not mine & (set(wf.roles) | confidential):
+        if not actor.every_role & wf.viewer_roles:
             raise Forbidden(f"使用者「{user}」沒有「{wf.title}」的角色，不能列印")
         steps = [s for s in wf.steps.values() if s.kind == "print" and s.printout == printout]
         if steps and not self.store.reached(iid, [s.id for s in steps]):  # a permit before its approval: no
@@ -349,7 +347,7 @@ class Engine:
             raise Invalid(f"列印範本 printouts/{spec['template']} 無法使用：{getattr(exc, 'message', exc)}") from None
         code = verification.new_code(self.store.setting("verify_secret"))
         copies = spec.get("copies") or [""]
-        hidden = set() if mine & confidential else set(wf.form.confidential.get("fields", ()))
+        hidden = wf.form.hidden_from(actor.every_role)
         with self._transaction():  # read inside the write lock; render before commit: all of it or nothing
             row = self.store.instance_row(iid)
             result = core.printed(wf, row["state"], printout, actor, code, template.digest, len(copies), now,
@@ -424,8 +422,7 @@ class Engine:
     def notifications(self, user: str, limit: int = 100) -> list[dict]:
         """Reminders, escalations and notices for the user's roles (own and deputised), newest first."""
         actor = self.actor(user, self.clock())
-        roles = sorted(actor.roles | {r for _, rs in actor.deputy_for for r in rs})
-        return self.store.notifications(roles, limit)
+        return self.store.notifications(sorted(actor.every_role), limit)
 
 
     # --- users --------------------------------------------------------------------------------------

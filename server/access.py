@@ -12,21 +12,16 @@ HIDDEN = "（保密）"
 
 
 def roles_of(engine: Engine, user: str) -> frozenset[str]:
-    actor = engine.actor(user, engine.clock())
-    return actor.roles | frozenset(r for _, rs in actor.deputy_for for r in rs)
+    return engine.actor(user, engine.clock()).every_role
 
 
 def can_view(engine: Engine, user: str, wf: Workflow, view: dict) -> bool:
-    allowed = set(wf.roles) | set(wf.form.confidential.get("roles", ()))
-    return view.get("started_by") == user or bool(roles_of(engine, user) & allowed)
+    return view.get("started_by") == user or bool(roles_of(engine, user) & wf.viewer_roles)
 
 
 def hidden_fields(engine: Engine, user: str, wf: Workflow) -> set[str]:
     """The form's confidential fields, unless the user has one of the roles allowed to see them."""
-    spec = wf.form.confidential
-    if not spec or roles_of(engine, user) & set(spec.get("roles", ())):
-        return set()
-    return set(spec.get("fields", ()))
+    return wf.form.hidden_from(roles_of(engine, user))
 
 
 def masked(engine: Engine, user: str, wf: Workflow, view: dict) -> dict:

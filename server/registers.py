@@ -25,12 +25,10 @@ def _form_and_workflows(request: Request, user: str):
     if form is None:
         raise NotFound(f"沒有表單「{form_id}」")
     wfs = [wf for wf in engine.registry.workflows.values() if wf.form.id == form_id]
-    allowed = {r for wf in wfs for r in wf.roles} | set(form.confidential.get("roles", ()))
     roles = roles_of(engine, user)
-    if not roles & allowed:
+    if not any(roles & wf.viewer_roles for wf in wfs):
         raise Forbidden(f"使用者「{user}」不能查看「{form.title}」臺帳")
-    hidden = set() if roles & set(form.confidential.get("roles", ())) else set(form.confidential.get("fields", ()))
-    return form, wfs, hidden
+    return form, wfs, form.hidden_from(roles)
 
 
 def filters(request: Request) -> dict:

@@ -605,7 +605,7 @@ async def instance_page(request: Request, user: str) -> Response:
                         balance=yuan_label(x["balance"]), who=_who(names, x.get("actor")))
                    for x in view["ledger"] if x["ledger"] == lid]
         ledgers.append({"title": ledger.title, "balance": _money(view["balances"].get(lid, "0")), "entries": entries})
-    may_print = bool(roles_of(engine, user) & (set(wf.roles) | set(wf.form.confidential.get("roles", ()))))
+    may_print = bool(roles_of(engine, user) & wf.viewer_roles)
     printouts = [{"name": name, "title": spec.get("title") or name} for name, spec in wf.form.printouts.items()]
     history = [_event_line(e, wf, names, tz, now, engine.registry.site.roles) for e in view["history"]]
     ended = next((e for e in reversed(view["history"]) if e["type"] == "instance_ended"), None)
@@ -652,7 +652,7 @@ async def verify(request: Request) -> Response:
 
 def _viewable(engine, user: str, wf) -> bool:
     """May the user open the form's register (the rule of server/registers.py)?"""
-    return bool(roles_of(engine, user) & (set(wf.roles) | set(wf.form.confidential.get("roles", ()))))
+    return bool(roles_of(engine, user) & wf.viewer_roles)
 
 
 @signed_in
