@@ -227,7 +227,7 @@ def users_list(ctx: click.Context) -> None:
     Example:
       goldkey users list
     """
-    _out(_engine(ctx).store.users())
+    _out([{k: u[k] for k in ("name", "title", "roles")} for u in _engine(ctx).users()])
 
 
 @users.command("deputy")
@@ -572,9 +572,9 @@ def audit(ctx: click.Context) -> None:
     Example:
       goldkey audit
     """
-    ok, count, problem = _engine(ctx).store.verify_chain()
-    _out({"ok": ok, "events": count, "problem": problem or None})
-    if not ok:
+    report = _engine(ctx).audit()
+    _out(report)
+    if not report["ok"]:
         sys.exit(1)
 
 

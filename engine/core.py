@@ -3,24 +3,31 @@
 Nothing here touches a database, a clock, a file or a random source: time, ids and the actor come in
 with the command, and side effects (starting a sub-procedure) leave as values for the caller to run.
 The input state is never modified; every function works on a copy and returns it.
+
+What each kind of step does lives with the kind (engine/steps/); `Run` is what they do it with: tokens,
+tasks, fields, postings and events. `goldkey simulate` drives the same code through one seam: an `Oracle`
+picks each decision's branch, and `Rehearsal` (a `Run`) leaves data out (no validation, postings, role or
+signature checks).
 """
 
 from __future__ import annotations
 
 import hashlib
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from . import deadlines
-from .definitions import Step, Workflow
+from . import deadlines, words
 from .durations import Duration
 from .errors import Conflict, ExpressionError, Forbidden, Invalid
+from .expressions import Expression
 from .jsontext import canonical
+from .model import Workflow
 from .money import from_fen, to_fen, yuan_label
+from .steps import Step, TaskStep
 
 MAX_AUTO_STEPS = 500  # steps passed without a task in one command; more means an endless loop
 
@@ -57,6 +64,7 @@ class Result:
     effects: list[dict] = field(default_factory=list)
 
 
+# simulate's choice of a decision's branch: (the decision, how many ways it has) -> the index taken
 Oracle = Callable[[Step, int], int]
 
 
@@ -80,22 +88,22 @@ def start(wf: Workflow, instance_id: int, number: str | None, actor: Actor, data
 
     `as_child`: started by a parent's `subprocess` step or a schedule, which may set any field of the form.
     `delay`: the first step is reached only this long after now (a return visit a week after a repair)."""
-    run = _Run(wf, {}, now, actor, oracle)
-    first = wf.start
-    if as_child:
-        first = Step(id="start", kind="form", title=wf.start.title, keypath=(), fields=tuple(data or {}))
-    elif not oracle and actor.resolve(wf.start.roles) is None:
-        raise Forbidden(f"使用者「{actor.user}」沒有啟動「{wf.title}」的角色（需要：{'、'.join(wf.start.roles)}）")
+    run = _run(wf, {}, now, actor, oracle)
+    if not as_child and not oracle and actor.resolve(wf.start.roles) is None:
+        raise Forbidden(f"使用者「{actor.user}」沒有啟動「{wf.title}」的角色（需要：{wf.role_titles(wf.start.roles)}）")
     run.state = {"instance": instance_id, "workflow": wf.id, "version": wf.version, "number": number,
                  "status": "active", "outcome": None, "started_by": actor.user, "started_at": iso(now),
                  "data": {}, "seq": 0, "tokens": {}, "tasks": {}, "groups": {}, "balances": {},
                  "approvals": []}
-    run.write_fields(first, data or {})
+    if as_child:
+        run.write(wf.start.title, tuple(data or {}), data or {}, frozenset())
+    else:
+        run.write_fields(wf.start, data or {})
     run.emit("instance_started", None, None, {"workflow": wf.id, "version": wf.version, "number": number,
                                                "data": run.state["data"]})
     token = run.new_token(wf.start.next, [])
     if delay is not None:
-        until = run.state["tokens"][token]["until"] = iso(wf.calendar.add(now, delay))
+        until = run.state["tokens"][token]["until"] = run.later(delay)
         run.state["tokens"][token]["delayed"] = True
         run.emit("start_delayed", None, None, {"until": until})
     else:
@@ -110,25 +118,26 @@ def complete(wf: Workflow, state: dict, task_id: str, actor: Actor, outcome: str
 
     `owned`: the caller hands `state` over (it was just read and will not be used again), so it is
     worked on in place instead of copied."""
-    run = _Run(wf, state if owned else _copy(state), now, actor, oracle)
-    run.complete(task_id, outcome, data or {}, comment)
+    run = _run(wf, state if owned else _copy(state), now, actor, oracle)
+    task, step, who = run.acting_on(task_id)
+    if comment is not None and not isinstance(comment, str):
+        raise Invalid("意見必須是文字", [{"field": "comment", "message": "意見必須是文字"}])
+    step.complete(run, task_id, task, who, outcome, data if data is not None else {}, comment)
     return run.result()
 
 
 def fire_due(wf: Workflow, state: dict, now: datetime) -> Result:
-    """Apply everything due by `now`: `wait` timers, delayed starts and deadline actions, each once (what
-    fired is recorded in the state). A result without events when nothing is due."""
-    run = _Run(wf, _copy(state), now, None, None)
+    """Apply everything due by `now`: timers, delayed starts and deadline actions, each once (what fired is
+    recorded in the state). A result without events when nothing is due."""
+    run = Run(wf, _copy(state), now, None)
     for tid, token in sorted(run.state["tokens"].items()):
         if token.get("until") and token["until"] <= run.at and run.state["status"] == "active":
             token.pop("until")
             if token.pop("delayed", False):
                 run.emit("start_reached", None, None, {})
                 run.enter(tid)
-                continue
-            step = wf.steps[token["step"]]
-            run.emit("timer_fired", step.id, None, {})
-            run.leave(tid, step, step.next)
+            else:
+                wf.steps[token["step"]].timer_fired(run, tid)
     for task_id in sorted(run.state["tasks"]):
         for index in deadlines.due_rungs(run.state["tasks"].get(task_id, {}), run.at):
             if run.state["status"] != "active" or task_id not in run.state["tasks"]:
@@ -140,13 +149,13 @@ def fire_due(wf: Workflow, state: dict, now: datetime) -> Result:
 def hold(wf: Workflow, state: dict, task_id: str, actor: Actor, name: str, comment: str | None,
          now: datetime) -> Result:
     """Pause a task's clock in one of its step's named states (e.g. waiting for the owner)."""
-    run = _Run(wf, _copy(state), now, actor, None)
+    run = Run(wf, _copy(state), now, actor)
     task, step, who = run.acting_on(task_id)
     if task.get("paused"):
-        raise Conflict(f"任務 {task_id} 已暫停（{step.holds.get(task['paused']['state'])}），請先恢復")
+        raise Conflict(f"「{step.title}」已暫停（{step.holds.get(task['paused']['state'], '暫停')}），請先恢復")
     if name not in step.holds:
-        choices = "、".join(f"{k}（{v}）" for k, v in step.holds.items()) or "（此步驟不能暫停）"
-        raise Invalid(f"「{step.title}」沒有暫停狀態「{name}」；可用：{choices}",
+        choices = "、".join(step.holds.values()) or "（此步驟不能暫停）"
+        raise Invalid(f"「{step.title}」沒有這個暫停狀態；可用：{choices}",
                       [{"field": "state", "message": f"可用：{choices}"}])
     task["paused"] = {"state": name, "since": run.at}
     run.emit("task_held", step.id, task_id, dict(who, state=name, label=step.holds[name], comment=comment))
@@ -155,11 +164,11 @@ def hold(wf: Workflow, state: dict, task_id: str, actor: Actor, name: str, comme
 
 def resume(wf: Workflow, state: dict, task_id: str, actor: Actor, comment: str | None, now: datetime) -> Result:
     """Restart a held task's clock: its due times move on by the time it was paused."""
-    run = _Run(wf, _copy(state), now, actor, None)
+    run = Run(wf, _copy(state), now, actor)
     task, step, who = run.acting_on(task_id)
     paused = task.pop("paused", None)
     if paused is None:
-        raise Conflict(f"任務 {task_id} 沒有暫停，不需要恢復")
+        raise Conflict(f"「{step.title}」沒有暫停，不需要恢復")
     since = datetime.fromisoformat(paused["since"])
     if step.due:
         deadlines.shift(wf.calendar, step.due, task, since, now)
@@ -175,7 +184,7 @@ def printed(wf: Workflow, state: dict, printout: str, actor: Actor, code: str, t
     """A printout was issued: counted per printout (a second print is a copy, 副本) and logged with its
     verification code, the template it came from and the hash of the data it shows (`shown`: the fields its
     template prints; None: all of them)."""
-    run = _Run(wf, _copy(state), now, actor, None)
+    run = Run(wf, _copy(state), now, actor)
     prints = run.state.setdefault("prints", {})
     prints[printout] = prints.get(printout, 0) + 1
     run.emit("printout_issued", None, None, {"printout": printout, "code": code, "print_no": prints[printout],
@@ -195,65 +204,46 @@ def link_child(state: dict, token_id: str, child_id: int) -> dict:
 def child_done(wf: Workflow, state: dict, child_id: int, outcome: str, now: datetime,
                oracle: Oracle | None = None) -> Result:
     """A sub-procedure ended with `outcome`: continue the waiting token."""
-    run = _Run(wf, _copy(state), now, None, oracle)
+    run = _run(wf, _copy(state), now, None, oracle)
     for tid, token in list(run.state["tokens"].items()):
         if token.get("child") == child_id:
             step = wf.steps[token["step"]]
             run.emit("child_finished", step.id, None, {"child": child_id, "outcome": outcome})
-            run.leave(tid, step, step.outcomes.get(outcome, step.next))
+            step.child_done(run, tid, outcome)
             break
     return run.result()
 
 
 def cancel(wf: Workflow, state: dict, now: datetime, reason: str) -> Result:
     """End an active instance as cancelled (e.g. its parent ended); open tasks are cancelled."""
-    run = _Run(wf, _copy(state), now, None, None)
+    run = Run(wf, _copy(state), now, None)
     if run.state["status"] == "active":
-        run.finish(Step(id="cancelled", kind="end", title="取消", keypath=(), outcome="cancelled",
-                        status="cancelled"), reason)
+        run.finish("cancelled", "cancelled", "cancelled", reason)
     return run.result()
 
 
-def approval_refusal(step: Step, state: dict, task: dict, acting_for: str | None, user: str) -> str | None:
-    """Why this person may not sign this approval (own request, signed already), or None."""
-    people = {user, acting_for} - {None}
-    if not step.allow_self and state["started_by"] in people:
-        return f"「{step.title}」不能由申請人「{state['started_by']}」自己審批"
-    for signature in task.get("signatures", []):
-        if {signature["by"], signature["acting_for"]} & people:
-            return f"「{signature['by']}」已經在「{step.title}」簽過名；每個簽名須由不同的人"
-    return None
-
-
-def required_items(step: Step, scope: dict) -> list[str]:
-    """Checklist items that must be ticked: not optional, and their `when` (if any) true for the data."""
-    out = []
-    for item in step.items:
-        if item.get("optional"):
-            continue
-        condition = step.item_when.get(item["id"])
-        if condition is not None:
-            try:
-                if not condition.evaluate(scope):
-                    continue
-            except ExpressionError:
-                pass  # cannot tell yet (a field not filled): the item stays required
-        out.append(item["id"])
-    return out
+def may_act(wf: Workflow, state: dict, task: dict, actor: Actor) -> bool:
+    """Would the actor pass the role check and the step's own (an approval's self and second signatures)?"""
+    resolved = actor.resolve(task["roles"])
+    return resolved is not None and wf.steps[task["step"]].refusal(state, task, resolved[1], actor.user) is None
 
 
 def _copy(state: dict) -> dict:
     return pickle.loads(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-class _Run:
-    """One command's work on a private copy of the state; collects events and effects."""
+def _run(wf: Workflow, state: dict, now: datetime | None, actor: Actor | None, oracle: Oracle | None) -> Run:
+    return Run(wf, state, now, actor) if oracle is None else Rehearsal(wf, state, now, actor, oracle)
 
-    def __init__(self, wf: Workflow, state: dict, now: datetime | None, actor: Actor | None,
-                 oracle: Oracle | None) -> None:
+
+class Run:
+    """One command's work on a private copy of the state; collects events and effects. The step kinds act
+    through its methods."""
+
+    def __init__(self, wf: Workflow, state: dict, now: datetime | None, actor: Actor | None) -> None:
         if now is None:
             raise ValueError("now is required")
-        self.wf, self.state, self.now, self.actor, self.oracle = wf, state, now, actor, oracle
+        self.wf, self.state, self.now, self.actor = wf, state, now, actor
         self.at = iso(now)
         self.events: list[dict] = []
         self.effects: list[dict] = []
@@ -269,6 +259,10 @@ class _Run:
     def local(self, at: str) -> str:
         """A stored UTC time as staff read it: local, to the minute."""
         return datetime.fromisoformat(at).astimezone(self.wf.calendar.tz).strftime("%Y-%m-%d %H:%M")
+
+    def later(self, duration: Duration) -> str:
+        """The moment `duration` from now, on the site's calendar."""
+        return iso(self.wf.calendar.add(self.now, duration))
 
     def emit(self, kind: str, step: str | None, task: str | None, payload: dict) -> None:
         self.events.append({"type": kind, "step": step, "task": task, "payload": payload})
@@ -286,38 +280,60 @@ class _Run:
             raise ExpressionError(f"沒有臺帳「{ledger}」")
         return from_fen(self.state["balances"].get(ledger, 0))
 
-    def evaluate(self, expr, what: str) -> Any:
+    def evaluate(self, expr: Expression, what: str) -> Any:
         try:
             return expr.evaluate(self.scope(), self.balance_of)
         except ExpressionError as exc:
             raise Invalid(f"{what}無法判斷：{exc.message}") from None
 
+    def values(self, exprs: dict[str, Expression], what: str) -> dict:
+        """Expressions evaluated to JSON values (a sub-procedure's start data)."""
+        return {k: _plain(self.evaluate(e, f"{what}「{k}」")) for k, e in exprs.items()}
+
+    def data_hash(self) -> str:
+        return data_hash(self.state["data"])
+
     def write_fields(self, step: Step, data: dict, required: frozenset[str] | None = None) -> None:
         """Validate and merge `data` into the document; only the step's fields may be written."""
+        self.write(step.title, step.fields, data, step.required if required is None else required)
+
+    def write(self, title: str, fields: Iterable[str], data: dict, required: frozenset[str] | set[str]) -> None:
         if not isinstance(data, dict):
             raise Invalid("資料必須是 JSON 物件（欄位: 值）", [{"field": "", "message": "資料必須是 JSON 物件"}])
         form = self.wf.form
-        stray = [k for k in data if k not in step.fields]
+        fields = tuple(fields)
+        stray = [k for k in data if k not in fields]
         if stray:
             details = [{"field": k, "message": f"「{form.title_of(k) if k in form.properties else k}」"
-                                               f"不能在「{step.title}」這一步填寫"} for k in stray]
-            raise Invalid(f"「{step.title}」只能填寫：{'、'.join(form.title_of(f) for f in step.fields) or '（無）'}",
-                          details)
-        if self.oracle:
-            return
+                                               f"不能在「{title}」這一步填寫"} for k in stray]
+            raise Invalid(f"「{title}」只能填寫：{'、'.join(form.title_of(f) for f in fields) or '（無）'}", details)
         merged = dict(self.state["data"])
         for key, value in form.normalize(data).items():
             if value is None or value == "":
                 merged.pop(key, None)  # clearing a field
             else:
                 merged[key] = value
-        problems = form.validate(merged, step.required if required is None else required, set(step.fields),
-                                 self.balance_of)
+        problems = form.validate(merged, required, set(fields), self.balance_of)
         if problems:
             raise Invalid("資料有誤：" + "；".join(p["message"] for p in problems), problems)
         self.state["data"] = merged
 
-    # --- graph ------------------------------------------------------------------------------------
+    def missing(self, fields: Iterable[str]) -> list[str]:
+        """Those of `fields` not filled yet."""
+        return [f for f in sorted(fields) if f not in self.state["data"]]
+
+    def required_items(self, step) -> list[str]:
+        """The checklist items of `step` that must be ticked, for the data as it is now."""
+        return step.required_items(self.scope())
+
+    def choose(self, step: Step, branches: list[tuple[Expression, str]], default: str) -> str:
+        """The target of the first branch whose condition holds, else `default`."""
+        for expr, target in branches:
+            if self.evaluate(expr, f"「{step.title}」的條件「{expr.text}」"):
+                return target
+        return default
+
+    # --- tokens -----------------------------------------------------------------------------------
     def new_token(self, step_id: str, groups: list[str]) -> str:
         tid = str(self.next_id())
         self.state["tokens"][tid] = {"step": step_id, "groups": groups}
@@ -328,78 +344,19 @@ class _Run:
         self.auto_steps += 1
         if self.auto_steps > MAX_AUTO_STEPS:
             raise Invalid(f"流程「{self.wf.title}」在沒有任務的步驟間無限循環；請檢查分支條件")
-        token = self.state["tokens"][tid]
-        step = self.wf.steps[token["step"]]
-        kind = step.kind
-        if step.is_task:
-            self.open_task(tid, step)
-        elif kind == "decision":
-            target = self.choose(step)
-            self.emit("decision_taken", step.id, None, {"to": target})
-            self.leave(tid, step, target)
-        elif kind == "parallel":
-            gid = str(self.next_id())
-            self.state["groups"][gid] = {"split": step.id, "join": step.join, "count": len(step.split),
-                                         "arrived": 0}
-            groups = token["groups"] + [gid]
-            del self.state["tokens"][tid]
-            self.post(step)
-            children = [self.new_token(branch, groups) for branch in step.split]
-            self.emit("parallel_started", step.id, None, {"branches": list(step.split)})
-            for child in children:
-                if self.state["status"] != "active":
-                    break
-                self.enter(child)
-        elif kind == "join":
-            gid = token["groups"][-1] if token["groups"] else None
-            group = self.state["groups"].get(gid) if gid else None
-            del self.state["tokens"][tid]
-            if group is None or group["join"] != step.id:  # a join outside its split; pass straight on
-                self.leave(self.new_token(step.id, token["groups"]), step, step.next)
-                return
-            group["arrived"] += 1
-            if group["arrived"] < group["count"]:
-                return
-            del self.state["groups"][gid]
-            self.emit("joined", step.id, None, {"branches": group["count"]})
-            self.leave(self.new_token(step.id, token["groups"][:-1]), step, step.next)
-        elif kind == "wait":
-            token["until"] = iso(self.wf.calendar.add(self.now, step.duration))
-            self.emit("timer_set", step.id, None, {"until": token["until"]})
-        elif kind == "subprocess":
-            values = {} if self.oracle else {k: _plain(self.evaluate(e, f"子流程資料「{k}」"))
-                                             for k, e in step.data.items()}
-            self.effects.append({"type": "start_child", "token": tid, "workflow": step.workflow,
-                                 "data": values, "wait": step.wait, "after": step.after})
-            if step.wait:
-                token["child"] = None
-            else:  # started, not waited for: go on at once
-                self.leave(tid, step, step.next)
-        elif kind == "end":
-            self.post(step)
-            self.finish(step)
-
-    def choose(self, step: Step) -> str:
-        targets = [to for _, to in step.branches] + [step.default]
-        if self.oracle:
-            return targets[self.oracle(step, len(targets))]
-        for expr, target in step.branches:
-            if self.evaluate(expr, f"「{step.title}」的條件「{expr.text}」"):
-                return target
-        return step.default
+        self.wf.steps[self.state["tokens"][tid]["step"]].enter(self, tid)
 
     def leave(self, tid: str, step: Step, target: str | None) -> None:
         """Complete `step` for the token (ledger postings) and move it to `target`."""
-        if step.kind not in ("parallel", "end"):
-            self.post(step)
+        self.post(step)
         if self.state["status"] != "active":
             return
         self.state["tokens"][tid] = {"step": target, "groups": self.state["tokens"][tid]["groups"]}
         self.enter(tid)
 
-    def finish(self, step: Step, reason: str = "instance ended") -> None:
-        self.state["status"] = step.status
-        self.state["outcome"] = step.outcome
+    def finish(self, step_id: str, status: str, outcome: str, reason: str = "instance ended") -> None:
+        self.state["status"] = status
+        self.state["outcome"] = outcome
         for task_id, task in list(self.state["tasks"].items()):
             self.emit("task_cancelled", task["step"], task_id, {"reason": reason})
         for token in self.state["tokens"].values():
@@ -409,10 +366,10 @@ class _Run:
         self.state["tokens"] = {}
         self.state["groups"] = {}
         self.state["ended_at"] = self.at
-        self.emit("instance_ended", step.id, None, {"status": step.status, "outcome": step.outcome})
+        self.emit("instance_ended", step_id, None, {"status": status, "outcome": outcome})
 
     # --- tasks ------------------------------------------------------------------------------------
-    def open_task(self, tid: str, step: Step) -> None:
+    def open_task(self, tid: str, step: TaskStep) -> None:
         task_id = f"{self.state['instance']}-{self.next_id()}"
         task = {"step": step.id, "token": tid, "roles": list(step.roles), "opened_at": self.at}
         if step.due:
@@ -421,85 +378,45 @@ class _Run:
             if step.ladder:
                 task["ladder"] = deadlines.ladder_times(self.wf.calendar, step.ladder, task)
                 task["fired"] = []
-        if step.kind == "approval":
-            task["signatures"] = []
-            task["roles"] = self.candidates(step, task)
-        if step.kind == "checklist":
-            task["checked"] = {}
+        step.on_open(self, task)
         self.state["tasks"][task_id] = task
         self.state["tokens"][tid]["task"] = task_id
         self.emit("task_opened", step.id, task_id, {"kind": step.kind, "roles": task["roles"],
                                                     "due_at": task.get("due_at"), "hard_at": task.get("hard_at")})
 
-    def candidates(self, step: Step, task: dict) -> list[str]:
-        """Roles that may act on an approval now, given the signatures so far (and any escalated roles,
-        which may decide alone; after a reassignment only they may)."""
-        override = task.get("override", [])
-        if task.get("reassigned"):
-            return list(override)
-        signed = [s["role"] for s in task["signatures"]]
-        if step.approvals == "all":
-            missing = [r for r in step.roles if r not in signed]
-            base = missing[:1] if step.order == "sequence" else missing
-        else:
-            need_required = [r for r in step.required_roles if r not in signed]
-            slots = int(step.approvals) - len(task["signatures"])
-            base = need_required if need_required and slots <= len(need_required) else list(step.roles)
-        return base + [r for r in override if r not in base]
-
-    def acting_on(self, task_id: str) -> tuple[dict, Step, dict]:
+    def acting_on(self, task_id: str) -> tuple[dict, TaskStep, dict]:
         """The open task, its step and who acts (by, role, acting_for, at); refuses a closed task or a
         person without one of its roles."""
         state = self.state
         if state["status"] != "active":
-            raise Conflict(f"案件已{_STATUS_ZH.get(state['status'], state['status'])}，任務 {task_id} 不能再處理")
+            raise Conflict(f"案件已{words.STATUS_SHORT.get(state['status'], '結束')}，這項任務不能再處理")
         task = state["tasks"].get(task_id)
         if task is None:
-            raise Conflict(f"任務 {task_id} 已經完成或已取消，不能再處理")
+            raise Conflict("這項任務已經完成或已取消，不能再處理")
         step = self.wf.steps[task["step"]]
-        actor = self.actor
-        resolved = (task["roles"][0], None) if self.oracle else actor.resolve(task["roles"])
-        if resolved is None:
-            raise Forbidden(f"使用者「{actor.user}」不能處理任務 {task_id}「{step.title}」"
-                            f"（需要角色：{'、'.join(task['roles'])}）")
-        role, acting_for = resolved
-        return task, step, {"by": actor.user, "role": role, "acting_for": acting_for, "at": self.at}
+        role, acting_for = self.role_for(task, step)
+        return task, step, {"by": self.actor.user, "role": role, "acting_for": acting_for, "at": self.at}
 
-    def complete(self, task_id: str, outcome: str | None, data: dict, comment: str | None) -> None:
-        state = self.state
-        task, step, who = self.acting_on(task_id)
-        if comment is not None and not isinstance(comment, str):
-            raise Invalid("意見必須是文字", [{"field": "comment", "message": "意見必須是文字"}])
-        if step.kind == "checklist":
-            self.tick(task_id, task, step, data, who)
-            return
-        if step.kind in ("form", "approval"):
-            self.check_outcome(step, outcome, comment)
-        elif outcome is not None:
+    def role_for(self, task: dict, step: Step) -> tuple[str, str | None]:
+        resolved = self.actor.resolve(task["roles"])
+        if resolved is None:
+            raise Forbidden(f"使用者「{self.actor.user}」不能處理任務「{step.title}」"
+                            f"（需要角色：{self.wf.role_titles(task['roles'])}）")
+        return resolved
+
+    def refusal(self, step: Step, task: dict, who: dict) -> str | None:
+        """Why this person may not act on the task though they hold its role (the step's own rule)."""
+        return step.refusal(self.state, task, who["acting_for"], who["by"])
+
+    def no_outcome(self, step: Step, outcome: str | None) -> None:
+        if outcome is not None:
             raise Invalid(f"「{step.title}」沒有可選的結果，不需要 outcome",
                           [{"field": "outcome", "message": "此步驟沒有可選的結果"}])
-        if step.kind == "approval" and not self.oracle:
-            self.refuse_conflicts(task, step, who)
-        self.write_fields(step, data)
-        payload = dict(who, outcome=outcome, comment=comment, data={k: state["data"].get(k) for k in data})
-        if step.kind == "approval":
-            signature = dict(who, step=step.id, outcome=outcome, comment=comment,
-                             data_hash=data_hash(state["data"]))
-            state["approvals"].append(signature)
-            if outcome == "approve":
-                task["signatures"].append(signature)
-                if not self.approval_done(step, task):
-                    task["roles"] = self.candidates(step, task)
-                    self.emit("signed", step.id, task_id, dict(signature, remaining=task["roles"]))
-                    return
-            payload["signatures"] = task.get("signatures", [])
-            payload["data_hash"] = signature["data_hash"]
-        if step.kind == "print":
-            payload.update(printout=step.printout, copies=step.copies)
-        if task.get("due_at"):
-            payload["due_at"] = task["due_at"]
-        self.close(task_id, task, step, "task_completed", payload)
-        self.leave(task["token"], step, step.outcomes[outcome] if step.outcomes else step.next)
+
+    def close(self, task_id: str, task: dict, step: Step, kind: str, payload: dict) -> None:
+        del self.state["tasks"][task_id]
+        self.state["tokens"][task["token"]].pop("task", None)
+        self.emit(kind, step.id, task_id, payload)
 
     # --- deadlines --------------------------------------------------------------------------------
     def deadline(self, task_id: str, index: int) -> None:
@@ -537,74 +454,8 @@ class _Run:
             self.state["tokens"][task["token"]] = {"step": rung.target, "groups": token["groups"]}
             self.enter(task["token"])
 
-    def close(self, task_id: str, task: dict, step: Step, kind: str, payload: dict) -> None:
-        del self.state["tasks"][task_id]
-        self.state["tokens"][task["token"]].pop("task", None)
-        self.emit(kind, step.id, task_id, payload)
-
-    def check_outcome(self, step: Step, outcome: str | None, comment: str | None) -> None:
-        if step.outcomes:
-            if outcome not in step.outcomes:
-                choices = "、".join(step.outcomes)
-                msg = f"請選擇結果：{choices}" if outcome is None else f"結果「{outcome}」無效，可選：{choices}"
-                raise Invalid(msg, [{"field": "outcome", "message": msg}])
-            if outcome in step.comment_required and not (comment or "").strip():
-                raise Invalid(f"選擇「{outcome}」時必須填寫意見（原因）",
-                              [{"field": "comment", "message": "請填寫意見（原因）"}])
-        elif outcome is not None:
-            raise Invalid(f"「{step.title}」沒有可選的結果", [{"field": "outcome", "message": "此步驟沒有可選的結果"}])
-
-    def refuse_conflicts(self, task: dict, step: Step, who: dict) -> None:
-        refusal = approval_refusal(step, self.state, task, who["acting_for"], who["by"])
-        if refusal:
-            raise Forbidden(refusal)
-
-    def approval_done(self, step: Step, task: dict) -> bool:
-        signed = {s["role"] for s in task["signatures"]}
-        if signed & set(task.get("override", ())):
-            return True  # an escalated or reassigned role decides alone
-        if step.approvals == "all":
-            return all(r in signed for r in step.roles)
-        return len(task["signatures"]) >= int(step.approvals) and all(r in signed for r in step.required_roles)
-
-    def tick(self, task_id: str, task: dict, step: Step, data: dict, who: dict) -> None:
-        """Tick checklist items (and fill the step's fields); done when every item that applies is ticked."""
-        items = {item["id"]: item for item in step.items}
-        if not isinstance(data, dict):
-            data = {"checked": None}
-        checked = data.get("checked", [])
-        values = {k: v for k, v in data.items() if k != "checked"}
-        if not isinstance(checked, list) or not all(isinstance(c, str) for c in checked):
-            raise Invalid('勾選清單請提交 {"checked": [項目代號, ...]}',
-                          [{"field": "checked", "message": "請提交要勾選的項目代號列表"}])
-        unknown = [c for c in checked if c not in items]
-        if unknown:
-            raise Invalid(f"清單「{step.title}」沒有項目：{'、'.join(unknown)}",
-                          [{"field": "checked", "message": f"沒有項目：{'、'.join(unknown)}"}])
-        new = [c for c in dict.fromkeys(checked) if c not in task["checked"]]
-        if not new and not values:
-            raise Invalid("這些項目都已勾選過，沒有新的勾選", [{"field": "checked", "message": "沒有新勾選的項目"}])
-        self.write_fields(step, values, required=frozenset())
-        for item_id in new:
-            task["checked"][item_id] = who
-        self.emit("items_checked", step.id, task_id, dict(who, items=new, data=values))
-        if not self.oracle and any(i not in task["checked"] for i in self.required_items(step)):
-            return
-        missing = [f for f in sorted(step.required) if f not in self.state["data"]]
-        if missing and not self.oracle:
-            details = [{"field": f, "message": f"「{self.wf.form.title_of(f)}」為必填"} for f in missing]
-            raise Invalid("完成清單前請填寫：" + "、".join(self.wf.form.title_of(f) for f in missing), details)
-        self.state.setdefault("checklists", {})[step.id] = task["checked"]  # who ticked what, for printouts
-        self.close(task_id, task, step, "task_completed", dict(who, checked=task["checked"]))
-        self.leave(task["token"], step, step.next)
-
-    def required_items(self, step: Step) -> list[str]:
-        return required_items(step, self.wf.form.scope(self.state["data"]))
-
     # --- ledgers ----------------------------------------------------------------------------------
     def post(self, step: Step) -> None:
-        if self.oracle:
-            return
         for post in step.posts:
             if post.when is not None and not self.evaluate(post.when, f"記帳條件「{post.when.text}」"):
                 continue
@@ -622,14 +473,47 @@ class _Run:
             after = current + fen if ledger.entries[post.entry] == "in" else current - fen
             if after < ledger.floor:
                 raise Invalid(f"{ledger.title}餘額不足：目前餘額 {yuan_label(current)}，"
-                              f"{post.entry} {yuan_label(fen)} 後將為 {yuan_label(after)}")
+                              f"{ledger.entry_title(post.entry)} {yuan_label(fen)} 後將為 {yuan_label(after)}")
             self.state["balances"][post.ledger] = after
             self.emit("ledger_posted", step.id, None, {"ledger": post.ledger, "entry": post.entry, "amount": fen,
                                                        "balance": after, "number": self.state["number"],
                                                        "memo": post.memo})
 
 
-_STATUS_ZH = {"completed": "完成", "cancelled": "取消"}
+class Rehearsal(Run):
+    """The run `goldkey simulate` walks every path with: data is not modelled. Each decision takes the branch
+    the oracle picks, fields are taken without validation, nothing is posted, anyone may act, and a checklist
+    is done once ticked."""
+
+    def __init__(self, wf: Workflow, state: dict, now: datetime | None, actor: Actor | None, oracle: Oracle) -> None:
+        super().__init__(wf, state, now, actor)
+        self.oracle = oracle
+
+    def choose(self, step: Step, branches: list[tuple[Expression, str]], default: str) -> str:
+        targets = [to for _, to in branches] + [default]
+        return targets[self.oracle(step, len(targets))]
+
+    def write(self, title: str, fields: Iterable[str], data: dict, required) -> None:
+        if not isinstance(data, dict):
+            raise Invalid("資料必須是 JSON 物件（欄位: 值）")
+
+    def values(self, exprs: dict[str, Expression], what: str) -> dict:
+        return {}
+
+    def post(self, step: Step) -> None:
+        pass
+
+    def role_for(self, task: dict, step: Step) -> tuple[str, str | None]:
+        return task["roles"][0], None
+
+    def refusal(self, step: Step, task: dict, who: dict) -> str | None:
+        return None
+
+    def required_items(self, step) -> list[str]:
+        return []
+
+    def missing(self, fields: Iterable[str]) -> list[str]:
+        return []
 
 
 def _plain(value: Any) -> Any:

@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections import defaultdict
 from html import escape
 
-from .definitions import Step, Workflow
+from .model import Workflow
+from .steps import Step
+from .wording import condition_words
 
 W, H, GAP_X, GAP_Y, MARGIN = 168, 46, 28, 44, 24
-_KIND = {"form": "填寫", "approval": "審批", "decision": "判斷", "parallel": "並行", "join": "匯合",
-         "checklist": "清單", "print": "列印", "wait": "等待", "subprocess": "子流程", "end": "結束"}
-_FILL = {"decision": "#fff7e6", "parallel": "#eef6ff", "join": "#eef6ff", "end": "#f0f0f0", "wait": "#f6f0ff"}
 
 
 def _layers(wf: Workflow) -> tuple[dict[str, int], list[tuple[str, str, str]]]:
@@ -23,12 +22,12 @@ def _layers(wf: Workflow) -> tuple[dict[str, int], list[tuple[str, str, str]]]:
     steps: dict[str, Step] = {"start": wf.start, **wf.steps}
     edges: list[tuple[str, str, str]] = []
     for sid, step in steps.items():
-        labels = {}
-        for name, target in step.outcomes.items():
-            labels.setdefault(target, name)
-        for expr, target in step.branches:
-            labels.setdefault(target, expr.text[:18])
-        for target, _ in step.edges():
+        labels: dict[str, str] = {}
+        for edge in step.edges():
+            label = edge.label or (condition_words(edge.when, wf) or "條件成立" if edge.when else "")
+            if label:
+                labels.setdefault(edge.to, label if len(label) <= 18 else label[:17] + "…")
+        for target in dict.fromkeys(e.to for e in step.edges()):
             if target in steps:
                 edges.append((sid, target, labels.get(target, "")))
     order: list[str] = []
@@ -96,11 +95,11 @@ def svg(wf: Workflow, current: set[str] = frozenset(), done: set[str] = frozense
             out.append(f'<text x="{lx:.0f}" y="{ly:.0f}" fill="#666" font-size="11">{escape(label)}</text>')
     for sid, (x, y) in pos.items():
         step = wf.start if sid == "start" else wf.steps[sid]
-        fill = "#fff3b0" if sid in current else "#e8f5e9" if sid in done else _FILL.get(step.kind, "#ffffff")
+        fill = "#fff3b0" if sid in current else "#e8f5e9" if sid in done else step.fill
         stroke, weight = ("#d48806", 3) if sid in current else ("#444", 1)
         title = step.title if len(step.title) <= 12 else step.title[:11] + "…"
-        kind = "開始" if sid == "start" else _KIND.get(step.kind, step.kind)
-        shape = "ry=\"23\"" if step.kind == "end" or sid == "start" else 'ry="6"'
+        kind = "開始" if sid == "start" else step.word
+        shape = "ry=\"23\"" if step.ends_with or sid == "start" else 'ry="6"'
         out.append(f'<g data-step="{escape(sid)}"><title>{escape(step.title)}</title>'
                    f'<rect x="{x:.0f}" y="{y:.0f}" width="{W}" height="{H}" {shape} fill="{fill}" stroke="{stroke}" '
                    f'stroke-width="{weight}"/>'

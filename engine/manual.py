@@ -14,9 +14,8 @@ step that takes each step's exits in their written order: every step comes after
 
 from __future__ import annotations
 
-import ast
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import BinaryIO
@@ -31,11 +30,16 @@ from docx.shared import Mm, Pt, RGBColor
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
+from . import words
 from .deadlines import Rung
-from .definitions import Registry, Step, Workflow
 from .durations import Duration
 from .expressions import Expression
+from .model import Ledger, Registry, Workflow
 from .money import fen_text
+from .steps import ChoiceStep, Step
+from .wording import condition_words, cron_words, duration_words
+
+__all__ = ["build_manual", "condition_words", "cron_words", "duration_words", "step_order", "write_manual"]
 
 LATIN_FONT = "Times New Roman"
 BODY_FONT = "SimSun"  # 宋體
@@ -47,19 +51,7 @@ GREY = RGBColor(0x59, 0x59, 0x59)
 
 Seg = tuple[str, str]  # (text, format): "" plain, "b" bold, "c" code (an expression as written)
 
-_KIND = {"form": "填寫", "approval": "審批", "checklist": "核對勾選", "print": "列印", "decision": "判斷（系統自動）",
-         "parallel": "並行（系統自動）", "join": "匯合（系統自動）", "wait": "等待（系統自動）",
-         "subprocess": "子流程（系統自動）", "end": "結束"}
-# common outcome names in words (what staff choose when they complete a task)
-_OUTCOMES = {"approve": "同意", "reject": "不同意", "rework": "退回修改", "pass": "合格", "fail": "不合格",
-             "agree": "同意", "decline": "不同意", "accept": "接受", "refuse": "拒絕", "continue": "繼續",
-             "stop": "終止", "cancel": "取消", "confirmed": "確認", "resolved": "已解決", "not_resolved": "未解決",
-             "qualified": "合格", "unqualified": "不合格", "fixed": "已修復", "yes": "是", "no": "否", "done": "完成",
-             "go": "繼續", "completed": "完成", "rejected": "不予批准", "approved": "批准"}
-_ENTRIES = {"deposit": "存入", "expense": "支出", "top_up": "加付", "refund": "退還", "deduct": "扣除",
-            "charge": "收費", "payment": "付款", "fee": "收費", "withdraw": "提取"}
 _WEEKDAYS = {"mon": "一", "tue": "二", "wed": "三", "thu": "四", "fri": "五", "sat": "六", "sun": "日"}
-_CRON_DOW = ["日", "一", "二", "三", "四", "五", "六", "日"]
 _NUMERALS = "零一兩三四五六七八九十"
 _RUN = re.compile(r"\{run(?::([^}]*))?\}")
 
@@ -99,145 +91,7 @@ def step_order(wf: Workflow) -> list[str]:
 
 
 def _exits(wf: Workflow, step: Step) -> list[str]:
-    return list(dict.fromkeys(to for to, _ in step.edges() if to in wf.steps))
-
-
-def condition_words(expr: Expression, wf: Workflow) -> str | None:
-    """An expression in words, with fields and ledgers by their titles (`nature == '無償'` ->
-    服務性質為「無償」); None when it uses something not put into words here."""
-    try:
-        return _Words(wf).node(expr.tree.value if isinstance(expr.tree, ast.Expr) else expr.tree)
-    except _Untranslatable:
-        return None
-
-
-def duration_words(duration: Duration) -> str:
-    """A duration as written, with its meaning in Chinese when it is written otherwise: `3 working days`
-    -> 3 working days（3個工作日）."""
-    n, unit = duration.amount, duration.unit
-    if unit == "minutes":
-        gloss = f"{n // 60}小時" if n and n % 60 == 0 else f"{n}分鐘"
-    elif unit == "days":
-        gloss = f"{n // 7}週" if n and n % 7 == 0 and n > 7 else f"{n}天"
-    elif unit == "months":
-        gloss = f"{n // 12}年" if n and n % 12 == 0 else f"{n}個月"
-    elif unit == "working_minutes":
-        gloss = f"{n // 60}個工作小時" if n and n % 60 == 0 else f"{n}個工作分鐘"
-    else:
-        gloss = f"{n}個工作日"
-    if re.search(r"[\u4e00-\u9fff]", duration.text) or duration.text.replace(" ", "") == gloss:
-        return duration.text
-    return f"{duration.text}（{gloss}）"
-
-
-def cron_words(cron: str) -> str | None:
-    """A simple cron schedule in words (`0 9 1 * *` -> 每月1日 09:00); None when it is not simple."""
-    parts = cron.split()
-    if len(parts) != 5 or not (parts[0].isdigit() and parts[1].isdigit()):
-        return None
-    minute, hour, dom, month, dow = parts
-    at = f"{int(hour):02d}:{int(minute):02d}"
-    if (dom, month, dow) == ("*", "*", "*"):
-        return f"每天 {at}"
-    if dom.isdigit() and (month, dow) == ("*", "*"):
-        return f"每月{int(dom)}日 {at}"
-    if dom.isdigit() and month.isdigit() and dow == "*":
-        return f"每年{int(month)}月{int(dom)}日 {at}"
-    if (dom, month) == ("*", "*"):
-        days = _cron_days(dow)
-        return f"每週{days} {at}" if days else None
-    return None
-
-
-def _cron_days(dow: str) -> str | None:
-    names = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
-    out = []
-    for part in dow.lower().split(","):
-        ends = [names.get(p, int(p) if p.isdigit() else None) for p in part.split("-")]
-        if any(e is None or e > 7 for e in ends) or len(ends) > 2:
-            return None
-        out.append("至週".join(_CRON_DOW[e] for e in ends))
-    return "、週".join(out)
-
-
-class _Untranslatable(Exception):
-    pass
-
-
-class _Words:
-    """Expression trees in words; anything unusual raises _Untranslatable (the text as written is shown)."""
-
-    _CMP = {ast.Eq: "為", ast.NotEq: "不為", ast.Lt: "小於", ast.LtE: "小於或等於", ast.Gt: "大於",
-            ast.GtE: "大於或等於"}
-    _ARITH = {ast.Add: "＋", ast.Sub: "－", ast.Mult: "×", ast.Div: "÷"}
-
-    def __init__(self, wf: Workflow) -> None:
-        self.props = wf.form.properties
-        self.ledgers = wf.ledgers
-
-    def node(self, node: ast.AST) -> str:
-        if isinstance(node, ast.BoolOp):
-            joiner = "，且" if isinstance(node.op, ast.And) else "，或"
-            return joiner.join(f"（{self.node(v)}）" if isinstance(v, ast.BoolOp) else self.node(v)
-                               for v in node.values)
-        if isinstance(node, ast.Compare) and len(node.ops) == 1:
-            return self.compare(node.left, node.ops[0], node.comparators[0])
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-            if isinstance(node.operand, ast.Name) and node.operand.id in self.props:
-                return f"{self.node(node.operand)}未填或為否"
-            return f"並非（{self.node(node.operand)}）"
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return f"－{self.node(node.operand)}"
-        if isinstance(node, ast.BinOp) and type(node.op) in self._ARITH:
-            return f"{self.node(node.left)}{self._ARITH[type(node.op)]}{self.node(node.right)}"
-        if isinstance(node, ast.Name):
-            if node.id in ("True", "False", "None"):
-                return {"True": "「是」", "False": "「否」", "None": "空"}[node.id]
-            if node.id in self.props:
-                return str(self.props[node.id].get("title", node.id))
-            raise _Untranslatable(node.id)
-        if isinstance(node, ast.Constant):
-            return self.constant(node.value)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
-            name, args = node.func.id, node.args
-            if name == "balance" and len(args) == 1 and isinstance(args[0], ast.Constant):
-                ledger = self.ledgers.get(str(args[0].value))
-                return f"《{ledger.title if ledger else args[0].value}》餘額"
-            if name == "money" and len(args) == 1 and isinstance(args[0], ast.Constant):
-                return f"{args[0].value}元"
-            if name == "len" and len(args) == 1:
-                return f"{self.node(args[0])}的項數"
-        if isinstance(node, ast.IfExp):
-            return f"（若{self.node(node.test)}則為{self.node(node.body)}，否則為{self.node(node.orelse)}）"
-        if isinstance(node, ast.List | ast.Tuple):
-            return "、".join(self.node(e) for e in node.elts)
-        raise _Untranslatable(ast.dump(node))
-
-    def constant(self, value: object) -> str:
-        if isinstance(value, bool):
-            return "「是」" if value else "「否」"
-        if value is None:
-            return "空"
-        if isinstance(value, str):
-            return f"「{value}」"
-        if isinstance(value, int | float):
-            return str(value)
-        raise _Untranslatable(repr(value))
-
-    def compare(self, left: ast.AST, op: ast.cmpop, right: ast.AST) -> str:
-        subject = self.node(left)
-        if isinstance(right, ast.Constant) and right.value is None and isinstance(op, ast.Is | ast.Eq):
-            return f"{subject}未填"
-        if isinstance(right, ast.Constant) and right.value is None and isinstance(op, ast.IsNot | ast.NotEq):
-            return f"{subject}已填"
-        if isinstance(op, ast.In | ast.NotIn) and isinstance(right, ast.List | ast.Tuple):
-            options = "或".join(self.node(e) for e in right.elts)
-            return f"{subject}{'為' if isinstance(op, ast.In) else '不為'}{options}"
-        if isinstance(op, ast.In | ast.NotIn):
-            return f"{subject}{'包含於' if isinstance(op, ast.In) else '不包含於'}{self.node(right)}"
-        if type(op) not in self._CMP:
-            raise _Untranslatable(ast.dump(op))
-        return f"{subject}{self._CMP[type(op)]}{self.node(right)}"
+    return list(dict.fromkeys(e.to for e in step.edges() if e.to in wf.steps))
 
 
 def _count(n: int) -> str:
@@ -279,8 +133,8 @@ class _Manual:
         return f"{self.no[sid]}「{self.wf.steps[sid].title}」"
 
     def expr(self, expr: Expression) -> list[Seg]:
-        words = condition_words(expr, self.wf)
-        return [(words, ""), (f"〔{expr.text}〕", "c")] if words else [(expr.text, "c")]
+        said = condition_words(expr, self.wf)
+        return [(said, ""), (f"〔{expr.text}〕", "c")] if said else [(expr.text, "c")]
 
     def printout(self, name: str | None) -> dict:
         return dict(self.wf.form.printouts.get(name or "", {}))
@@ -359,7 +213,7 @@ class _Manual:
     def parents(self) -> list[tuple[Workflow, Step, str]]:
         out = []
         for other in self.registry.workflows.values():
-            callers = [s for s in other.steps.values() if s.kind == "subprocess" and s.workflow == self.wf.id]
+            callers = [s for s in other.steps.values() if s.starts == self.wf.id]
             if callers:
                 numbers = {sid: f"4.{i}" for i, sid in enumerate(step_order(other), start=2)}
                 out += [(other, s, numbers[s.id]) for s in callers]
@@ -377,12 +231,11 @@ class _Manual:
 
         for role in self.wf.start.roles:
             add(role, "發起流程", f"{self.start_no}「{self.wf.start.title}」")
-        verbs = {"form": "填寫辦理", "approval": "審批", "checklist": "核對勾選", "print": "列印發出"}
         for sid in self.order:
             step = self.wf.steps[sid]
             for role in step.roles:
-                add(role, verbs.get(step.kind, "辦理"), self.ref(sid))
-            for rung in step.ladder:
+                add(role, step.verb, self.ref(sid))
+            for rung in step.ladder if step.is_task else ():
                 what = {"remind": "接收到期提醒", "notify": "接收逾時通知", "escalate": "逾時升級接手辦理",
                         "reassign": "逾時改派承辦"}.get(rung.action)
                 for role in rung.roles if what else ():
@@ -412,7 +265,7 @@ class _Manual:
         rows = [[self.start_no, wf.start.title, self.roles(wf.start.roles), "—"]]
         for sid in self.order:
             step = wf.steps[sid]
-            rows.append([self.no[sid], step.title, self.roles(step.roles) if step.roles else _KIND[step.kind],
+            rows.append([self.no[sid], step.title, self.roles(step.roles) if step.roles else self.kind(step),
                          self.due_short(step)])
         _table(self.doc, ["序號", "步驟", "辦理人", "時限"], rows, [14, 86, 36, 24])
         self.start_step()
@@ -420,10 +273,7 @@ class _Manual:
             self.step(wf.steps[sid])
 
     def uses_working_time(self) -> bool:
-        durations = [d for s in self.wf.steps.values()
-                     for d in (s.due.soft if s.due else None, s.due.hard if s.due else None, s.duration, s.after,
-                               *(r.offset for r in s.ladder)) if d is not None]
-        return any(d.business for d in durations)
+        return any(d.business for s in self.wf.steps.values() for d in s.durations())
 
     def calendar_note(self) -> str:
         cal = self.wf.calendar
@@ -438,11 +288,7 @@ class _Manual:
                 f"每日 {hours}{rest}。其他時限按日曆時間連續計算。")
 
     def due_short(self, step: Step) -> str:
-        if step.due:
-            return step.due.soft.text + (f"／最遲 {step.due.hard.text}" if step.due.hard else "")
-        if step.kind == "wait" and step.duration:
-            return step.duration.text
-        return "—"
+        return step.time_limit() or "—"
 
     def start_step(self) -> None:
         wf, start = self.wf, self.wf.start
@@ -458,163 +304,49 @@ class _Manual:
 
     def step(self, step: Step) -> None:
         self.doc.add_heading(f"{self.no[step.id]} {step.title}", level=2)
-        description = step.description
-        if description:
-            self.para([(str(description), "")])
-        self.line("方式", [(_KIND.get(step.kind, step.kind), "")])
+        if step.description:
+            self.para([(str(step.description), "")])
+        self.line("方式", [(self.kind(step), "")])
         lapses = [self.ref(s.id) for s in map(self.wf.steps.get, self.order)
-                  if s and any(r.target == step.id for r in s.ladder)]
+                  if s and s.is_task and any(r.target == step.id for r in s.ladder)]
         if lapses:
             self.line("轉入", [(f"{'、'.join(lapses)}逾時失效時，由系統轉入本步驟", "")])
         if step.roles:
             self.line("辦理人", [(self.roles(step.roles), "")])
-        getattr(self, f"kind_{step.kind}", self.kind_other)(step)
-        self.deadlines(step)
+        step.manual(self)
+        if step.is_task:
+            self.deadlines(step)
         self.postings(step)
-        if step.next and step.kind not in ("subprocess", "wait", "join"):
+        if step.is_task and step.next:
             self.line("完成後", [(f"轉 {self.ref(step.next)}", "")])
 
+    @staticmethod
+    def kind(step: Step) -> str:
+        return step.word if step.is_task or step.ends_with else f"{step.word}（系統自動）"
+
     def fields(self, step: Step, label: str = "填寫欄位") -> None:
+        """The step's fields, `（必填）` after the required ones."""
         if not step.fields and not step.required:
             return
         names = list(step.fields) + sorted(step.required - set(step.fields))
         text = "、".join(self.field(f) + ("（必填）" if f in step.required else "") for f in names)
         self.line(label, [(text, "")])
 
-    def outcomes(self, step: Step, label: str = "處理結果") -> None:
+    def outcomes(self, step: ChoiceStep, label: str = "處理結果", lead: str = "辦理人須選擇以下之一：",
+                 note: str = "（須填寫原因）", how: Callable[[str], str] = lambda name: "") -> None:
+        """A step's outcomes, each with where it leads (`how`: words before the target)."""
         if not step.outcomes:
             return
-        self.line(label, [("辦理人須選擇以下之一：", "")])
-        for name, to in step.outcomes.items():
-            note = "（須填寫原因）" if name in step.comment_required else ""
-            self.item([(f"{_outcome(name)}{note}：轉 {self.ref(to)}", "")])
+        self.line(label, [(lead, "")])
+        for name, outcome in step.outcomes.items():
+            needs = note if name in step.comment_required else ""
+            self.item([(f"「{step.outcome_title(name)}」（{name}）{needs}：{how(name)}轉 {self.ref(outcome.to)}", "")])
 
-    def kind_form(self, step: Step) -> None:
-        self.fields(step)
-        self.outcomes(step)
+    def count(self, n: int) -> str:
+        return _count(n)
 
-    def kind_approval(self, step: Step) -> None:
-        self.line("簽署規則", [(self.approval_rule(step), "")])
-        self.fields(step, "審批時填寫")
-        if not step.outcomes:
-            return
-        self.line("審批結果", [("審批人選擇以下之一：", "")])
-        for name, to in step.outcomes.items():
-            note = "（須填寫意見）" if name in step.comment_required else ""
-            how = "達到簽署規則後" if name == "approve" else "一經選擇即作決定，"
-            self.item([(f"{_outcome(name)}{note}：{how}轉 {self.ref(to)}", "")])
-
-    def approval_rule(self, step: Step) -> str:
-        names = [self.role(r) for r in step.roles]
-        if step.outcomes and "approve" not in step.outcomes:
-            rule = f"由{'、'.join(names)}任一人作出決定" if len(names) > 1 else f"由{''.join(names)}作出決定"
-        elif step.approvals == "all":
-            if step.order == "sequence" and len(names) > 1:
-                rule = f"須依序由 {' → '.join(names)} 各一人簽署同意"
-            elif len(names) > 1:
-                rule = f"須 {'、'.join(names)} 每一職務各一人簽署同意（不分先後）"
-            else:
-                rule = f"須由{names[0] if names else '審批人'}簽署同意"
-        elif step.approvals in (1, "1"):
-            rule = f"由{'、'.join(names)}任一人簽署同意即可" if len(names) > 1 else f"由{''.join(names)}簽署同意"
-        else:
-            rule = f"須 {step.approvals} 位不同人員（{'、'.join(names)}）簽署同意"
-            if step.order == "sequence":
-                rule += "，依上列職務順序"
-        if step.required_roles:
-            rule += f"，其中須包括{self.roles(step.required_roles)}"
-        if step.approvals not in (1, "1") and "approve" in step.outcomes:
-            rule += "；同一人不得重複簽署"
-        rule += "；發起人本人亦可簽署" if step.allow_self else "；發起人不得審批自己發起的流程"
-        return rule + "。每一簽署記錄簽署人、職務、代理關係、時間、意見及所簽資料的雜湊值"
-
-    def kind_checklist(self, step: Step) -> None:
-        self.line("工作內容", [("逐項辦理並在系統中勾選，所有適用項目勾選後本步驟完成：", "")])
-        for i, item in enumerate(step.items, start=1):
-            segs: list[Seg] = [(f"（{i}）{item.get('title', item.get('id'))}", "")]
-            if item.get("optional"):
-                segs.append(("（選做）", "b"))
-            when = step.item_when.get(item.get("id", ""))
-            if when is not None:
-                segs += [("（僅當", "")] + self.expr(when) + [("時須辦理）", "")]
-            self.item(segs)
-        self.fields(step, "同時填寫")
-
-    def kind_print(self, step: Step) -> None:
-        spec = self.printout(step.printout)
-        text = f"列印《{spec.get('title', step.printout)}》並發出"
-        copies = spec.get("copies") or []
-        if copies:
-            text += f"，一式{_count(len(copies))}聯（{'、'.join(copies)}）"
-        if step.copies and step.copies > 1:
-            text += f"，列印 {step.copies} 份"
-        self.line("工作內容", [(text, "")])
-        if spec.get("signatures"):
-            self.line("簽署欄", [("、".join(spec["signatures"]), "")])
-        self.line("記錄", [("列印後在系統中確認，系統記錄列印人、時間及份數", "")])
-
-    def kind_decision(self, step: Step) -> None:
-        self.line("工作內容", [("本步驟不需人工辦理，系統依已填寫的資料自動判斷（按順序，先符合者為準）：", "")])
-        for i, (when, to) in enumerate(step.branches, start=1):
-            self.item([(f"（{i}）若 ", "")] + self.expr(when) + [(f"：轉 {self.ref(to)}", "")])
-        if step.default:
-            self.item([(f"（{len(step.branches) + 1}）其他情況：轉 {self.ref(step.default)}", "")])
-
-    def kind_parallel(self, step: Step) -> None:
-        branches = "、".join(self.ref(b) for b in step.split)
-        text = f"以下各項同時展開，分別辦理：{branches}"
-        if step.join:
-            text += f"；全部完成後於 {self.ref(step.join)}匯合"
-        self.line("工作內容", [(text, "")])
-
-    def kind_join(self, step: Step) -> None:
-        splits = [s for s in self.wf.steps.values() if s.kind == "parallel" and s.join == step.id]
-        branches = "、".join(self.ref(b) for s in splits for b in s.split)
-        text = f"待 {branches}全部完成後，轉 {self.ref(step.next)}" if branches else f"轉 {self.ref(step.next)}"
-        self.line("工作內容", [(text, "")])
-
-    def kind_wait(self, step: Step) -> None:
-        wait = duration_words(step.duration) if step.duration else "—"
-        self.line("工作內容", [(f"等待 {wait}，期滿後系統自動轉 {self.ref(step.next)}", "")])
-
-    def kind_subprocess(self, step: Step) -> None:
-        child = self.registry.workflows.get(step.workflow or "")
-        title = child.title if child else step.workflow
-        text = f"系統自動發起《{title}》流程（{step.workflow}，見該流程的作業指導書）"
-        if step.after:
-            text += f"，該流程於本步驟到達 {duration_words(step.after)}後才開始"
-        self.line("工作內容", [(text, "")])
-        if step.data:
-            form = child.form.properties if child else {}
-            segs: list[Seg] = []
-            for i, (name, expr) in enumerate(step.data.items()):
-                segs += [("；" if i else "", ""), (f"{form.get(name, {}).get('title', name)}＝", "")]
-                segs += self.expr(expr)
-            self.line("帶入資料", segs)
-        if not step.wait:
-            self.line("完成後", [(f"本流程不等待其結束，隨即轉 {self.ref(step.next)}", "")])
-            return
-        self.line("完成後", [("待該流程結束，依其結果繼續：", "")])
-        for outcome, to in step.outcomes.items():
-            self.item([(f"結果{self.child_outcome(child, outcome)}：轉 {self.ref(to)}", "")])
-        if step.next:
-            other = "其他結果" if step.outcomes else "任何結果"
-            self.item([(f"{other}：轉 {self.ref(step.next)}", "")])
-
-    def child_outcome(self, child: Workflow | None, outcome: str) -> str:
-        titles = [s.title for s in child.steps.values() if s.kind == "end" and s.outcome == outcome] if child else []
-        return f"「{'／'.join(titles)}」（{outcome}）" if titles and titles != [outcome] else _outcome(outcome)
-
-    def kind_end(self, step: Step) -> None:
-        outcome = step.title if step.title == step.outcome else f"{step.title}（{step.outcome}）"
-        text = f"流程結束，結果：{outcome}"
-        if step.status == "cancelled":
-            text += "；流程以撤銷結束"
-        self.line("工作內容", [(text + "。其他尚未完成的並行任務同時取消", "")])
-
-    def kind_other(self, step: Step) -> None:
-        self.fields(step)
-        self.outcomes(step)
+    def duration(self, duration: Duration) -> str:
+        return duration_words(duration)
 
     # ------------------------------------------------------------------ deadlines and postings
     def deadlines(self, step: Step) -> None:
@@ -652,7 +384,7 @@ class _Manual:
         elif rung.action == "notify":
             what = f"通知{self.roles(rung.roles)}"
         elif rung.action == "escalate":
-            alone = "，其簽署即可單獨決定" if step.kind == "approval" else ""
+            alone = step.escalation_note
             what = f"升級至{self.roles(rung.roles)}（可直接辦理本步驟{alone}）"
         elif rung.action == "reassign":
             what = f"改由{self.roles(rung.roles)}承辦（原辦理人不再處理）"
@@ -664,8 +396,7 @@ class _Manual:
     def postings(self, step: Step) -> None:
         for post in step.posts:
             ledger = self.wf.ledgers.get(post.ledger)
-            direction = ledger.entries.get(post.entry) if ledger else None
-            segs: list[Seg] = [(f"《{ledger.title if ledger else post.ledger}》記入{_entry(post.entry, direction)}，"
+            segs: list[Seg] = [(f"《{ledger.title if ledger else post.ledger}》記入{_entry(ledger, post.entry)}，"
                                 "金額：", "")]
             segs += self.expr(post.amount)
             if post.when is not None:
@@ -699,7 +430,7 @@ class _Manual:
             rows = []
             for name, spec in form.printouts.items():
                 copies = spec.get("copies") or []
-                where = [self.ref(s.id) for s in map(wf.steps.get, self.order) if s and s.printout == name]
+                where = [self.ref(s.id) for s in map(wf.steps.get, self.order) if s and s.prints == name]
                 rows.append([f"《{spec.get('title', name)}》",
                              f"一式{_count(len(copies))}聯：{'、'.join(copies)}" if copies else "一聯",
                              "、".join(spec.get("signatures") or []) or "—", "、".join(where) or "隨時可列印"])
@@ -707,7 +438,7 @@ class _Manual:
         if wf.ledgers:
             self.doc.add_heading(f"{self.part['ledgers']} 臺帳", level=2)
             for ledger in wf.ledgers.values():
-                entries = "、".join(_entry(e, d) for e, d in ledger.entries.items())
+                entries = "、".join(_entry(ledger, e) for e in ledger.entries)
                 steps = [self.no[s] for s in self.order if any(p.ledger == ledger.id for p in wf.steps[s].posts)]
                 self.para([(f"《{ledger.title}》", "b"),
                            (f"：記帳項目 {entries}；餘額不得低於 {fen_text(ledger.floor)} 元，支出超過餘額時系統拒絕"
@@ -715,8 +446,8 @@ class _Manual:
         if wf.schedules:
             self.doc.add_heading(f"{self.part['schedules']} 定時發起", level=2)
             for schedule in wf.schedules:
-                words = cron_words(schedule.cron)
-                when: list[Seg] = [(words + "（", ""), (schedule.cron, "c"), ("）", "")] if words else \
+                said = cron_words(schedule.cron)
+                when: list[Seg] = [(said + "（", ""), (schedule.cron, "c"), ("）", "")] if said else \
                     [("按排程 ", ""), (schedule.cron, "c")]
                 data = "；".join(f"{self.field(k)}＝{self.run_value(v, schedule.cron)}"
                                 for k, v in schedule.data.items())
@@ -731,13 +462,13 @@ class _Manual:
                            (f"{among}完成 {self.ref(target.step)}的比例不低於 {target.target * 100:g}%{per}"
                             "（以 goldkey sla 統計）。", "")])
         self.doc.add_heading(f"{self.part['log']} 系統記錄", level=2)
-        children = [s for s in map(wf.steps.get, self.order) if s and s.kind == "subprocess"]
+        children = [s for s in map(wf.steps.get, self.order) if s and s.starts]
         self.para([("每一步驟的辦理人、辦理時間、填寫內容、審批簽署（含代理人）、勾選及列印記錄、暫停與恢復、到期提醒"
                     "與升級，均由系統記入不可修改的稽核日誌，可以 goldkey show 查閱、goldkey audit 核驗。", "")])
         for step in children:
-            child = self.registry.workflows.get(step.workflow or "")
-            title = child.title if child else step.workflow
-            self.para([(f"相關流程：《{title}》（{step.workflow}），於 {self.ref(step.id)}發起。", "")])
+            child = self.registry.workflows.get(step.starts or "")
+            title = child.title if child else step.starts
+            self.para([(f"相關流程：《{title}》（{step.starts}），於 {self.ref(step.id)}發起。", "")])
 
     def filled_at(self, name: str) -> str:
         steps = [(self.start_no, self.wf.start)] + [(self.no[s], self.wf.steps[s]) for s in self.order]
@@ -782,17 +513,12 @@ class _Manual:
         return self.para(segs, indent=10)
 
 
-def _entry(entry: str, direction: str | None) -> str:
-    kind = {"in": "收入", "out": "支出"}.get(direction or "")
-    words = _ENTRIES.get(entry)
-    if words:
-        return f"{words}（{entry}{'，' + kind if kind else ''}）"
-    return f"「{entry}」" + (f"（{kind}）" if kind else "")
-
-
-def _outcome(name: str) -> str:
-    words = _OUTCOMES.get(name)
-    return f"「{words}」（{name}）" if words else f"「{name}」"
+def _entry(ledger: Ledger | None, entry: str) -> str:
+    """An entry as the work instruction names it: its words, then its id and direction."""
+    if ledger is None:
+        return f"「{entry}」"
+    direction = words.DIRECTIONS.get(ledger.entries.get(entry) or "")
+    return f"{ledger.entry_title(entry)}（{entry}{'，' + direction if direction else ''}）"
 
 
 def _number_example(pattern: str, today: date) -> str:
@@ -818,8 +544,8 @@ def _type_words(schema: dict) -> str:
         if "enum" in items:
             return "多選：" + "／".join(str(v) for v in items["enum"])
         return "清單"
-    words = {"string": "文字", "integer": "整數", "number": "數字", "boolean": "是／否", "object": "資料組"}
-    text = words.get(kind if isinstance(kind, str) else "", "資料")
+    names = {"string": "文字", "integer": "整數", "number": "數字", "boolean": "是／否", "object": "資料組"}
+    text = names.get(kind if isinstance(kind, str) else "", "資料")
     if kind == "string" and schema.get("maxLength"):
         text += f"（{schema['maxLength']}字以內）"
     return text

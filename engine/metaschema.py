@@ -1,32 +1,116 @@
-"""Validate definition files against the shipped meta-schema; turn errors into fix-it problems."""
+"""The meta-schema every definition file is checked against, and its errors as fix-it problems.
+
+The meta-schema is JSON Schema assembled from the parts below (workflow, form, site) and the fragment each
+registered step kind owns (`Step.schema()`); `goldkey schema` writes it out for editors.
+"""
 
 from __future__ import annotations
 
 import difflib
-import json
 from functools import cache
-from pathlib import Path
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from .hints import did_you_mean
+from .steps import KINDS
+from .steps.schema import EXPR, ID, IDS, ROLES, TEXT
 from .yamlsrc import Problem, Source
 
+__all__ = ["check", "did_you_mean", "document"]
+
+DATE_MAP = {"type": "object", "propertyNames": {"pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+            "additionalProperties": TEXT}
+DIRECTION = {"enum": ["in", "out"]}
+# `deposit: in`, or `deposit: {direction: in, title: 存入}` with the words staff read
+ENTRY = {"oneOf": [DIRECTION, {"type": "object", "additionalProperties": False, "required": ["direction"],
+                               "properties": {"direction": DIRECTION, "title": TEXT}}]}
 _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "text", "integer": "a whole number",
                "number": "a number", "boolean": "true or false", "null": "nothing"}
 
 
+def document() -> dict:
+    """The whole meta-schema, for the kinds registered now."""
+    return _document(tuple(KINDS.items()))
+
+
 @cache
+def _document(kinds: tuple) -> dict:
+    defs: dict = {}
+    for kind, cls in kinds:
+        fragment = cls.schema()
+        fragment["properties"]["kind"] = {"const": kind}
+        defs[f"step_{kind}"] = fragment
+    defs["step"] = {"type": "object", "required": ["kind"], "properties": {"kind": {"enum": [k for k, _ in kinds]}},
+                    "allOf": [{"if": {"properties": {"kind": {"const": k}}, "required": ["kind"]},
+                               "then": {"$ref": f"#/$defs/step_{k}"}} for k, _ in kinds]}
+    defs["workflow"] = {"type": "object", "additionalProperties": False,
+      "required": ["id", "title", "form", "start", "steps"],
+      "properties": {"id": ID, "title": TEXT, "area": TEXT, "description": TEXT, "form": ID,
+        "ledgers": {"type": "object", "propertyNames": ID, "additionalProperties": {"type": "object",
+            "additionalProperties": False, "required": ["title", "entries"],
+            "properties": {"title": TEXT, "floor": {"type": "integer"},
+                           "entries": {"type": "object", "minProperties": 1, "propertyNames": ID,
+                                       "additionalProperties": ENTRY}}}},
+        "schedules": {"type": "array", "minItems": 1, "items": {"type": "object", "additionalProperties": False,
+            "required": ["id", "cron"], "properties": {"id": ID, "title": TEXT, "cron": TEXT,
+                                                       "data": {"type": "object", "propertyNames": ID}}}},
+        "targets": {"type": "array", "minItems": 1, "items": {"type": "object", "additionalProperties": False,
+            "required": ["id", "title", "step", "target"],
+            "properties": {"id": ID, "title": TEXT, "step": ID, "among": ID, "per": {"enum": ["day"]},
+                           "target": {"oneOf": [{"type": "number", "minimum": 0, "maximum": 1},
+                                                {"type": "string", "pattern": "^[0-9]{1,3}(\\.[0-9]+)?%$"}]}}}},
+        "start": {"type": "object", "additionalProperties": False, "required": ["roles", "next"],
+                  "properties": {"roles": ROLES, "fields": IDS, "required": IDS, "next": ID, "title": TEXT}},
+        "steps": {"type": "object", "minProperties": 1, "propertyNames": ID,
+                  "additionalProperties": {"$ref": "#/$defs/step"}}}}
+    defs["form"] = {"type": "object", "additionalProperties": False, "required": ["id", "title", "schema"],
+      "properties": {"id": ID, "title": TEXT, "description": TEXT, "number": TEXT,
+        "schema": {"type": "object", "required": ["type", "properties"], "properties": {"type": {"const": "object"},
+                   "properties": {"type": "object", "minProperties": 1, "propertyNames": ID}}},
+        "ui": {"type": "object", "additionalProperties": False, "properties": {
+            "sections": {"type": "array", "items": {"type": "object", "additionalProperties": False,
+                "required": ["title", "fields"], "properties": {"title": TEXT, "fields": IDS}}},
+            "fields": {"type": "object", "propertyNames": ID, "additionalProperties": {"type": "object",
+                "additionalProperties": False, "properties": {
+                    "widget": {"enum": ["text", "textarea", "number", "money", "date", "datetime", "time", "select",
+                                       "radio", "checkbox", "checkboxes", "rows", "attachment", "phone", "hidden"]},
+                    "help": TEXT, "placeholder": TEXT, "show_when": EXPR}}}}},
+        "rules": {"type": "array", "items": {"type": "object", "additionalProperties": False,
+            "required": ["assert", "message"], "properties": {"assert": EXPR, "message": TEXT, "field": ID}}},
+        "confidential": {"type": "object", "additionalProperties": False, "required": ["fields", "roles"],
+            "properties": {"fields": IDS, "roles": ROLES}},
+        "printouts": {"type": "object", "propertyNames": ID, "additionalProperties": {"type": "object",
+            "additionalProperties": False, "required": ["template"],
+            "properties": {"title": TEXT, "template": {"type": "string", "pattern": "^[A-Za-z0-9_\\-]+\\.docx$"},
+                           "copies": {"type": "array", "items": TEXT, "minItems": 1},
+                           "signatures": {"type": "array", "items": TEXT, "minItems": 1}}}}}}
+    defs["site"] = {"type": "object", "additionalProperties": False, "required": ["roles"],
+      "properties": {"site": TEXT, "timezone": TEXT, "verify_url": {"type": "string", "pattern": "^https?://"},
+        "admin_roles": {"type": "array", "items": ID, "uniqueItems": True},
+        "calendar": {"type": "object", "additionalProperties": False, "properties": {
+            "public_holidays": {"enum": ["china", "none"]},
+            "working_days": {"type": "array", "minItems": 1, "uniqueItems": True,
+                             "items": {"enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}},
+            "working_hours": {"type": "array", "minItems": 1, "items": {
+                "type": "string", "pattern": "^[0-9]{1,2}:[0-9]{2} *- *[0-9]{1,2}:[0-9]{2}$"}},
+            "holidays": DATE_MAP, "workdays": DATE_MAP,
+            "confirmed_years": {"type": "array", "uniqueItems": True, "items": {"type": "integer", "minimum": 2000}}}},
+        "roles": {"type": "object", "minProperties": 1, "propertyNames": ID, "additionalProperties": {
+            "type": "object", "additionalProperties": False, "required": ["title"],
+            "properties": {"title": TEXT, "description": TEXT}}}}}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://goldkey.invalid/metaschema.json",
+            "title": "goldkey definitions", "$defs": defs}
+
+
 def _validator(kind: str) -> Draft202012Validator:
-    meta = json.loads((Path(__file__).with_name("metaschema.json")).read_text(encoding="utf-8"))
-    schema = {"$schema": meta["$schema"], "$defs": meta["$defs"], "$ref": f"#/$defs/{kind}"}
-    return Draft202012Validator(schema)
+    return _validators(tuple(KINDS.items()), kind)
 
 
-def did_you_mean(word: str, choices) -> str:
-    """' Did you mean 'x'?' when a close match exists, else ''."""
-    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f"; did you mean '{match[0]}'?" if match else ""
+@cache
+def _validators(kinds: tuple, kind: str) -> Draft202012Validator:
+    meta = _document(kinds)
+    return Draft202012Validator({"$schema": meta["$schema"], "$defs": meta["$defs"], "$ref": f"#/$defs/{kind}"})
 
 
 def check(source: Source, kind: str) -> list[Problem]:
@@ -129,6 +213,11 @@ def _problems(source: Source, error: ValidationError) -> list[Problem]:
                                      "digits and _")]
     if kind in ("oneOf", "anyOf") and path and path[-1] in _ONE_OF:
         return [source.problem(path, f"{where}: expected {_ONE_OF[path[-1]]}")]
+    if kind in ("oneOf", "anyOf") and not isinstance(instance, dict | list):
+        # a plain value where the short form (a plain value) or a mapping may stand: the short form's message
+        first = [e for e in error.context if e.schema_path and e.schema_path[0] == 0]
+        if first:
+            return [p for e in first for p in _problems(source, e)]
     if kind == "if":
         return []
     return [source.problem(path, f"{where}: {error.message}")]

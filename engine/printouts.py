@@ -25,8 +25,9 @@ from docxtpl import DocxTemplate
 from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from . import money
-from .metaschema import did_you_mean
+from . import money, words
+from .hints import did_you_mean
+from .steps import ChoiceStep
 
 QR_DESCR = "goldkey:qr"
 # the context every template gets (docs/printouts.md); the mappings are keyed by field, step or ledger id
@@ -34,7 +35,7 @@ CONTEXT = frozenset("""title form number site workflow status outcome started_by
     approvals signed checks ledger balances signatures copies copy_mark printed_at printed_by verify_code
     verify_url""".split())
 _KEYED = {"d": "field", "raw": "field", "label": "field", "cap": "money field", "signed": "approval step",
-          "checks": "checklist step", "balances": "ledger"}
+          "checks": "checklist step", "balances": "ledger"}  # (the step kinds say which mapping they fill)
 _JINJA = frozenset({"loop", "range", "namespace"})  # Jinja's own names a template may use
 _PARTS = re.compile(r"^word/(document|header\d*|footer\d*)\.xml$")
 _DOCPR_ID = re.compile(r'(<wp:docPr\b[^>]*?\bid=")(\d+)(")')
@@ -241,9 +242,6 @@ def chinese_date(text: str, tz, with_time: bool) -> str:
     return f"{day} {moment:%H:%M}" if with_time else day
 
 
-_STATUS = {"active": "進行中", "completed": "已完成", "cancelled": "已取消"}
-
-
 @dataclass
 class PrintInfo:
     """What this print is: its copies and signature lines, who prints it and how to verify it."""
@@ -273,28 +271,27 @@ def context(wf, site, state: dict, ledger: list[dict], names: dict[str, str], in
         if schema.get("format") == "money" and data.get(key) not in (None, ""):
             cap[key] = money.capitals(data[key])
     approvals = [_signature(wf, site, sig, name, tz) for sig in state.get("approvals", [])]
-    checks = {}
+    paper = Paper(state, approvals, name, lambda at: chinese_date(at, tz, True))
+    steps: dict[str, dict] = {"signed": {}, "checks": {}}
     for step in wf.steps.values():
-        if step.kind == "checklist":
-            ticked = _ticked(state, step.id)
-            checks[step.id] = [{"id": i["id"], "title": i["title"], "checked": i["id"] in ticked,
-                                "name": name(ticked.get(i["id"], {}).get("by")),
-                                "at": chinese_date(ticked.get(i["id"], {}).get("at"), tz, True)
-                                if i["id"] in ticked else ""} for i in step.items]
+        value = step.print_value(paper) if step.printed_as else None
+        if value is not None:
+            steps.setdefault(step.printed_as, {})[step.id] = value
     return {
         "title": info.title, "form": form.title, "number": state.get("number") or "", "site": site.name,
-        "workflow": wf.title, "status": _STATUS.get(state["status"], state["status"]),
-        "outcome": state.get("outcome") or "", "started_by": name(state["started_by"]),
+        "workflow": wf.title, "status": words.status(state["status"]),
+        "outcome": wf.outcome_title(state.get("outcome")), "started_by": name(state["started_by"]),
         "started_at": chinese_date(state["started_at"], tz, True),
         "d": d, "cap": cap,
         "raw": {k: data.get(k, [] if s.get("type") == "array" else None) for k, s in form.properties.items()},
         "label": {k: form.title_of(k) for k in form.properties},
         "fields": [{"name": k, "label": form.title_of(k), "value": d[k]} for k in form.properties if d[k]],
-        "approvals": approvals, "signed": {a["step"]: a for a in approvals},
-        "checks": checks,
+        "approvals": approvals, **steps,
         "ledger": [{"ledger": e["ledger"], "entry": e["entry"], "amount": money.yuan_label(e["amount"]),
                     "direction": wf.ledgers[e["ledger"]].entries.get(e["entry"], "") if e["ledger"] in wf.ledgers
                     else "",
+                    "entry_title": wf.ledgers[e["ledger"]].entry_title(e["entry"]) if e["ledger"] in wf.ledgers
+                    else words.entry(e["entry"]),
                     "amount_cap": money.capitals(money.from_fen(e["amount"])),
                     "balance": money.yuan_label(e["balance"]), "at": chinese_date(e["at"], tz, True),
                     "memo": e.get("memo") or "", "name": name(e.get("actor"))} for e in ledger],
@@ -308,12 +305,12 @@ def context(wf, site, state: dict, ledger: list[dict], names: dict[str, str], in
 def context_keys(form, workflows) -> dict[str, set[str]]:
     """The ids each keyed mapping of the context accepts, for the linter (workflows: those using `form`)."""
     fields = set(form.properties)
-    steps = [s for wf in workflows for s in wf.steps.values()]
-    return {"d": fields, "raw": fields, "label": fields,
+    keys = {"d": fields, "raw": fields, "label": fields, "signed": set(), "checks": set(),
             "cap": {k for k, v in form.properties.items() if v.get("format") == "money"},
-            "signed": {s.id for s in steps if s.kind == "approval"},
-            "checks": {s.id for s in steps if s.kind == "checklist"},
             "balances": {lid for wf in workflows for lid in wf.ledgers}}
+    for step in (s for wf in workflows for s in wf.steps.values() if s.printed_as):
+        keys.setdefault(step.printed_as, set()).add(step.id)
+    return keys
 
 
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")  # all but the newline: invalid in XML, or breaks in docxtpl
@@ -348,28 +345,36 @@ def _display(schema: dict, value, tz) -> str:
     return str(value)
 
 
+@dataclass
+class Paper:
+    """What a step kind formats its part of a printout from (`Step.print_value`)."""
+
+    state: dict
+    approvals: list[dict]  # every signature, formatted
+    name: Any  # a login -> the name printed
+    when: Any  # a stored time -> as printed
+
+    def ticked(self, step_id: str) -> dict:
+        """Checklist ticks of a step, from the open task or from the history kept in `checklists`."""
+        for task in self.state.get("tasks", {}).values():
+            if task["step"] == step_id:
+                return task.get("checked", {})
+        return self.state.get("checklists", {}).get(step_id, {})
+
+
 def _signature(wf, site, sig: dict, name, tz) -> dict:
     step = wf.steps.get(sig["step"])
     outcome = sig.get("outcome")
-    return {"step": sig["step"], "step_title": step.title if step else sig["step"], "role": sig["role"],
+    outcome_title = step.outcome_title(outcome) if outcome and isinstance(step, ChoiceStep) else \
+        words.OUTCOMES.get(outcome or "", "")
+    return {"step": sig["step"], "step_title": step.title if step else "", "role": sig["role"],
             "role_title": site.roles.get(sig["role"], sig["role"]), "by": sig["by"], "name": name(sig["by"]),
             "acting_for": name(sig.get("acting_for")) if sig.get("acting_for") else "",
             "at": chinese_date(sig["at"], tz, True), "outcome": outcome or "",
-            "outcome_title": _OUTCOMES.get(outcome, outcome or ""), "comment": sig.get("comment") or ""}
+            "outcome_title": outcome_title, "comment": sig.get("comment") or ""}
 
 
-_OUTCOMES = {"approve": "同意", "reject": "不同意", "rework": "退回修改"}
-
-
-def _ticked(state: dict, step_id: str) -> dict:
-    """Checklist ticks of a step, from the open task or from the history kept in `checked` events."""
-    for task in state.get("tasks", {}).values():
-        if task["step"] == step_id:
-            return task.get("checked", {})
-    return state.get("checklists", {}).get(step_id, {})
-
-
-def lint_printouts(registry, root: Path, prefix: str) -> list:
+def lint_printouts(registry, root: Path, prefix: str) -> tuple[list, list]:
     """Problems of every printout template the forms declare: a missing file, a tag that cannot be read,
     an unknown variable or field, a reach for internals, no QR picture. Reported as `printouts/x.docx:P:1`
     where P is the paragraph (docxtpl puts each paragraph on a line of its own)."""
@@ -396,4 +401,4 @@ def lint_printouts(registry, root: Path, prefix: str) -> list:
                 continue
             for paragraph, message in lint(template, context_keys(form, users)):
                 problems.append(Problem(shown, paragraph, 1, message))
-    return problems
+    return problems, []

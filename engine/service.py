@@ -13,12 +13,13 @@ from pathlib import Path
 
 from croniter import croniter
 
-from . import attachments, core, credentials, definitions, metaschema, printouts, sla, verification
+from . import access, attachments, core, credentials, definitions, printouts, registers, sla, verification
 from .core import Actor, Result, iso
-from .definitions import Registry, Workflow
 from .errors import Conflict, Forbidden, GoldkeyError, Invalid, NotFound
+from .hints import did_you_mean
 from .inputs import check_input
 from .jsontext import loads
+from .model import Registry, Workflow
 from .store import GENESIS, Store
 from .views import describe, instance_view, task_view
 
@@ -106,16 +107,24 @@ class Engine:
         wf = self.registry.workflow(workflow_id)
         return describe(wf, self.registry)
 
-    def show(self, instance_id: int | str) -> dict:
+    def show(self, instance_id: int | str, user: str | None = None) -> dict:
+        """An instance with its ledger entries and history. With `user`: as that user may see it (Forbidden
+        unless they started it or hold a role of its workflow; confidential fields masked)."""
         row = self.store.instance_row(_instance_id(instance_id))
         wf = self.workflow_at(row["version"])
         view = instance_view(wf, row)
         view["ledger"] = self.store.ledger_entries(row["id"])
         view["history"] = self.store.events(row["id"])
-        return view
+        if user is None:
+            return view
+        actor = self.actor(user, self.clock())
+        if not access.may_view(actor, wf, view["started_by"]):
+            raise Forbidden(f"使用者「{user}」不能查看案件 {view['id']}")
+        return access.masked(view, access.hidden_fields(actor, wf))
 
     def tasks(self, user: str) -> list[dict]:
-        """Open tasks `user` may act on (own roles and deputised ones), overdue and soonest due first."""
+        """Open tasks `user` may act on (own roles and deputised ones), overdue and soonest due first; each
+        with a `summary` of its instance (the first text fields the starter filled that the user may see)."""
         now = self.clock()
         actor = self.actor(user, now)
         roles = sorted(actor.every_role)
@@ -127,14 +136,67 @@ class Engine:
             inst = states[row["instance_id"]]
             wf = self.workflow_at(inst["version"])
             task = inst["state"]["tasks"].get(row["id"])
-            if task is None or not _may_act(wf, inst["state"], task, actor):
+            if task is None or not core.may_act(wf, inst["state"], task, actor):
                 continue
             view = task_view(wf, row["id"], task, inst["state"]["data"])
             view.update(instance=row["instance_id"], workflow=wf.id, workflow_title=wf.title,
-                        number=inst["number"], overdue=bool(task.get("due_at") and task["due_at"] < iso(now)))
+                        number=inst["number"], overdue=bool(task.get("due_at") and task["due_at"] < iso(now)),
+                        summary=_summary(wf, inst["state"]["data"], access.hidden_fields(actor, wf)))
             out.append(view)
         out.sort(key=lambda t: (not t["overdue"], t.get("due_at") or "9999", t["opened_at"], t["id"]))
         return out
+
+    # --- who may do what --------------------------------------------------------------------------------
+    def roles_of(self, user: str) -> frozenset[str]:
+        """The user's roles today, own and deputised."""
+        return self.actor(user, self.clock()).every_role
+
+    def may_start(self, user: str, workflow_id: str) -> bool:
+        return bool(self.roles_of(user) & set(self.registry.workflow(workflow_id).start.roles))
+
+    def may_view(self, user: str, wf: Workflow) -> bool:
+        """May the user see every instance of `wf`, print them and read its register?"""
+        return access.may_view(self.actor(user, self.clock()), wf)
+
+    def hidden_fields(self, user: str, wf: Workflow) -> set[str]:
+        """The confidential fields of `wf`'s form the user may not see."""
+        return access.hidden_fields(self.actor(user, self.clock()), wf)
+
+    def is_admin(self, user: str) -> bool:
+        """May the user check and reload the definitions and manage users (`admin_roles` of goldkey.yaml)?"""
+        return bool(self.roles_of(user) & set(self.registry.site.admin_roles))
+
+    def require_admin(self, user: str) -> None:
+        if not self.is_admin(user):
+            site = self.registry.site
+            who = site.role_titles(site.admin_roles) or "（goldkey.yaml 未指定 admin_roles）"
+            raise Forbidden(f"只有管理人員（{who}）可以管理定義與使用者")
+
+    def check_definitions(self) -> dict:
+        """The definitions folder as it is on disk now (what a reload would load): problems and warnings."""
+        fresh = definitions.load(self.registry.root, templates=True)
+        return {"problems": [str(p) for p in fresh.problems], "warnings": [str(w) for w in fresh.warnings]}
+
+    # --- registers ----------------------------------------------------------------------------------------
+    def register(self, form_id: str, user: str, search: str = "", status: str = "", first: date | None = None,
+                 last: date | None = None, unit: str = "", sort: str = "-started", page: int = 1,
+                 per_page: int = registers.PER_PAGE) -> dict:
+        """A form's records (its register, 臺帳) as `user` may see them: {form, workflows, hidden, rows, total};
+        confidential fields masked for roles the form does not name."""
+        form = self.registry.forms.get(form_id)
+        if form is None:
+            raise NotFound(f"沒有表單「{form_id}」")
+        wfs = sorted((wf for wf in self.registry.workflows.values() if wf.form.id == form_id), key=lambda w: w.id)
+        actor = self.actor(user, self.clock())
+        if not any(access.may_view(actor, wf) for wf in wfs):
+            raise Forbidden(f"使用者「{user}」不能查看「{form.title}」臺帳")
+        since, before = registers.bounds(first, last, self.registry.site.tz)
+        rows, total = self.store.register_rows([wf.id for wf in wfs], search, status, since, before, unit, sort,
+                                               page, per_page)
+        hidden = form.hidden_from(actor.every_role)
+        for row in rows:
+            row["data"] = access.mask(row["data"], hidden)
+        return {"form": form, "workflows": wfs, "hidden": hidden, "rows": rows, "total": total}
 
     def workflow_at(self, version: str) -> Workflow:
         """The workflow definition of a stored version (the current one, or rebuilt from stored YAML)."""
@@ -144,7 +206,7 @@ class Engine:
             old = definitions.load_texts(files, lint_graph=False)
             wf = next(iter(old.workflows.values()))
             wf.version = version
-            wf.calendar = self.registry.site.calendar
+            wf.calendar, wf.site_roles = self.registry.site.calendar, self.registry.site.roles
             self._versions[version] = wf
         return wf
 
@@ -333,11 +395,11 @@ class Engine:
         spec = wf.form.printouts.get(printout)
         if spec is None:
             raise NotFound(f"「{wf.form.title}」沒有列印格式「{printout}」"
-                           f"{metaschema.did_you_mean(printout, wf.form.printouts)}"
+                           f"{did_you_mean(printout, wf.form.printouts)}"
                            f"（可用：{'、'.join(wf.form.printouts) or '無'}）")
-        if not actor.every_role & wf.viewer_roles:
+        if not access.may_view(actor, wf):
             raise Forbidden(f"使用者「{user}」沒有「{wf.title}」的角色，不能列印")
-        steps = [s for s in wf.steps.values() if s.kind == "print" and s.printout == printout]
+        steps = wf.printouts_at(printout)
         if steps and not self.store.reached(iid, [s.id for s in steps]):  # a permit before its approval: no
             raise Conflict(f"「{spec.get('title', printout)}」要到「{'、'.join(s.title for s in steps)}」"
                            "這一步才能列印")
@@ -347,7 +409,7 @@ class Engine:
             raise Invalid(f"列印範本 printouts/{spec['template']} 無法使用：{getattr(exc, 'message', exc)}") from None
         code = verification.new_code(self.store.setting("verify_secret"))
         copies = spec.get("copies") or [""]
-        hidden = wf.form.hidden_from(actor.every_role)
+        hidden = access.hidden_fields(actor, wf)
         with self._transaction():  # read inside the write lock; render before commit: all of it or nothing
             row = self.store.instance_row(iid)
             result = core.printed(wf, row["state"], printout, actor, code, template.digest, len(copies), now,
@@ -387,7 +449,7 @@ class Engine:
         if state["status"] == "cancelled":
             notes.append("此單已取消")
         elif state["status"] == "completed":
-            notes.append(f"此單已完成（{state.get('outcome') or '結案'}），不可再使用")
+            notes.append(f"此單已完成（{wf.outcome_title(state.get('outcome')) or '結案'}），不可再使用")
         if changed:
             notes.append("列印後資料已變更，請以最新列印為準")
         if newer:
@@ -426,6 +488,31 @@ class Engine:
 
 
     # --- users --------------------------------------------------------------------------------------
+    def user_exists(self, name: str) -> bool:
+        return self.store.user_exists(name)
+
+    def users(self) -> list[dict]:
+        """Every user with their display name and roles (`role_titles` in words)."""
+        site = self.registry.site
+        return [dict(u, role_titles=site.role_titles(u["roles"])) for u in self.store.users()]
+
+    def display_names(self) -> dict[str, str]:
+        """login -> the name staff read (for users who have one)."""
+        return self.store.display_names()
+
+    @property
+    def session_secret(self) -> str:
+        """The secret that signs this site's session cookies (made with the database)."""
+        return self.store.setting("session_secret") or ""
+
+    def has_instances(self, workflow_id: str) -> bool:
+        return self.store.has_instances(workflow_id)
+
+    def audit(self) -> dict:
+        """Recompute every instance's event hash chain: {ok, events, problem}."""
+        ok, count, problem = self.store.verify_chain()
+        return {"ok": ok, "events": count, "problem": problem or None}
+
     def add_user(self, name: str, roles: list[str], title: str | None = None) -> dict:
         unknown = [r for r in roles if r not in self.registry.site.roles]
         if unknown:
@@ -594,10 +681,14 @@ def _instance_id(value: int | str) -> int:
     return number
 
 
-def _may_act(wf: Workflow, state: dict, task: dict, actor: Actor) -> bool:
-    """Would the actor pass the role, self-approval and one-signature-per-person checks?"""
-    resolved = actor.resolve(task["roles"])
-    if resolved is None:
-        return False
-    step = wf.steps[task["step"]]
-    return step.kind != "approval" or core.approval_refusal(step, state, task, resolved[1], actor.user) is None
+def _summary(wf: Workflow, data: dict, hidden: set[str]) -> str:
+    """A line of the instance's own words for a list: the first two plain text fields the starter filled."""
+    parts = []
+    for name in wf.start.fields:
+        schema = wf.form.properties.get(name, {})
+        if (schema.get("type") == "string" and "enum" not in schema and "format" not in schema
+                and name not in hidden and data.get(name)):
+            parts.append(str(data[name])[:40])
+        if len(parts) == 2:
+            break
+    return " · ".join(parts)

@@ -1,7 +1,8 @@
 """Walk every path of a workflow with the pure core and find states from which no end is reachable.
 
-Data is not modelled: every decision branch, every outcome, every timer and every outcome of a
-sub-procedure is tried. Postings and validation are skipped (the core's oracle mode).
+Data is not modelled: every decision branch, every move each task's kind offers (`TaskStep.sim_moves`:
+each outcome, a checklist ticked), every timer and every outcome of a sub-procedure is tried. Postings and
+validation are skipped: the core runs as a `Rehearsal`, an `Oracle` picking the branches.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from datetime import UTC, datetime
 
 from . import core
 from .core import Actor, Result
-from .definitions import Registry, Workflow
 from .errors import GoldkeyError
+from .model import Registry, Workflow
 
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -121,20 +122,14 @@ def _branches(fn: Callable) -> list[tuple[Result | Exception, str]]:
 
 def _actions(wf: Workflow, registry: Registry, state: dict, actor: Actor):
     for task_id, task in sorted(state["tasks"].items()):
-        step = wf.steps[task["step"]]
-        if step.kind == "checklist":
-            data = {"checked": [i["id"] for i in step.items]}
-            yield (f"{step.id}:done", _do(wf, state, task_id, actor, None, data))
-            continue
-        for outcome in (list(step.outcomes) or [None]):
-            yield (f"{step.id}:{outcome}" if outcome else step.id, _do(wf, state, task_id, actor, outcome, {}))
+        for label, outcome, data in wf.steps[task["step"]].sim_moves(task):
+            yield (label, _do(wf, state, task_id, actor, outcome, data))
     if state.get("wake_at"):  # the next timer or deadline action: time moves on to it
         yield ("timers", lambda o: core.fire_due(wf, state, datetime.fromisoformat(state["wake_at"])))
     for token in state["tokens"].values():
         if token.get("child") is not None:
             step = wf.steps[token["step"]]
-            child = registry.workflows.get(step.workflow)
-            for outcome in (child.end_outcomes() if child else ["done"]):
+            for outcome in step.sim_child_outcomes(registry):
                 yield (f"{step.id}<-{outcome}",
                        lambda o, c=token["child"], out=outcome: core.child_done(wf, state, c, out, _EPOCH, o))
 
@@ -147,10 +142,13 @@ def _positions(state: dict) -> list[str]:
     return sorted(t["step"] for t in state["tokens"].values())
 
 
+_TIMES = ("token", "opened_at", "due_at", "hard_at", "ladder")  # what differs between paths to the same state
+
+
 def _key(state: dict) -> str:
     tokens = sorted((t["step"], len(t["groups"]), bool(t.get("until")), t.get("child") is not None)
                     for t in state["tokens"].values())
-    tasks = sorted((t["step"], len(t.get("signatures", [])), sorted(t.get("checked", {})), sorted(t.get("fired", [])))
+    tasks = sorted(json.dumps({k: v for k, v in t.items() if k not in _TIMES}, sort_keys=True)
                    for t in state["tasks"].values())
     groups = sorted((g["split"], g["arrived"]) for g in state["groups"].values())
     return json.dumps([state["status"], state["outcome"], tokens, tasks, groups])

@@ -19,8 +19,10 @@ import sqlite_utils
 
 from .errors import Conflict, Invalid, NotFound
 from .jsontext import dumps, loads
+from .money import fen_text
 
 GENESIS = "0" * 64
+_SORTS = {"number": "i.number", "started": "i.started_at", "status": "i.status", "updated": "i.updated_at"}
 _WRITE_LOCKS: dict[str, threading.Lock] = {}  # one per database file, shared by its Stores in this process
 _LOCKS_GUARD = threading.Lock()
 def task_key(task_id: str) -> int | None:
@@ -490,6 +492,39 @@ class Store:
             "WHERE i.workflow = ? AND i.status = 'completed' AND i.ended_at >= ? AND i.ended_at < ?",
             (workflow, start, end)).fetchall()
 
+    def register_rows(self, workflows: list[str], search: str = "", status: str = "", since: str | None = None,
+                      before: str | None = None, unit: str = "", sort: str = "-started", page: int = 1,
+                      per_page: int = 50) -> tuple[list[dict], int]:
+        """(rows, total) of the instances of `workflows` (those on one form) matching the filters (started in
+        [since, before), UTC); each row has the instance's id, number, workflow, status, started_at/by and data."""
+        where = [f"i.workflow IN ({','.join('?' * len(workflows))})"]
+        args: list = list(workflows)
+        for clause, value in (("i.status = ?", status), ("i.started_at >= ?", since), ("i.started_at < ?", before)):
+            if value:
+                where.append(clause)
+                args.append(value)
+        if unit:
+            where.append("json_extract(i.state, '$.data.unit') LIKE ? ESCAPE '\\'")
+            args.append(f"%{_like(unit)}%")
+        if search:
+            where.append("(i.number LIKE ? ESCAPE '\\' OR json_extract(i.state, '$.data') LIKE ? ESCAPE '\\')")
+            args += [f"%{_like(search)}%"] * 2
+        column = _SORTS.get(sort.lstrip("-"), "i.started_at")
+        order = f"{column} {'DESC' if sort.startswith('-') else 'ASC'}, i.id DESC"
+        sql_where = " AND ".join(where)
+        total = self.conn.execute(f"SELECT count(*) FROM instances i WHERE {sql_where}", args).fetchone()[0]
+        cur = self.conn.execute(
+            f"SELECT i.id, i.number, i.workflow, i.status, i.outcome, i.started_at, i.started_by, i.ended_at, "
+            f"json_extract(i.state, '$.data'), json_extract(i.state, '$.balances') FROM instances i WHERE {sql_where} "
+            f"ORDER BY {order} LIMIT ? OFFSET ?", args + [per_page, max(page - 1, 0) * per_page])
+        rows = [{"id": r[0], "number": r[1], "workflow": r[2], "status": r[3], "outcome": r[4], "started_at": r[5],
+                 "started_by": r[6], "ended_at": r[7], "data": loads(r[8] or "{}"),
+                 "balances": {k: fen_text(v) for k, v in loads(r[9] or "{}").items()}} for r in cur]
+        return rows, total
+
+    def has_instances(self, workflow: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM instances WHERE workflow=? LIMIT 1", (workflow,)).fetchone() is not None
+
     def open_tasks_for_roles(self, roles: list[str]) -> list[dict]:
         """Open tasks any of `roles` may act on, soonest due first."""
         if not roles:
@@ -503,3 +538,8 @@ class Store:
             "ORDER BY t.due_at IS NULL, t.due_at, t.opened_at, t.key", roles)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur]
+
+
+def _like(text: str) -> str:
+    """`text` as a LIKE pattern matching itself (with ESCAPE '\\')."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

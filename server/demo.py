@@ -18,7 +18,7 @@ def seed(db: str | Path, registry: Registry) -> Iterator[str]:
     try:
         yield "demo users (name / password / role):"
         for role, title in registry.site.roles.items():
-            if engine.store.user_exists(role):
+            if engine.user_exists(role):
                 yield f"  {role:<18} (exists)           {title}"
                 continue
             password = f"{role}-{secrets.token_hex(3)}"
@@ -27,7 +27,7 @@ def seed(db: str | Path, registry: Registry) -> Iterator[str]:
             yield f"  {role:<18} {password:<18} {title}"
         started = 0
         for wf in sorted(registry.workflows.values(), key=lambda w: w.id):
-            if engine.store.conn.execute("SELECT 1 FROM instances WHERE workflow=? LIMIT 1", (wf.id,)).fetchone():
+            if engine.has_instances(wf.id):
                 continue
             data = _sample(wf)
             try:

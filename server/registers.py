@@ -11,24 +11,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from engine import registers
-from engine.errors import Forbidden, Invalid, NotFound
+from engine.errors import Invalid, NotFound
 
-from .access import roles_of
 from .api import json_out
 from .auth import require_user
-
-
-def _form_and_workflows(request: Request, user: str):
-    engine = request.app.state.engine
-    form_id = request.path_params["form"]
-    form = engine.registry.forms.get(form_id)
-    if form is None:
-        raise NotFound(f"沒有表單「{form_id}」")
-    wfs = [wf for wf in engine.registry.workflows.values() if wf.form.id == form_id]
-    roles = roles_of(engine, user)
-    if not any(roles & wf.viewer_roles for wf in wfs):
-        raise Forbidden(f"使用者「{user}」不能查看「{form.title}」臺帳")
-    return form, wfs, form.hidden_from(roles)
 
 
 def filters(request: Request) -> dict:
@@ -53,18 +39,13 @@ def filters(request: Request) -> dict:
 
 
 def records(request: Request, user: str, every: bool = False) -> tuple:
-    engine = request.app.state.engine
-    form, wfs, hidden = _form_and_workflows(request, user)
+    """(form, workflows, hidden fields, rows, total, filters) of the register the request asks for."""
     args = filters(request)
     if every:
         args.update(page=1)
-    rows, total = registers.query(engine.store, [wf.id for wf in wfs], engine.registry.site.tz,
-                                  per_page=100000 if every else registers.PER_PAGE, **args)
-    for row in rows:
-        for key in hidden & row["data"].keys():
-            if row["data"][key] not in (None, ""):
-                row["data"][key] = "（保密）"
-    return form, wfs, hidden, rows, total, args
+    found = request.app.state.engine.register(request.path_params["form"], user,
+                                              per_page=100000 if every else registers.PER_PAGE, **args)
+    return found["form"], found["workflows"], found["hidden"], found["rows"], found["total"], args
 
 
 async def api_register(request: Request) -> Response:

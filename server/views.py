@@ -19,12 +19,13 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from engine import words
+from engine.access import HIDDEN
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.money import yuan_label
 from engine.views import task_view
 
 from . import forms_html
-from .access import HIDDEN, can_view, hidden_fields, masked, roles_of
 from .api import MAX_UPLOAD, docx_response
 from .auth import check_csrf, csrf_token
 
@@ -33,19 +34,6 @@ ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), aut
                          trim_blocks=True, lstrip_blocks=True)
 templates = Jinja2Templates(env=ENV)
 
-OUTCOME_LABELS = {"approve": "同意", "reject": "不同意", "rework": "退回修改"}
-STATUS_LABELS = {"active": "進行中", "completed": "已完成", "cancelled": "已取消"}
-KIND_LABELS = {"form": "填寫", "approval": "審批", "checklist": "清單", "print": "列印"}
-EVENT_WORDS = {
-    "instance_started": "發起", "task_opened": "輪到", "task_completed": "完成", "signed": "簽署",
-    "items_checked": "勾選", "task_expired": "逾時失效", "task_cancelled": "取消任務", "task_escalated": "逾時升級",
-    "task_reassigned": "改派", "task_held": "暫停", "task_resumed": "恢復", "deadline_reminder": "提醒",
-    "deadline_notice": "通知", "printout_issued": "列印", "ledger_posted": "臺帳記帳", "instance_ended": "結案",
-    "decision_taken": "判斷", "parallel_started": "同時展開", "joined": "會合", "timer_set": "等待",
-    "timer_fired": "等待結束", "child_started": "啟動子流程", "child_finished": "子流程結束",
-    "start_delayed": "延後開始", "start_reached": "開始",
-}
-CLOSED_WORDS = {"task_completed": "完成", "task_expired": "逾時失效", "task_cancelled": "取消"}
 QUIET_EVENTS = {"task_opened", "decision_taken", "parallel_started", "joined", "timer_fired", "start_reached"}
 
 
@@ -63,7 +51,7 @@ def _session_user(request: Request) -> str | None:
     if "session" not in request.scope:
         return None
     user = request.session.get("user")
-    if user and not _engine(request).store.user_exists(user):
+    if user and not _engine(request).user_exists(user):
         request.session.clear()  # the user was removed: sign them out
         return None
     return user
@@ -164,7 +152,7 @@ def _data_list(form, data: dict, names=None, tz=None, now=None) -> list[dict]:
 
 
 def _names(engine) -> dict[str, str]:
-    return engine.store.display_names()
+    return engine.display_names()
 
 
 def _who(names: dict, user: str | None) -> str:
@@ -184,7 +172,7 @@ def _base(request: Request, user: str | None, nav: str = "") -> dict:
     ctx = {"user": user, "nav": nav, "site": engine.registry.site.name, "is_manager": False, "user_title": ""}
     if user:
         ctx["csrf"] = csrf_token(request)
-        ctx["is_manager"] = "manager" in roles_of(engine, user)
+        ctx["is_manager"] = engine.is_admin(user)
         ctx["user_title"] = _names(engine).get(user) or user
     return ctx
 
@@ -248,25 +236,6 @@ async def logout(request: Request) -> Response:
 
 # --- the inbox ------------------------------------------------------------------------------------------------
 
-def _summary(engine, user: str, iid: int, cache: dict) -> str:
-    """A line of the instance's own words for a list: the first plain text fields the starter filled."""
-    if iid not in cache:
-        row = engine.store.instance_row(iid)
-        wf = engine.workflow_at(row["version"])
-        hidden = hidden_fields(engine, user, wf)
-        data = row["state"]["data"]
-        parts = []
-        for name in wf.start.fields:
-            schema = wf.form.properties.get(name, {})
-            if (schema.get("type") == "string" and "enum" not in schema and "format" not in schema
-                    and name not in hidden and data.get(name)):
-                parts.append(str(data[name])[:40])
-            if len(parts) == 2:
-                break
-        cache[iid] = " · ".join(parts)
-    return cache[iid]
-
-
 @signed_in
 async def inbox(request: Request, user: str) -> Response:
     engine = _engine(request)
@@ -279,10 +248,9 @@ async def inbox(request: Request, user: str) -> Response:
         entry["count"] += 1
     chosen = request.query_params.get("workflow") or ""
     shown = [t for t in tasks if not chosen or t["workflow"] == chosen]
-    cache: dict = {}
     rows = [dict(id=t["id"], workflow_title=t["workflow_title"], title=t["title"], number=t["number"] or "",
                  overdue=t["overdue"], due=_when(t["due_at"], tz, now), paused=bool(t.get("paused")),
-                 summary=_summary(engine, user, t["instance"], cache)) for t in shown]
+                 summary=t["summary"]) for t in shown]
     notes = [dict(message=n["message"], at=_when(n["at"], tz, now), number=n["number"] or "",
                   href=f"/tasks/{n['task']}" if n.get("task") else f"/instances/{n['instance']}")
              for n in engine.notifications(user, limit=10)]
@@ -295,17 +263,13 @@ async def inbox(request: Request, user: str) -> Response:
 
 # --- starting -------------------------------------------------------------------------------------------------
 
-def _may_start(engine, user: str, described: dict) -> bool:
-    return bool(roles_of(engine, user) & set(described["start"]["roles"]))
-
-
 @signed_in
 async def catalogue(request: Request, user: str) -> Response:
     engine = _engine(request)
     areas: dict[str, list[dict]] = {}
     for wf in engine.workflows():
-        described = engine.describe(wf["id"])
-        if _may_start(engine, user, described):
+        if engine.may_start(user, wf["id"]):
+            described = engine.describe(wf["id"])
             areas.setdefault(wf["area"] or "其他", []).append(
                 {"id": wf["id"], "title": wf["title"], "description": described.get("description") or ""})
     ctx = _base(request, user, "start")
@@ -326,7 +290,7 @@ async def start_form(request: Request, user: str) -> Response:
     engine = _engine(request)
     wid = request.path_params["workflow"]
     described, form, secs = _start_form(engine, wid)
-    if not _may_start(engine, user, described):
+    if not engine.may_start(user, wid):
         needed = _roles_text(engine, described["start"]["roles"])
         raise Forbidden(f"你沒有發起「{described['title']}」的角色（需要：{needed}）")
     fields = forms_html.all_fields(secs)
@@ -414,15 +378,15 @@ def _task_context(request: Request, user: str, task_id: str) -> dict:
     """Everything the task page needs, or Forbidden for someone who may neither act on nor view it."""
     engine = _engine(request)
     iid = _instance_of(task_id)
-    view = engine.show(iid)
+    try:
+        view = engine.show(iid, user)  # as the user may see it (whoever may act on a task may)
+    except Forbidden:
+        raise Forbidden("你不能處理或查看這項任務") from None
     wf = engine.workflow_at(view["version"])
     task, is_open = _find_task(engine, view, wf, task_id)
     mine = is_open and any(t["id"] == task_id for t in engine.tasks(user))
-    if not mine and not can_view(engine, user, wf, view):
-        raise Forbidden(f"你不能處理或查看任務 {task_id}")
-    hidden = hidden_fields(engine, user, wf)
-    view = masked(engine, user, wf, view)
-    return {"view": view, "wf": wf, "task": task, "open": is_open, "mine": mine, "hidden": hidden}
+    return {"view": view, "wf": wf, "task": task, "open": is_open, "mine": mine,
+            "hidden": engine.hidden_fields(user, wf)}
 
 
 def _task_sections(tc: dict):
@@ -430,23 +394,10 @@ def _task_sections(tc: dict):
     return forms_html.sections(wf.form.schema, wf.form.ui, task["fields"], task["required"])
 
 
-def _outcomes(wf, task: dict) -> list[dict]:
-    step = wf.steps[task["step"]]
-    needs = set(step.comment_required)
-    out = []
-    for name in task["outcomes"]:
-        target = wf.steps.get(step.outcomes.get(name, ""))
-        out.append({"id": name, "label": OUTCOME_LABELS.get(name, name), "to": target.title if target else "",
-                    "comment": name in needs, "style": "go" if name == "approve" else
-                    ("back" if name in ("reject", "rework") else "")})
-    return out
-
-
-def _printout_of(wf, name: str | None) -> dict | None:
-    if not name:
-        return None
-    spec = wf.form.printouts.get(name, {})
-    return {"name": name, "title": spec.get("title") or name, "copies": list(spec.get("copies") or [])}
+def _outcomes(task: dict) -> list[dict]:
+    """The task's choices as buttons: approving looks like going on, refusing and returning like going back."""
+    return [dict(c, label=c["title"], style="go" if c["id"] == "approve" else
+                 "back" if c["id"] in ("reject", "rework") else "") for c in task.get("choices", [])]
 
 
 def _closed_by(view: dict, task_id: str) -> dict | None:
@@ -481,14 +432,14 @@ def _render_task(request: Request, user: str, tc: dict, values: dict | None, err
         task=task, step=step, view=view, open=tc["open"], mine=tc["mine"], sections=secs, values=values,
         show_form=(tc["open"] and tc["mine"]) or status != 200, multipart=forms_html.has_files(secs),
         errors=errors, form_error=message, other_errors=other, comment=comment, items=items,
-        signatures=signatures, outcomes=_outcomes(wf, task), status_label=STATUS_LABELS.get(view["status"], ""),
+        signatures=signatures, outcomes=_outcomes(task), status_label=words.status(view["status"]),
         key_data=_data_list(wf.form, view["data"], wf.start.fields, tz, now),
         due=_when(task.get("due_at"), tz, now), hard=_when(task.get("hard_at"), tz, now),
         overdue=bool(task.get("due_at") and task["due_at"] < now.isoformat(timespec="seconds")),
         roles=_roles_text(engine, task["roles"]),
-        printout=_printout_of(wf, task.get("printout")),
+        printout=task.get("download"),
         closed=dict(by=_who(names, closed["actor"]), at=_when(closed["at"], tz, now),
-                    what=CLOSED_WORDS.get(closed["type"], "結束")) if closed else None,
+                    what=words.CLOSED.get(closed["type"], "結束")) if closed else None,
         holds=task.get("holds", []), paused=task.get("paused"),
         values_json=json.dumps(_plain(view["data"]), ensure_ascii=False))
     return _page(request, "task.html", ctx, status)
@@ -509,7 +460,7 @@ async def task_page(request: Request, user: str) -> Response:
     values = forms_html.posted_values(fields, form, uploads)
     data = forms_html.to_data(fields, values, _tz(request), tc["view"]["data"], tc["hidden"])
     checked = [str(c) for c in form.getlist("checked")]
-    if task["kind"] == "checklist":
+    if task["items"]:  # a task with items to tick takes them as `checked`
         data = dict(data, checked=checked)
     outcome = str(form.get("outcome") or "") or None
     comment = str(form.get("comment") or "").replace("\r\n", "\n").strip()
@@ -545,15 +496,15 @@ async def task_hold(request: Request, user: str) -> Response:
 def _event_line(e: dict, wf, names: dict, tz, now, role_titles: dict) -> dict:
     p = e["payload"] or {}
     step = wf.steps.get(e["step"] or "")
-    what = EVENT_WORDS.get(e["type"], e["type"])
+    what = words.event(e["type"])
     if e["type"] == "task_opened":  # whose turn it is, not who moved the case on
         return {"at": _when(e["at"], tz, now), "who": "、".join(role_titles.get(r, r) for r in p.get("roles", [])),
                 "what": f"輪到「{step.title if step else e['step']}」", "detail": "", "quiet": True}
     if step is not None and step.title and e["type"] not in ("instance_started",):
         what += f"「{step.title}」"
     detail = []
-    if e["type"] in ("task_completed", "signed") and p.get("outcome"):
-        detail.append(OUTCOME_LABELS.get(p["outcome"], p["outcome"]))
+    if e["type"] in ("task_completed", "signed") and p.get("outcome") and step is not None and step.is_task:
+        detail.append(step.outcome_title(p["outcome"]))
     if p.get("comment"):
         detail.append(f"意見：{p['comment']}")
     if e["type"] == "items_checked" and step is not None:
@@ -564,7 +515,8 @@ def _event_line(e: dict, wf, names: dict, tz, now, role_titles: dict) -> dict:
         detail.append(f"{spec.get('title', p.get('printout'))}（第 {p.get('print_no')} 次，驗證碼 {p.get('code')}）")
     if e["type"] == "ledger_posted":
         ledger = wf.ledgers.get(p.get("ledger"))
-        detail.append(f"{ledger.title if ledger else p.get('ledger')}：{p.get('memo') or p.get('entry')} "
+        entry = p.get("memo") or (ledger.entry_title(p.get("entry", "")) if ledger else words.entry(p.get("entry", "")))
+        detail.append(f"{ledger.title if ledger else '臺帳'}：{entry} "
                       f"{yuan_label(p.get('amount', 0))}，餘額 {yuan_label(p.get('balance', 0))}")
     if e["type"] in ("deadline_reminder", "deadline_notice", "task_escalated", "task_reassigned", "task_expired") \
             and p.get("message"):
@@ -572,7 +524,9 @@ def _event_line(e: dict, wf, names: dict, tz, now, role_titles: dict) -> dict:
     if e["type"] == "task_held" and p.get("label"):
         detail.append(p["label"])
     if e["type"] == "instance_ended":
-        detail.append(STATUS_LABELS.get(p.get("status"), p.get("status") or ""))
+        detail.append(words.status(p.get("status")))
+        if p.get("status") == "completed":
+            detail.append(wf.outcome_title(p.get("outcome")))
     if e["type"] == "child_started":
         detail.append(f"案件 #{p.get('child')}")
     who = _who(names, e["actor"]) if e["actor"] else "系統"
@@ -587,25 +541,22 @@ async def instance_page(request: Request, user: str) -> Response:
     engine = _engine(request)
     tz = _tz(request)
     now = engine.clock()
-    view = engine.show(request.path_params["instance"])
+    view = engine.show(request.path_params["instance"], user)
     wf = engine.workflow_at(view["version"])
-    if not can_view(engine, user, wf, view):
-        raise Forbidden(f"你不能查看案件 {view['id']}")
-    view = masked(engine, user, wf, view)
     names = _names(engine)
     mine = {t["id"] for t in engine.tasks(user)}
-    tasks = [dict(id=t["id"], title=t["title"], kind=KIND_LABELS.get(t["kind"], t["kind"]),
+    tasks = [dict(id=t["id"], title=t["title"], kind=t["kind_title"],
                   roles=_roles_text(engine, t["roles"]), due=_when(t.get("due_at"), tz, now), mine=t["id"] in mine,
                   overdue=bool(t.get("due_at") and t["due_at"] < now.isoformat(timespec="seconds")))
              for t in view["tasks"]]
     ledgers = []
     for lid, ledger in wf.ledgers.items():
-        entries = [dict(at=_when(x["at"], tz, now), memo=x.get("memo") or x["entry"],
+        entries = [dict(at=_when(x["at"], tz, now), memo=x.get("memo") or ledger.entry_title(x["entry"]),
                         direction=ledger.entries.get(x["entry"], ""), amount=yuan_label(x["amount"]),
                         balance=yuan_label(x["balance"]), who=_who(names, x.get("actor")))
                    for x in view["ledger"] if x["ledger"] == lid]
         ledgers.append({"title": ledger.title, "balance": _money(view["balances"].get(lid, "0")), "entries": entries})
-    may_print = bool(roles_of(engine, user) & wf.viewer_roles)
+    may_print = engine.may_view(user, wf)
     printouts = [{"name": name, "title": spec.get("title") or name} for name, spec in wf.form.printouts.items()]
     history = [_event_line(e, wf, names, tz, now, engine.registry.site.roles) for e in view["history"]]
     ended = next((e for e in reversed(view["history"]) if e["type"] == "instance_ended"), None)
@@ -613,7 +564,7 @@ async def instance_page(request: Request, user: str) -> Response:
     ctx = _base(request, user)
     ctx.update(view=view, data=_data_list(wf.form, view["data"], None, tz, now), tasks=tasks, ledgers=ledgers,
                printouts=printouts if may_print else [], history=history,
-               status_label=STATUS_LABELS.get(view["status"], view["status"]),
+               status_label=words.status(view["status"]),
                end_title=(end_step.title or end_step.id) if end_step else (view.get("outcome") or ""),
                started=_when(view["started_at"], tz, now), started_by=_who(names, view["started_by"]),
                ended=_when(view.get("ended_at"), tz, now), description=wf.description or "",
@@ -644,23 +595,18 @@ async def verify(request: Request) -> Response:
     if ctx["user"]:
         ctx = _base(request, ctx["user"])
     ctx.update(result=result, printed=_when(result.get("printed_at"), tz),
-               status_label=STATUS_LABELS.get(result.get("status") or "", ""))
+               status_label=words.STATUS.get(result.get("status") or "", ""))
     return _page(request, "verify.html", ctx)
 
 
 # --- registers ------------------------------------------------------------------------------------------------
-
-def _viewable(engine, user: str, wf) -> bool:
-    """May the user open the form's register (the rule of server/registers.py)?"""
-    return bool(roles_of(engine, user) & wf.viewer_roles)
-
 
 @signed_in
 async def registers(request: Request, user: str) -> Response:
     engine = _engine(request)
     forms: dict[str, dict] = {}
     for wf in sorted(engine.registry.workflows.values(), key=lambda w: w.id):
-        if _viewable(engine, user, wf):
+        if engine.may_view(user, wf):
             entry = forms.setdefault(wf.form.id, {"id": wf.form.id, "title": wf.form.title, "workflows": []})
             entry["workflows"].append(wf.title)
     ctx = _base(request, user, "registers")
@@ -684,7 +630,7 @@ async def register(request: Request, user: str) -> Response:
     titles = {wf.id: wf.title for wf in wfs}
     names = _names(engine)
     table = [dict(id=r["id"], number=r["number"] or f"#{r['id']}", workflow=titles.get(r["workflow"], r["workflow"]),
-                  status=STATUS_LABELS.get(r["status"], r["status"]), started=_when(r["started_at"], tz, now),
+                  status=words.status(r["status"]), started=_when(r["started_at"], tz, now),
                   by=_who(names, r["started_by"]),
                   cells=[_shown(form.properties.get(n, {}), r["data"].get(n), tz, now).get("text", "") for n in key])
              for r in rows]
@@ -697,7 +643,7 @@ async def register(request: Request, user: str) -> Response:
     ctx = _base(request, user, "registers")
     ctx.update(form=form, rows=table, total=total, head=[str(form.properties.get(n, {}).get("title") or n)
                                                           for n in key],
-               several=len(wfs) > 1, statuses=STATUS_LABELS, q=query, page=args["page"], pages=pages,
+               several=len(wfs) > 1, statuses=words.STATUS, q=query, page=args["page"], pages=pages,
                prev=page_link(args["page"] - 1) if args["page"] > 1 else None,
                next=page_link(args["page"] + 1) if args["page"] < pages else None,
                csv=f"/registers/{form.id}.csv?" + urlencode(query),
@@ -711,21 +657,15 @@ async def register(request: Request, user: str) -> Response:
 async def admin(request: Request, user: str) -> Response:
     """For managers: the definitions folder checked as it is on disk now (what a reload would load), a reload
     button, the workflows running and the users."""
-    from engine import definitions
-
     engine = _engine(request)
-    if "manager" not in roles_of(engine, user):
-        raise Forbidden("只有物業經理可以進入管理頁")
+    engine.require_admin(user)
     reloaded = None
     if request.method == "POST":
         form = await request.form()
         check_csrf(request, form.get("csrf"))
         reloaded = engine.reload()
-    fresh = definitions.load(engine.registry.root, templates=True)
-    users = [dict(u, role_titles=_roles_text(engine, u["roles"])) for u in engine.store.users()]
     ctx = _base(request, user, "admin")
-    ctx.update(problems=[str(p) for p in fresh.problems], warnings=[str(p) for p in fresh.warnings],
-               users=users, workflows=engine.workflows(), reloaded=reloaded)
+    ctx.update(engine.check_definitions(), users=engine.users(), workflows=engine.workflows(), reloaded=reloaded)
     return _page(request, "admin.html", ctx, 422 if reloaded and not reloaded["ok"] else 200)
 
 

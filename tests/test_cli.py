@@ -44,11 +44,12 @@ def test_workflows_and_describe(cli):
     assert described["start"] == {"roles": ["concierge"], "form": "golden_key_slip",
                                   "fields": ["owner", "unit", "phone", "category", "request", "nature", "prepaid"],
                                   "required": ["category", "nature", "owner", "phone", "request", "unit"],
-                                  "next": "issue_slip"}
+                                  "next": "issue_slip", "title": "登記服務需求"}
     schema = described["forms"]["golden_key_slip"]["schema"]
     assert schema["type"] == "object" and schema["properties"]["prepaid"]["pattern"] == "^\\d{1,12}(\\.\\d{1,2})?$"
     steps = {s["id"]: s for s in described["steps"]}
     assert steps["tell_owner"]["outcomes"] == {"continue": "top_up", "stop": "refund_all"}
+    assert steps["tell_owner"]["outcome_titles"] == {"continue": "業主加付，繼續服務", "stop": "業主終止服務"}
     assert {p["name"] for p in described["printouts"]} == {"slip", "top_up_voucher", "refund_voucher"}
     assert described["ledgers"]["prepaid"]["entries"]["refund"] == "out"
 

@@ -121,7 +121,7 @@ def test_unknown_outcome_and_fields_outside_the_step(toy):
     r.start({"subject": "x"}, user="amy", roles={"clerk"})
     with pytest.raises(Invalid) as err:
         r.act("sign", "maybe", user="ed", roles={"eng"})
-    assert err.value.details == [{"field": "outcome", "message": "結果「maybe」無效，可選：approve、reject、rework"}]
+    assert err.value.details == [{"field": "outcome", "message": "結果「maybe」無效，可選：同意、不同意、退回修改"}]
     with pytest.raises(Invalid) as err:
         r.act("sign", "approve", data={"subject": "改"}, user="ed", roles={"eng"})
     assert err.value.details == [{"field": "subject", "message": "「主旨」不能在「sign」這一步填寫"}]

@@ -143,7 +143,7 @@ def test_hold_refuses_unknown_states_and_outsiders(toy, tmp_path, clock):
         engine.add_user(user, [role])
     task = engine.start("timed", "c", {"subject": "x"})["tasks"][0]["id"]
     before = engine.store.conn.execute("SELECT revision FROM instances").fetchall()
-    with pytest.raises(Invalid, match="owner"):
+    with pytest.raises(Invalid, match="可用：等待業主回覆$"):  # the states in words, not their ids
         engine.hold(task, "e", "lunch")
     with pytest.raises(Exception, match="需要角色"):
         engine.hold(task, "s", "owner")

@@ -89,11 +89,18 @@ def test_relative_paths_when_checking_the_current_folder(tmp_path):
          "message": "unknown JSON Schema keyword 'maxLenght'; did you mean 'maxLength'?"}]
 
 
-def test_the_metaschema_json_is_built_from_its_source():
-    from engine import metaschema_build
+def test_the_metaschema_is_assembled_from_the_step_kinds():
+    from jsonschema import Draft202012Validator
 
-    assert metaschema_build.OUT.read_text(encoding="utf-8") == metaschema_build.text(), (
-        "engine/metaschema.json is stale: run python -m engine.metaschema_build")
+    from engine import metaschema
+    from engine.steps import KINDS
+
+    document = metaschema.document()
+    Draft202012Validator.check_schema(document)
+    assert document["$defs"]["step"]["properties"]["kind"]["enum"] == list(KINDS)
+    for kind, cls in KINDS.items():
+        assert document["$defs"][f"step_{kind}"]["properties"]["kind"] == {"const": kind}
+        assert set(cls.schema()["properties"]) | {"kind"} == set(document["$defs"][f"step_{kind}"]["properties"])
 
 
 EXACT = [

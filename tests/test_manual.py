@@ -94,7 +94,7 @@ def numbers(wf: Workflow) -> dict[str, str]:
 def all_roles(wf: Workflow) -> list[str]:
     roles = dict.fromkeys(wf.roles)
     for step in wf.steps.values():
-        for rung in step.ladder:
+        for rung in step.ladder if step.is_task else ():
             roles.update(dict.fromkeys(rung.roles))
     return list(roles)
 
@@ -136,25 +136,25 @@ def check_manual(wf: Workflow, registry: definitions.Registry, tmp_path: Path) -
         for name in step.fields:
             title = wf.form.properties[name].get("title", name)
             assert title + ("（必填）" if name in step.required else "") in section, (sid, name)
-        for to, _ in step.edges():
-            assert f"{no[to]}「{wf.steps[to].title}」" in section, (sid, to)
-        for when, _ in step.branches:
+        for edge in step.edges():
+            assert f"{no[edge.to]}「{wf.steps[edge.to].title}」" in section, (sid, edge.to)
+        for when, _ in getattr(step, "branches", ()):
             assert when.text in section
-        if step.due:
+        if step.is_task and step.due:
             assert f"期限 {step.due.soft.text}" in section
             if step.due.hard:
                 assert f"最後期限 {step.due.hard.text}" in section
-        for rung in step.ladder:
+        for rung in step.ladder if step.is_task else ():
             if rung.message:
                 assert rung.message in section
             for role in rung.roles:
                 assert registry.site.roles.get(role, role) in section
-        for title in step.holds.values():
+        for title in step.holds.values() if step.is_task else ():
             assert title in section
-        for item in step.items:
+        for item in getattr(step, "items", ()):
             assert item["title"] in section
-        if step.printout:
-            assert wf.form.printouts[step.printout].get("title", step.printout) in section
+        if step.prints:
+            assert wf.form.printouts[step.prints].get("title", step.prints) in section
         for post in step.posts:
             assert wf.ledgers[post.ledger].title in section and post.amount.text in section
         if step.kind == "end":
@@ -207,8 +207,8 @@ def test_the_walk_puts_each_step_after_a_step_that_leads_to_it(workflow, registr
     position = {sid: i for i, sid in enumerate(order)}
     sources: dict[str, list[str]] = {}
     for sid, step in wf.steps.items():
-        for to, _ in step.edges():
-            sources.setdefault(to, []).append(sid)
+        for edge in step.edges():
+            sources.setdefault(edge.to, []).append(sid)
     for sid in order[1:]:
         assert any(position[s] < position[sid] for s in sources[sid]), sid
     for step in wf.steps.values():

@@ -1,0 +1,116 @@
+"""A form's YAML to a Form: its JSON Schema checked (keyword typos too), rules, ui hints, confidential fields,
+numbering."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from .defcheck import check_fields, compile_at
+from .forms import Form, Rule
+from .hints import did_you_mean
+from .model import Site
+from .yamlsrc import KeyPath, Problem, Source
+
+_NUMBER_FIELDS = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+
+
+def build_form(source: Source, site: Site, problems: list[Problem], warnings: list[Problem]) -> Form | None:
+    """The form of a file (meta-schema valid), or None when its schema is not JSON Schema."""
+    data = source.data
+    schema = data["schema"]
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        problems.append(source.problem(("schema",) + tuple(exc.absolute_path),
+                                       f"schema is not valid JSON Schema: {exc.message}"))
+        return None
+    props = schema["properties"]
+    _check_keywords(source, ("schema",), schema, problems)
+    _untitled(source, ("schema",), schema, warnings)
+    check_fields(source, ("schema", "required"), schema.get("required", []), props, problems)
+    rules = []
+    for i, rule in enumerate(data.get("rules", [])):
+        expr = compile_at(source, ("rules", i, "assert"), rule["assert"], props, problems, "rule")
+        if rule.get("field") and rule["field"] not in props:
+            problems.append(source.problem(("rules", i, "field"), f"unknown field '{rule['field']}'"
+                                                                  f"{did_you_mean(rule['field'], props)}"))
+        if expr:
+            rules.append(Rule(expr, rule["message"], rule.get("field")))
+    ui = data.get("ui", {})
+    for i, section in enumerate(ui.get("sections", [])):
+        check_fields(source, ("ui", "sections", i, "fields"), section["fields"], props, problems)
+    show_when = {}
+    for name, hints in ui.get("fields", {}).items():
+        if name not in props:
+            problems.append(source.problem(("ui", "fields", name), f"ui hints for unknown field '{name}'"
+                                                                   f"{did_you_mean(name, props)}",
+                                           key=True))
+        if "show_when" in hints:
+            expr = compile_at(source, ("ui", "fields", name, "show_when"), hints["show_when"], props, problems,
+                              "show_when")
+            if expr:
+                show_when[name] = expr
+    confidential = data.get("confidential", {})
+    if confidential:
+        check_fields(source, ("confidential", "fields"), confidential["fields"], props, problems)
+        if site.roles:
+            check_fields(source, ("confidential", "roles"), confidential["roles"], site.roles, problems, "role")
+    number = data.get("number")
+    if number:
+        bad = [f for f in _NUMBER_FIELDS.findall(number) if f not in ("year", "seq")]
+        if bad or "{seq" not in number:
+            problems.append(source.problem(("number",), f"number pattern '{number}' may use only {{year}} and "
+                                                        "{seq} (e.g. JYS-{year}-{seq:05}) and must use {seq}"))
+        else:
+            try:
+                number.format(year=2026, seq=1)
+            except (ValueError, IndexError, KeyError) as exc:
+                problems.append(source.problem(("number",), f"number pattern '{number}' does not format: {exc}"))
+    return Form(id=data["id"], title=data["title"], schema=schema, number=number, ui=ui, rules=rules,
+                show_when=show_when, confidential=confidential, printouts=data.get("printouts", {}))
+
+
+_KEYWORDS = frozenset("""type title description enum const default examples format pattern minLength maxLength
+    minimum maximum exclusiveMinimum exclusiveMaximum multipleOf items prefixItems minItems maxItems uniqueItems
+    contains minContains maxContains properties required additionalProperties patternProperties propertyNames
+    minProperties maxProperties dependentRequired dependentSchemas allOf anyOf oneOf not if then else $ref $defs
+    $schema $id $anchor $comment readOnly writeOnly deprecated contentMediaType contentEncoding
+    unevaluatedProperties unevaluatedItems""".split())
+
+
+def _untitled(source: Source, keypath: KeyPath, schema: dict, warnings: list[Problem]) -> None:
+    """A warning for every field (and column of a table) without a title: staff would read its id."""
+    for name, sub in schema.get("properties", {}).items() if isinstance(schema.get("properties"), dict) else ():
+        if not isinstance(sub, dict):
+            continue
+        where = keypath + ("properties", name)
+        if not sub.get("title"):
+            warnings.append(source.problem(where, f"warning: field '{name}' has no title: staff would read its "
+                                                  "id; add `title:` in words", key=True))
+        if isinstance(sub.get("items"), dict):
+            _untitled(source, where + ("items",), sub["items"], warnings)
+
+
+def _check_keywords(source: Source, keypath: KeyPath, schema: Any, problems: list[Problem]) -> None:
+    """JSON Schema ignores keywords it does not know, so a typo such as `maxLenght` would silently check
+    nothing: report every unknown keyword."""
+    if not isinstance(schema, dict):
+        return
+    for key, value in schema.items():
+        where = keypath + (key,)
+        if key not in _KEYWORDS:
+            problems.append(source.problem(where, f"unknown JSON Schema keyword '{key}'"
+                                                  f"{did_you_mean(key, _KEYWORDS)}", key=True))
+        elif key in ("properties", "$defs", "patternProperties", "dependentSchemas") and isinstance(value, dict):
+            for name, sub in value.items():
+                _check_keywords(source, where + (name,), sub, problems)
+        elif key in ("allOf", "anyOf", "oneOf", "prefixItems") and isinstance(value, list):
+            for i, sub in enumerate(value):
+                _check_keywords(source, where + (i,), sub, problems)
+        elif key in ("items", "not", "if", "then", "else", "additionalProperties", "contains", "propertyNames",
+                     "unevaluatedProperties", "unevaluatedItems"):
+            _check_keywords(source, where, value, problems)
