@@ -12,18 +12,14 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from croniter import croniter
-
-from . import metaschema
+from . import defcache
 from .deadlines import ACTIONS, Due, Rung
 from .defcheck import compile_at
 from .durations import Duration, parse_duration
 from .errors import DefinitionError
 from .expressions import Expression
-from .formdef import build_form
 from .forms import Form
 from .hints import did_you_mean
-from .lint import lint_workflow
 from .model import Ledger, Post, Registry, Schedule, Site, Target, Workflow
 from .sitedef import SITE_FILE, build_site, calendar_warnings
 from .steps import KINDS, Step
@@ -36,7 +32,8 @@ __all__ = ["SITE_FILE", "Builder", "Ledger", "Post", "Registry", "Schedule", "Si
 
 def load(root: str | Path, display_root: str | None = None, templates: bool = False) -> Registry:
     """Load and lint every definition under `root`; problems are collected, not raised. `templates`: also
-    lint the printout templates (slower: each is opened and compiled; `goldkey check` does)."""
+    lint the printout templates (slower: each is opened and rendered; `goldkey check` does). An unchanged
+    folder loads from the cache (engine/defcache.py)."""
     root = Path(root)
     prefix = display_root if display_root is not None else str(root)
     texts: dict[str, str] = {}
@@ -45,8 +42,19 @@ def load(root: str | Path, display_root: str | None = None, templates: bool = Fa
         path = root / rel
         if path.is_file():
             texts[rel] = path.read_text(encoding="utf-8")
-    registry = load_texts(texts, prefix)
+    blobs = {f"printouts/{p.name}": p.read_bytes() for p in sorted((root / "printouts").glob("*.docx"))} \
+        if templates else {}
+    name = defcache.key(texts, blobs, prefix, templates)
+    registry = defcache.get(name)
+    if registry is None:
+        registry = _load(root, prefix, templates, texts)
+        defcache.put(name, registry)
     registry.root = root
+    return registry
+
+
+def _load(root: Path, prefix: str, templates: bool, texts: dict[str, str]) -> Registry:
+    registry = load_texts(texts, prefix)
     registry.warnings += calendar_warnings(registry.site, _display(prefix, SITE_FILE), texts.get(SITE_FILE))
     if templates and not registry.problems:  # (with a broken workflow its templates would only echo it)
         from .printouts import lint_printouts  # docxtpl and lxml: imported only when templates are checked
@@ -74,6 +82,10 @@ def _display(prefix: str, rel: str) -> str:
 
 def load_texts(texts: dict[str, str], prefix: str = "", lint_graph: bool = True) -> Registry:
     """Build a registry from YAML texts keyed by relative path (`forms/x.yaml`, ...)."""
+    from . import metaschema  # jsonschema: imported only when something is loaded afresh
+    from .formdef import build_form
+    from .lint import lint_workflow
+
     problems: list[Problem] = []
     warnings: list[Problem] = []
     sources: dict[str, Source] = {}
@@ -234,6 +246,8 @@ class Builder:
 
 
 def _schedules(source: Source, data: dict, form: Form, problems: list[Problem]) -> list[Schedule]:
+    from croniter import croniter
+
     out = []
     seen: set[str] = set()
     for i, spec in enumerate(data.get("schedules", [])):

@@ -4,10 +4,11 @@ numbering."""
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+from jsonschema.exceptions import best_match
 
 from .defcheck import check_fields, compile_at
 from .forms import Form, Rule
@@ -22,11 +23,10 @@ def build_form(source: Source, site: Site, problems: list[Problem], warnings: li
     """The form of a file (meta-schema valid), or None when its schema is not JSON Schema."""
     data = source.data
     schema = data["schema"]
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        problems.append(source.problem(("schema",) + tuple(exc.absolute_path),
-                                       f"schema is not valid JSON Schema: {exc.message}"))
+    error = best_match(_metaschema().iter_errors(schema))
+    if error is not None:
+        problems.append(source.problem(("schema",) + tuple(error.absolute_path),
+                                       f"schema is not valid JSON Schema: {error.message}"))
         return None
     props = schema["properties"]
     _check_keywords(source, ("schema",), schema, problems)
@@ -80,6 +80,33 @@ _KEYWORDS = frozenset("""type title description enum const default examples form
     minProperties maxProperties dependentRequired dependentSchemas allOf anyOf oneOf not if then else $ref $defs
     $schema $id $anchor $comment readOnly writeOnly deprecated contentMediaType contentEncoding
     unevaluatedProperties unevaluatedItems""".split())
+
+
+@cache
+def _metaschema() -> Draft202012Validator:
+    """A validator of JSON Schemas (draft 2020-12) for form schemas: the draft's meta-schema with its vocabularies
+    merged into one schema, so a form's schema is checked as `check_schema` does, in a quarter of the time (the
+    vocabularies' $dynamicRef is what costs)."""
+    from jsonschema_specifications import REGISTRY
+
+    base = "https://json-schema.org/draft/2020-12/"
+    meta = REGISTRY.contents(base + "schema")
+    merged: dict = {"type": ["object", "boolean"], "properties": dict(meta.get("properties", {})), "$defs": {}}
+    for part in meta["allOf"]:
+        vocabulary = REGISTRY.contents(base + part["$ref"])
+        merged["properties"].update(vocabulary.get("properties", {}))
+        merged["$defs"].update(vocabulary.get("$defs", {}))
+    return Draft202012Validator(_no_dynamic(merged), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def _no_dynamic(node: Any) -> Any:
+    """`$dynamicRef: "#meta"` (the vocabularies' way back to the whole meta-schema) as `$ref: "#"`."""
+    if isinstance(node, dict):
+        return {("$ref" if k == "$dynamicRef" else k): ("#" if k == "$dynamicRef" else _no_dynamic(v))
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_no_dynamic(v) for v in node]
+    return node
 
 
 def _untitled(source: Source, keypath: KeyPath, schema: dict, warnings: list[Problem]) -> None:

@@ -7,9 +7,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import fastjsonschema
-from jsonschema import Draft202012Validator
-
 from .errors import ExpressionError
 from .expressions import Expression
 from .money import MONEY_PATTERN, canonical, is_money_text, parse_money
@@ -84,6 +81,8 @@ class Form:
         key = (fields, frozenset(required))
         checkers = self._validators.get(key)
         if checkers is None:
+            from jsonschema import Draft202012Validator  # (first validation only: the CLI need not load it)
+
             schema = {"type": "object", "properties": {f: self.properties[f] for f in fields if f in self.properties},
                       "required": sorted(key[1])}
             if "$defs" in self.schema:
@@ -171,6 +170,9 @@ _FAST_KEYWORDS = frozenset("""type title description enum const minLength maxLen
 
 def _fast(schema: dict):
     """A compiled validator for the common case (valid data), or None where it could differ from jsonschema."""
+    import fastjsonschema
+    from jsonschema import Draft202012Validator
+
     formats: set[str] = set()
 
     def plain(node: Any) -> bool:
@@ -194,6 +196,8 @@ def _fast(schema: dict):
 
 
 def _passes(fast, data: dict) -> bool:
+    import fastjsonschema
+
     try:
         fast(data)
     except fastjsonschema.JsonSchemaException:

@@ -93,7 +93,7 @@ class Workflow:
     def roles(self) -> list[str]:
         found = dict.fromkeys(self.start.roles)
         for step in self.steps.values():
-            found.update(dict.fromkeys(getattr(step, "roles", ())))
+            found.update(dict.fromkeys(step.roles))
         return list(found)
 
     @property

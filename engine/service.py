@@ -11,9 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from pathlib import Path
 
-from croniter import croniter
-
-from . import access, attachments, core, credentials, definitions, printouts, registers, sla, verification
+from . import access, attachments, core, credentials, definitions, registers, sla, verification
 from .core import Actor, Result, iso
 from .errors import Conflict, Forbidden, GoldkeyError, Invalid, NotFound
 from .hints import did_you_mean
@@ -338,6 +336,8 @@ class Engine:
                       errors: list[dict]) -> None:
         """Start one instance per run of the schedule due since its last run (or since it was first seen),
         each exactly once: the run is claimed in the same transaction as the start."""
+        from croniter import croniter
+
         key = f"{wf.id}:{schedule.id}"
         tz = self.registry.site.tz
         anchor = self.store.schedule_anchor(key, iso(now))
@@ -388,6 +388,8 @@ class Engine:
     def render(self, instance_id: int | str, printout: str, user: str) -> tuple[bytes, dict]:
         """Print a printout of an instance as `user`: the .docx and what was recorded (its verification code,
         which print of it this is). The print is an event in the instance's audit log."""
+        from . import printouts  # docxtpl: only where something is printed
+
         iid = _instance_id(instance_id)
         now = self.clock()
         actor = self.actor(user, now)

@@ -14,12 +14,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from .errors import Conflict, Invalid, NotFound
 from .jsontext import dumps, loads
 from .money import fen_text
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 GENESIS = "0" * 64
 _SORTS = {"number": "i.number", "started": "i.started_at", "status": "i.status", "updated": "i.updated_at"}
@@ -139,7 +141,6 @@ class Store:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute(f"PRAGMA synchronous={synchronous}")  # per connection: set it on every one
         self.conn.execute("PRAGMA busy_timeout=30000")
-        self.db = sqlite_utils.Database(self.conn)
         self._reserved = 0  # the highest instance id handed out in the open transaction
         with _LOCKS_GUARD:
             self._lock = _WRITE_LOCKS.setdefault(os.path.realpath(self.path), threading.Lock())
@@ -152,13 +153,17 @@ class Store:
         """Apply the named migrations not yet applied, each in its own transaction."""
         self.conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
         done = {row[0] for row in self.conn.execute("SELECT name FROM migrations")}
-        for name, migration in MIGRATIONS:
-            if name in done:
-                continue
+        pending = [(name, migration) for name, migration in MIGRATIONS if name not in done]
+        if not pending:
+            return
+        import sqlite_utils  # only to apply a migration
+
+        db = sqlite_utils.Database(self.conn)
+        for name, migration in pending:
             with self.write():
                 if self.conn.execute("SELECT 1 FROM migrations WHERE name=?", (name,)).fetchone():
                     continue  # another process applied it while we waited for the lock
-                migration(self.db)
+                migration(db)
                 self.conn.execute("INSERT INTO migrations VALUES (?, datetime('now'))", (name,))
 
     @contextmanager

@@ -13,7 +13,7 @@ except ImportError:  # pragma: no cover
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 KeyPath = tuple[Any, ...]
-_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_AS_WRITTEN = frozenset({"tag:yaml.org,2002:str", "tag:yaml.org,2002:timestamp"})
 _constructor = yaml.constructor.SafeConstructor()
 
 
@@ -101,6 +101,6 @@ def _build(node: yaml.Node, keypath: KeyPath, source: Source, problems: list[Pro
 
 
 def _scalar(node: yaml.ScalarNode) -> Any:
-    if node.tag == _TIMESTAMP:  # keep dates as the text written; JSON has no date type
+    if node.tag in _AS_WRITTEN:  # text (most of a definition), and dates kept as written: JSON has no date type
         return node.value
     return _constructor.construct_object(node)

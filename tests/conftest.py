@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import os
+import shutil
 import subprocess
-import sys
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +19,9 @@ from engine.core import Actor
 from engine.service import Engine
 
 REPO = Path(__file__).resolve().parents[1]
+# loaded definitions are cached by content (engine/defcache.py): in a folder of this run's own, shared by its tests
+os.environ["GOLDKEY_CACHE"] = tempfile.mkdtemp(prefix="goldkey-test-cache-")
+atexit.register(shutil.rmtree, os.environ["GOLDKEY_CACHE"], True)
 T0 = datetime(2026, 11, 2, 1, 30, tzinfo=UTC)  # a Monday, 09:30 in Shanghai
 
 
@@ -51,15 +56,21 @@ def engine(tmp_path, registry, clock):
 
 
 class Cli:
-    """Runs the installed `goldkey` command on a temporary database, as an outside client would."""
+    """Runs `goldkey` commands in-process (click's CliRunner) on a temporary database, as an outside client
+    would: arguments in; the exit code, stdout and stderr out. (tests/test_cli.py runs the console script
+    itself in a real process.)"""
 
     def __init__(self, db: Path, defs: Path = REPO) -> None:
         self.db, self.defs = db, defs
 
-    def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-        cmd = [sys.executable, "-m", "engine.cli", "--db", str(self.db), "--defs", str(self.defs), *args]
-        proc = subprocess.run(cmd, capture_output=True, text=True,
-                              env=dict(os.environ, PYTHONPATH=str(REPO)))
+    def run(self, *args: str, ok: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
+        from click.testing import CliRunner
+
+        from engine.cli import main
+
+        result = CliRunner().invoke(main, ["--db", str(self.db), "--defs", str(self.defs), *args], input=input,
+                                    catch_exceptions=False)
+        proc = subprocess.CompletedProcess(["goldkey", *args], result.exit_code, result.stdout, result.stderr)
         if ok and proc.returncode != 0:
             raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
         return proc
