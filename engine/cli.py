@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -444,6 +445,54 @@ def manual(ctx: click.Context, workflow: str, output: str) -> None:
     registry = definitions.load_strict(ctx.obj["defs"])
     write_manual(registry.workflow(workflow), registry, output)
     _out({"workflow": workflow, "file": output})
+
+
+@main.group()
+def printout() -> None:
+    """Printout templates: the .docx files under printouts/ are the truth; this only starts new ones."""
+
+
+@printout.command("new")
+@click.argument("form")
+@click.argument("name")
+@click.option("--title", help="The printout's title (default: the form's), when the form does not declare it yet.")
+@click.pass_context
+def printout_new(ctx: click.Context, form: str, name: str, title: str | None) -> None:
+    """Write a generic starting template for printout NAME of FORM from the form's fields (copies, approvals,
+    checklists, ledgers, signature lines, the QR block); never overwrites an existing file. Edit it in Word
+    afterwards; `goldkey check` checks it.
+
+    \b
+    Example:
+      goldkey printout new key_lending slip           # the form declares printouts: {slip: {template: ...}}
+      goldkey printout new key_lending receipt --title 鑰匙借用憑證
+    """
+    from . import scaffold
+    from .hints import did_you_mean
+    from .printcheck import context_keys, lint, rehearse
+    from .printouts import load
+
+    root = Path(ctx.obj["defs"])
+    registry = definitions.load(root)
+    found = registry.forms.get(form)
+    if found is None:
+        raise NotFound(f"no form '{form}'{did_you_mean(form, registry.forms)} in {root / 'forms'}")
+    spec = found.printouts.get(name)
+    if spec is None and not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise Invalid(f"'{name}' is not a valid printout name; use lower-case letters, digits and _")
+    declared = spec is not None
+    spec = spec or {"title": title or found.title, "template": f"{form}_{name}.docx"}
+    path = root / "printouts" / spec["template"]
+    users = [wf for wf in registry.workflows.values() if wf.form.id == found.id]
+    scaffold.write(path, found, users, name, spec)
+    template = load(path)
+    problems = lint(template, context_keys(found, users))
+    problems += rehearse(template, users[0], registry.site, name, spec) if users and not problems else []
+    out = {"form": form, "printout": name, "file": str(path), "problems": [m for _, m in problems]}
+    if not declared:
+        out["declare"] = (f"add to forms/{form}.yaml under `printouts:`  {name}: {{title: {spec['title']}, "
+                          f"template: {spec['template']}}}")
+    _out(out)
 
 
 @main.command()

@@ -57,7 +57,7 @@ def _load(root: Path, prefix: str, templates: bool, texts: dict[str, str]) -> Re
     registry = load_texts(texts, prefix)
     registry.warnings += calendar_warnings(registry.site, _display(prefix, SITE_FILE), texts.get(SITE_FILE))
     if templates and not registry.problems:  # (with a broken workflow its templates would only echo it)
-        from .printouts import lint_printouts  # docxtpl and lxml: imported only when templates are checked
+        from .printcheck import lint_printouts  # docxtpl and lxml: imported only when templates are checked
 
         problems, warnings = lint_printouts(registry, root, prefix)
         registry.problems = sorted(set(registry.problems) | set(problems))

@@ -26,7 +26,6 @@ from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from . import money, words
-from .hints import did_you_mean
 from .steps import ChoiceStep
 
 QR_DESCR = "goldkey:qr"
@@ -34,9 +33,6 @@ QR_DESCR = "goldkey:qr"
 CONTEXT = frozenset("""title form number site workflow status outcome started_by started_at d cap raw label fields
     approvals signed checks ledger balances signatures copies copy_mark printed_at printed_by verify_code
     verify_url""".split())
-_KEYED = {"d": "field", "raw": "field", "label": "field", "cap": "money field", "signed": "approval step",
-          "checks": "checklist step", "balances": "ledger"}  # (the step kinds say which mapping they fill)
-_JINJA = frozenset({"loop", "range", "namespace"})  # Jinja's own names a template may use
 _PARTS = re.compile(r"^word/(document|header\d*|footer\d*)\.xml$")
 _DOCPR_ID = re.compile(r'(<wp:docPr\b[^>]*?\bid=")(\d+)(")')
 _TOOL = DocxTemplate.__new__(DocxTemplate)  # for docxtpl's patch_xml / resolve_listing, which use no state
@@ -47,7 +43,7 @@ def environment() -> ImmutableSandboxedEnvironment:
     return ImmutableSandboxedEnvironment(autoescape=True, undefined=ChainableUndefined, keep_trailing_newline=True)
 
 
-_ENV = environment()
+SANDBOX = environment()
 
 
 class TemplateProblem(Exception):
@@ -67,6 +63,7 @@ class Template:
     entries: list[tuple[zipfile.ZipInfo, bytes]]
     sources: dict[str, str]  # part name -> patched XML (for the linter)
     compiled: dict[str, Any] = field(default_factory=dict)
+    trees: dict[str, Any] = field(default_factory=dict)  # part name -> its Jinja syntax tree (for the linter)
     qr_part: str | None = None
     shown: list[str] | None = None  # the form fields it prints (None: all, e.g. through `fields`)
 
@@ -98,25 +95,22 @@ def _prepare(path: Path) -> Template:
             if "{" in xml:
                 template.sources[info.filename] = re.sub(r"<w:p([ >])", r"\n<w:p\1", _TOOL.patch_xml(xml))
     template.qr_part = _qr_part(dict((i.filename, d) for i, d in entries))
-    template.shown = _shown(template.sources.values())
     for name, source in template.sources.items():
         try:
-            template.compiled[name] = _ENV.from_string(source)
+            template.trees[name] = SANDBOX.parse(source)
+            template.compiled[name] = SANDBOX.from_string(source)
         except TemplateSyntaxError as exc:
             raise TemplateProblem(f"a tag docxtpl cannot read: {exc.message} (retype the tag in one go, so Word "
-                                  "keeps it in one run)", _paragraph(source, exc.lineno or 1)) from None
+                                  "keeps it in one run)", paragraph_of(source, exc.lineno or 1)) from None
+    template.shown = _shown(template.trees.values())
     return template
 
 
-def _shown(sources) -> list[str] | None:
+def _shown(trees) -> list[str] | None:
     """The fields a template prints, from `d.x`, `cap.x`, `raw.x`, `label.x`; None if it prints them all
     (`fields`, or a whole mapping such as `{% for k in d %}`)."""
     names: set[str] = set()
-    for source in sources:
-        try:
-            tree = _ENV.parse(source)
-        except TemplateSyntaxError:
-            return None
+    for tree in trees:
         keyed = {"d", "cap", "raw"}
         for node in tree.find_all(nodes.Name):
             if node.name == "fields":
@@ -137,7 +131,7 @@ def _shown(sources) -> list[str] | None:
     return sorted(names)
 
 
-def _paragraph(source: str, lineno: int) -> int:
+def paragraph_of(source: str, lineno: int) -> int:
     """The paragraph a line of a prepared part is in (each paragraph starts a line of its own)."""
     return max(1, sum(1 for line in source.split("\n", lineno)[:lineno] if line.startswith("<w:p")))
 
@@ -165,6 +159,8 @@ def render(template: Template, context: dict, qr_url: str | None = None) -> byte
             xml = compiled.render(context)
         except TemplateError as exc:  # the sandbox refused something, or a filter failed
             raise TemplateProblem(f"{template.path.name}: {exc}") from None
+        except (TypeError, ValueError, ArithmeticError, LookupError) as exc:  # e.g. a number added to a text
+            raise TemplateProblem(f"{template.path.name}: {type(exc).__name__}: {exc}") from None
         xml = re.sub(r"\n<w:p([ >])", r"<w:p\1", xml)
         xml = xml.replace("{_{", "{{").replace("}_}", "}}").replace("{_%", "{%").replace("%_}", "%}")
         xml = _TOOL.resolve_listing(xml)
@@ -191,42 +187,6 @@ def qr_png(url: str) -> bytes:
     out = io.BytesIO()
     segno.make(url, error="m", micro=False).save(out, kind="png", scale=4, border=2)
     return out.getvalue()
-
-
-# --- the linter ---------------------------------------------------------------------------------------------
-def lint(template: Template, keys: dict[str, set[str]]) -> list[tuple[int, str]]:
-    """(paragraph, message) for every variable the context does not have, every reach for an attribute
-    starting with `_` (Python internals: the sandbox would refuse it when printing) and a missing QR picture.
-    `keys`: the ids `d`, `cap`, `signed`, ... accept."""
-    problems: list[tuple[int, str]] = []
-    if template.qr_part is None:
-        problems.append((1, f"no QR picture: put a picture in the template and set its alternative text to "
-                            f"'{QR_DESCR}'"))
-    for name, source in template.sources.items():
-        tree = _ENV.parse(source)
-        internals: set[int] = set()
-        declared = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
-        for node in tree.find_all(nodes.Name):
-            if node.ctx == "load" and node.name not in CONTEXT | _JINJA and node.name not in declared:
-                problems.append((_paragraph(source, node.lineno),
-                                 f"unknown variable '{node.name}'{did_you_mean(node.name, CONTEXT)} ({name}); see "
-                                 "docs/printouts.md for what a template may use"))
-        for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-            attr = node.attr if isinstance(node, nodes.Getattr) else (
-                node.arg.value if isinstance(node.arg, nodes.Const) else None)
-            where = _paragraph(source, node.lineno)
-            if isinstance(attr, str) and attr.startswith("_"):
-                if node.lineno not in internals:  # one message for `x.__class__.__mro__`
-                    internals.add(node.lineno)
-                    problems.append((where, f"'{attr}' reaches for Python internals, which templates may not use"))
-                continue
-            base = node.node
-            if isinstance(base, nodes.Name) and base.name in _KEYED and isinstance(attr, str) \
-                    and base.name not in declared and attr not in keys.get(base.name, set()):
-                known = keys.get(base.name, set())
-                problems.append((where, f"'{base.name}.{attr}': no {_KEYED[base.name]} '{attr}'"
-                                        f"{did_you_mean(attr, known)} ({name})"))
-    return sorted(set(problems))
 
 
 # --- formatting ---------------------------------------------------------------------------------------------
@@ -302,17 +262,6 @@ def context(wf, site, state: dict, ledger: list[dict], names: dict[str, str], in
     }
 
 
-def context_keys(form, workflows) -> dict[str, set[str]]:
-    """The ids each keyed mapping of the context accepts, for the linter (workflows: those using `form`)."""
-    fields = set(form.properties)
-    keys = {"d": fields, "raw": fields, "label": fields, "signed": set(), "checks": set(),
-            "cap": {k for k, v in form.properties.items() if v.get("format") == "money"},
-            "balances": {lid for wf in workflows for lid in wf.ledgers}}
-    for step in (s for wf in workflows for s in wf.steps.values() if s.printed_as):
-        keys.setdefault(step.printed_as, set()).add(step.id)
-    return keys
-
-
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")  # all but the newline: invalid in XML, or breaks in docxtpl
 
 
@@ -372,33 +321,3 @@ def _signature(wf, site, sig: dict, name, tz) -> dict:
             "acting_for": name(sig.get("acting_for")) if sig.get("acting_for") else "",
             "at": chinese_date(sig["at"], tz, True), "outcome": outcome or "",
             "outcome_title": outcome_title, "comment": sig.get("comment") or ""}
-
-
-def lint_printouts(registry, root: Path, prefix: str) -> tuple[list, list]:
-    """Problems of every printout template the forms declare: a missing file, a tag that cannot be read,
-    an unknown variable or field, a reach for internals, no QR picture. Reported as `printouts/x.docx:P:1`
-    where P is the paragraph (docxtpl puts each paragraph on a line of its own)."""
-    from .yamlsrc import Problem, parse
-
-    problems = []
-    for form in registry.forms.values():
-        users = [wf for wf in registry.workflows.values() if wf.form.id == form.id]
-        for name, spec in form.printouts.items():
-            rel = f"printouts/{spec['template']}"
-            shown = rel if prefix in ("", ".") else f"{prefix.rstrip('/')}/{rel}"
-            path = root / rel
-            if not path.is_file():
-                form_rel = f"forms/{form.id}.yaml"
-                text = (root / form_rel).read_text(encoding="utf-8") if (root / form_rel).is_file() else ""
-                source, _ = parse(form_rel if prefix in ("", ".") else f"{prefix.rstrip('/')}/{form_rel}", text)
-                problems.append(source.problem(("printouts", name, "template"), f"printout '{name}': template "
-                                                                                 f"{rel} does not exist"))
-                continue
-            try:
-                template = load(path)
-            except TemplateProblem as exc:
-                problems.append(Problem(shown, exc.paragraph, 1, exc.message))
-                continue
-            for paragraph, message in lint(template, context_keys(form, users)):
-                problems.append(Problem(shown, paragraph, 1, message))
-    return problems, []

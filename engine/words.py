@@ -26,8 +26,7 @@ EVENTS = {
     "start_delayed": "延後開始", "start_reached": "開始",
 }
 CLOSED = {"task_completed": "完成", "task_expired": "逾時失效", "task_cancelled": "取消"}
-NOTIFICATIONS = {"deadline_reminder": "到期提醒", "deadline_notice": "逾時通知", "task_escalated": "逾時升級",
-                 "task_reassigned": "改派", "task_expired": "逾時失效"}
+
 
 
 def status(value: str | None) -> str:

@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+from engine import samples
 from engine.definitions import Registry
 from engine.errors import GoldkeyError
 from engine.service import Engine
@@ -29,7 +30,7 @@ def seed(db: str | Path, registry: Registry) -> Iterator[str]:
         for wf in sorted(registry.workflows.values(), key=lambda w: w.id):
             if engine.has_instances(wf.id):
                 continue
-            data = _sample(wf)
+            data = samples.data(wf.form, [n for n in wf.start.fields if n in wf.start.required])
             try:
                 engine.start(wf.id, wf.start.roles[0], data)
                 started += 1
@@ -38,31 +39,3 @@ def seed(db: str | Path, registry: Registry) -> Iterator[str]:
         yield f"demo instances started: {started}"
     finally:
         engine.close()
-
-
-def _sample(wf) -> dict:
-    """Plausible start data from the form's schema: the first choice of each enum, a sample text or number."""
-    out: dict = {}
-    for name in wf.start.fields:
-        schema = wf.form.properties.get(name, {})
-        if name not in wf.start.required:
-            continue
-        if "enum" in schema:
-            out[name] = schema["enum"][0]
-        elif schema.get("format") == "money":
-            out[name] = "100.00"
-        elif schema.get("format") == "date":
-            out[name] = "2026-12-01"
-        elif schema.get("format") == "date-time":
-            out[name] = "2026-12-01T09:00:00+08:00"
-        elif schema.get("type") == "boolean":
-            out[name] = False
-        elif schema.get("type") in ("integer", "number"):
-            out[name] = max(1, schema.get("minimum", 1))
-        elif schema.get("type") == "array":
-            out[name] = []
-        elif "pattern" in schema and "\\d" in schema["pattern"]:
-            out[name] = "13800000000"
-        else:
-            out[name] = "示範" + schema.get("title", name)
-    return out

@@ -13,7 +13,6 @@ from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 PREFIX = "f."
-EMPTY_ROWS = 3  # blank rows a table offers (more with the add-row button when scripts run)
 _ROW_NAME = re.compile(r"^f\.([^.]+)\.(\d{1,4})\.([^.]+)$")
 
 

@@ -496,7 +496,8 @@ async def task_hold(request: Request, user: str) -> Response:
 def _event_line(e: dict, wf, names: dict, tz, now, role_titles: dict) -> dict:
     p = e["payload"] or {}
     step = wf.steps.get(e["step"] or "")
-    what = words.event(e["type"])
+    what = step.event_words.get(e["type"]) if step is not None and e["type"] in step.event_words else \
+        words.event(e["type"])
     if e["type"] == "task_opened":  # whose turn it is, not who moved the case on
         return {"at": _when(e["at"], tz, now), "who": "、".join(role_titles.get(r, r) for r in p.get("roles", [])),
                 "what": f"輪到「{step.title if step else e['step']}」", "detail": "", "quiet": True}

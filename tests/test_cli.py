@@ -147,6 +147,23 @@ def test_manual_writes_the_work_instruction(tmp_path):
     assert "裝修管理作業指導書" in text and "工程部" in text
 
 
+def test_the_console_script_runs_in_its_own_process(tmp_path):
+    """The installed `goldkey` command itself (every other CLI test runs in-process)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("goldkey")
+    assert script.is_file(), f"the console script is not installed beside {sys.executable}"
+    proc = subprocess.run([str(script), "--db", str(tmp_path / "c.db"), "--defs", str(REPO), "workflows"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "golden_key_service" in {w["id"] for w in json.loads(proc.stdout)}
+    proc = subprocess.run([str(script), "--db", str(tmp_path / "c.db"), "--defs", str(REPO), "show", "99"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 4 and proc.stderr.startswith("goldkey: ") and proc.stderr.count("\n") == 1
+
+
 def test_serve_starts_with_demo_users_and_answers(tmp_path):
     import socket
     import subprocess

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -195,7 +196,8 @@ def test_overdue_work_reaches_the_notification_lists(toy, tmp_path, clock):
 def _tick_procs(db: Path, now: str, n: int = 2) -> list[dict]:
     cmd = [sys.executable, "-m", "engine.cli", "--db", str(db), "--defs", str(TOY), "tick", "--now", now]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}) for _ in range(n)]
+                              env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin",
+                                   "GOLDKEY_CACHE": os.environ["GOLDKEY_CACHE"]}) for _ in range(n)]
     outs = []
     for proc in procs:
         out, err = proc.communicate(timeout=120)

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -72,17 +69,16 @@ def test_broken_copy_reports_each_problem_once_with_its_position(tmp_path):
     ]
 
 
-def test_relative_paths_when_checking_the_current_folder(tmp_path):
+def test_relative_paths_when_checking_the_current_folder(tmp_path, monkeypatch):
     """Run in the definitions folder, paths are relative; a JSON Schema keyword typo is caught."""
     root = copy_defs(TOY, tmp_path)
     edit(root / "forms/memo.yaml", "maxLength: 20}", "maxLenght: 20}")
-    proc = subprocess.run([sys.executable, "-m", "engine.cli", "check"], cwd=root, capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+    monkeypatch.chdir(root)
+    proc = Cli(tmp_path / "x.db", defs=".").run("check", ok=False)
     assert proc.returncode == 1
     assert proc.stdout.splitlines() == [
         "forms/memo.yaml:8:40: unknown JSON Schema keyword 'maxLenght'; did you mean 'maxLength'?"]
-    proc = subprocess.run([sys.executable, "-m", "engine.cli", "check", "--json"], cwd=root, capture_output=True,
-                          text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    proc = Cli(tmp_path / "x.db", defs=".").run("check", "--json", ok=False)
     errors = [p for p in json.loads(proc.stdout) if p.pop("severity") == "error"]  # (warnings depend on the date)
     assert proc.returncode == 1 and errors == [
         {"path": "forms/memo.yaml", "line": 8, "col": 40,

@@ -17,7 +17,7 @@ from engine.errors import Forbidden, Invalid, NotFound
 from engine.money import capitals
 from engine.service import Engine
 
-from .conftest import REPO, Cli
+from .conftest import REPO, Cli, docx_text
 
 TOY = REPO / "tests" / "fixtures" / "toy"
 NASTY = 'A&B <c> "q"\n第二行'
@@ -132,9 +132,10 @@ def test_capitals_as_vouchers_write_them():
 
 
 # --- the linter ------------------------------------------------------------------------------------------------
-def make_template(path: Path, lines: list[str], qr: bool = True) -> None:
+def make_template(path: Path, lines: list[str], qr: bool = True, copies: bool = True) -> None:
+    """A template of these paragraphs (and, at the end, the loop that prints each copy's label)."""
     doc = docx.Document()
-    for line in lines:
+    for line in lines + (["{%p for copy in copies %}", "{{ copy }}", "{%p endfor %}"] if copies else []):
         doc.add_paragraph(line)
     if qr:
         png = path.with_suffix(".png")
@@ -149,14 +150,66 @@ def make_template(path: Path, lines: list[str], qr: bool = True) -> None:
     (["{{ cap.subject }}"], True, "printouts/memo.docx:1:1: 'cap.subject': no money field 'subject'"),
     (["x", "{{ d.subject.__class__.__mro__ }}"], True, "printouts/memo.docx:2:1: '__mro__' reaches for Python"),
     (["{{ raw['_x'] }}"], True, "printouts/memo.docx:1:1: '_x' reaches for Python internals"),
-    (["{{ title }}", "{% if number }}", "x"], True, "printouts/memo.docx:2:1: a tag docxtpl cannot read"),
+    (["{{ title }}", "{% if number }}", "x"], None,
+     "printouts/memo.docx:2:1: a tag docxtpl cannot read"),
     (["{{ title }}"], False, "printouts/memo.docx:1:1: no QR picture"),
+    (["{{ title }}", "{{ signed.sign.nme }}"], True,
+     "printouts/memo.docx:2:1: 'signed.sign.nme': a signature has no 'nme'; did you mean 'name'?"),
+    (["{{ title }}", "{{ raw.count + '件' }}"], True,
+     "printouts/memo.docx:1:1: does not print with sample data: memo.docx: TypeError"),
 ])
 def test_a_bad_template_is_a_lint_error_naming_the_file_and_paragraph(tmp_path, lines, qr, message):
+    """(qr None: a QR picture, and the lines as they are, without the copies loop added after them.)"""
     shutil.copytree(TOY, tmp_path / "defs")
-    make_template(tmp_path / "defs" / "printouts" / "memo.docx", lines, qr)
+    make_template(tmp_path / "defs" / "printouts" / "memo.docx", lines, qr is not False, copies=qr is not None)
     problems = [str(p) for p in definitions.load(tmp_path / "defs", "", templates=True).problems]
     assert len(problems) == 1 and problems[0].startswith(message), problems
+
+
+def test_a_printout_in_two_copies_must_repeat_its_body_for_each(tmp_path):
+    shutil.copytree(TOY, tmp_path / "defs")
+    make_template(tmp_path / "defs" / "printouts" / "memo.docx", ["{{ title }}", "{{ d.subject }}"], copies=False)
+    assert [str(p) for p in definitions.load(tmp_path / "defs", "", templates=True).problems] == [
+        "printouts/memo.docx:1:1: printout 'memo' is printed in 2 copies (存根聯、業主聯) but the template prints its "
+        "body once: put the body between {%p for copy in copies %} and {%p endfor %}"]
+
+
+def test_a_style_without_a_chinese_font_is_a_warning_of_check(tmp_path):
+    """python-docx's default template takes the East Asian font from the theme (a Japanese one)."""
+    registry = definitions.load(TOY, "", templates=True)
+    assert registry.problems == []
+    warning = ("printouts/memo.docx:1:1: warning: style 'Normal' takes its East Asian font from the theme (often a "
+               "Japanese font): choose a Chinese font (e.g. SimSun) for the style's Asian text")
+    assert warning in map(str, registry.warnings)
+    assert not [w for w in definitions.load(REPO, "", templates=True).warnings if w.path.startswith("printouts/")]
+
+
+def test_printout_new_writes_a_starting_template_that_checks_and_prints_and_never_overwrites(tmp_path):
+    defs = shutil.copytree(TOY, tmp_path / "defs")
+    cli = Cli(tmp_path / "new.db", defs)
+    made = cli.json("printout", "new", "memo", "receipt", "--title", "收據")
+    path = defs / "printouts" / "memo_receipt.docx"
+    assert made["file"] == str(path) and made["problems"] == [] and "receipt: {title: 收據" in made["declare"]
+    before = path.read_bytes()
+    again = cli.run("printout", "new", "memo", "receipt", ok=False)
+    assert again.returncode == 1 and "已存在" in again.stderr and path.read_bytes() == before
+    form = defs / "forms" / "memo.yaml"
+    form.write_text(form.read_text(encoding="utf-8").replace(
+        "printouts:\n", "printouts:\n  receipt: {title: 收據, template: memo_receipt.docx, copies: [甲聯, 乙聯]}\n"),
+        encoding="utf-8")
+    check = cli.run("check")
+    assert check.returncode == 0 and "memo_receipt.docx" not in check.stderr
+    cli.run("users", "add", "c", "--role", "clerk")
+    cli.run("users", "add", "e", "--role", "eng")
+    inst = cli.json("start", "approve_all", "--as", "c", "--data", '{"subject": "新範本 & <測試>", "amount": "12.50"}')
+    cli.run("complete", cli.task(inst, "sign"), "--as", "e", "--outcome", "approve")
+    out = tmp_path / "receipt.docx"
+    cli.json("render", str(inst["id"]), "receipt", "-o", str(out), "--as", "c")
+    text = docx_text(out.read_bytes())
+    assert text.count("收據") == 2 and "甲聯" in text and "乙聯" in text and "新範本 & <測試>" in text
+    assert "¥12.50" in text and "全體會簽" in text  # the fields, and the approvals of its workflow
+    missing = cli.run("printout", "new", "mem", "x", ok=False)
+    assert missing.returncode == 4 and "did you mean 'memo'" in missing.stderr
 
 
 def test_the_sandbox_refuses_internals_even_when_the_linter_is_skipped(tmp_path):

@@ -73,6 +73,7 @@ class Step:
     is_task: ClassVar[bool] = False  # a person acts on it (an inbox task)
     fill: ClassVar[str] = "#ffffff"  # its box in the graph
     printed_as: ClassVar[str | None] = None  # the printout context's mapping its steps appear in, by id
+    event_words: ClassVar[dict[str, str]] = {}  # the words of the events only this kind emits (the history)
 
     id: str
     title: str
