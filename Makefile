@@ -33,3 +33,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/deadlines.py
 	$(BIN)/python bench/printouts.py
+	$(BIN)/python bench/definitions.py

@@ -287,10 +287,12 @@ def _display(schema: dict, value, tz) -> str:
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, list):
-        return "、".join(_display(schema.get("items", {}), v, tz) if not isinstance(v, dict) else
-                        "，".join(f"{k}：{x}" for k, x in v.items()) for v in value)
-    if isinstance(value, dict):
-        return "，".join(f"{k}：{x}" for k, x in value.items())
+        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        return "、".join(_display(items, v, tz) for v in value)
+    if isinstance(value, dict):  # a table's row: each value with its column's title
+        props = schema.get("properties", {})
+        return "，".join(f"{props.get(k, {}).get('title') or k}：{_display(props.get(k, {}), x, tz)}"
+                        for k, x in value.items())
     return str(value)
 
 

@@ -33,20 +33,24 @@ def table(form, rows: list[dict], hidden: set[str], titles: dict[str, str]) -> t
                  words.status(row["status"]), row["started_at"], row["started_by"]]
         for name in fields:
             value = row["data"].get(name)
-            cells.append(HIDDEN if name in hidden and value not in (None, "") else _text(value))
+            cells.append(HIDDEN if name in hidden and value not in (None, "") else _text(value, form.properties[name]))
         out.append(cells)
     return header, out
 
 
-def _text(value) -> str:
+def _text(value, schema: dict) -> str:
+    """A value as a cell: yes/no in words, lists joined, a table's rows with their columns' titles."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, list):
-        return "、".join(_text(v) for v in value)
+        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        return "、".join(_text(v, items) for v in value)
     if isinstance(value, dict):
-        return "，".join(f"{k}：{_text(v)}" for k, v in value.items())
+        props = schema.get("properties", {})
+        return "，".join(f"{props.get(k, {}).get('title') or k}：{_text(v, props.get(k, {}))}"
+                        for k, v in value.items())
     return str(value)
 
 

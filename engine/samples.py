@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 ROUGH = '甲&乙 <丙> "丁"'  # text that breaks a document if it is not escaped
+_PATTERNED = ("13800000000", "2026-12", "2026-12-01", "09:00", "A1", "1")  # tried on a `pattern`, in order
+
+
+def _matches(pattern: str, text: str) -> bool:
+    try:
+        return re.search(pattern, text) is not None
+    except re.error:
+        return False
 
 
 def value(name: str, schema: dict, rough: bool = False) -> Any:
@@ -32,10 +41,11 @@ def value(name: str, schema: dict, rough: bool = False) -> Any:
         if items.get("type") == "object" or "properties" in items:
             return [{k: value(k, s, rough) for k, s in items.get("properties", {}).items()} for _ in range(2)]
         return list(items.get("enum", []))[:1]
-    if "pattern" in schema and "\\d" in schema["pattern"]:
-        return "13800000000"
+    if "pattern" in schema:
+        return next((c for c in _PATTERNED if _matches(schema["pattern"], c)), "13800000000")
     text = "示範" + str(schema.get("title", name))
-    return f"{text}：{ROUGH}\n第二行" if rough else text
+    text = f"{text}：{ROUGH}\n第二行" if rough else text
+    return text[:schema["maxLength"]] if isinstance(schema.get("maxLength"), int) else text
 
 
 def data(form, names=None, rough: bool = False) -> dict:
