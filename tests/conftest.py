@@ -22,12 +22,23 @@ REPO = Path(__file__).resolve().parents[1]
 # loaded definitions are cached by content (engine/defcache.py): in a folder of this run's own, shared by its tests
 os.environ["GOLDKEY_CACHE"] = tempfile.mkdtemp(prefix="goldkey-test-cache-")
 atexit.register(shutil.rmtree, os.environ["GOLDKEY_CACHE"], True)
+TOY = REPO / "tests" / "fixtures" / "toy"  # small workflows, one or two features each
 T0 = datetime(2026, 11, 2, 1, 30, tzinfo=UTC)  # a Monday, 09:30 in Shanghai
 
 
 @pytest.fixture(scope="session")
 def registry() -> definitions.Registry:
     return definitions.load_strict(REPO)
+
+
+@pytest.fixture(scope="session")
+def toy_registry() -> definitions.Registry:
+    return definitions.load_strict(TOY)
+
+
+def kinds(events: list[dict]) -> list[tuple[str, str | None]]:
+    """(type, step) of each event."""
+    return [(e["type"], e["step"]) for e in events]
 
 
 class Clock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from urllib.parse import quote
 
 import pytest
@@ -16,7 +17,7 @@ from engine import definitions
 from server.app import create_app
 
 from .conftest import REPO
-from .test_golden_key import PAID
+from .procedures.test_golden_key import PAID
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +102,7 @@ def test_a_user_without_the_role_can_neither_see_nor_act(api):
 
 
 def test_confidential_fields_are_hidden_from_roles_the_form_does_not_name(api, registry):
-    from .test_exemplar_renovation import APPLICATION
+    from .procedures.test_renovation import APPLICATION
 
     wf = registry.workflow("renovation")  # 保潔部 patrols the works but may not see the owner's phone
     assert "cleaning" in wf.roles and "cleaning" not in wf.form.confidential["roles"]
@@ -179,7 +180,7 @@ def test_no_input_gives_a_server_error(api, path, part, method, body, auth):
 
 
 def test_registers_search_filter_page_and_export_with_customer_fields_hidden(api):
-    from .test_exemplar_renovation import APPLICATION
+    from .procedures.test_renovation import APPLICATION
 
     wang = api.users["wang"]
     for i, unit in enumerate(["3-1201", "5-0802", "3-1502"]):
@@ -231,7 +232,6 @@ def test_the_step_graph_is_svg_with_the_current_step_highlighted(api):
 
 
 def test_reload_keeps_the_running_definitions_when_the_new_ones_fail(tmp_path, clock):
-    import shutil
 
     defs = tmp_path / "defs"
     defs.mkdir()
@@ -285,3 +285,32 @@ def test_attachments_are_stored_by_content_never_by_the_given_name(api, tmp_path
     assert api.get("/api/attachments/../../etc/passwd", headers=wang).status_code == 404
     assert api.get("/api/attachments/" + "0" * 64, headers=wang).status_code == 404
     assert api.post("/api/attachments", files={"file": ("a.png", PNG)}).status_code == 401
+
+
+@pytest.mark.parametrize("setting, admins, others", [
+    ("admin_roles: [cs_supervisor]\n", ["chen"], ["boss", "wang"]),
+    ("", [], ["boss", "chen", "wang"]),  # none declared: nobody (and check says so)
+])
+def test_admin_roles_come_from_goldkey_yaml(tmp_path, clock, setting, admins, others):
+    defs = tmp_path / "defs"
+    defs.mkdir()
+    for name in ("forms", "workflows", "printouts"):
+        shutil.copytree(REPO / name, defs / name)
+    site = (REPO / "goldkey.yaml").read_text(encoding="utf-8")
+    (defs / "goldkey.yaml").write_text(re.sub(r"^admin_roles:.*\n", setting, site, flags=re.M), encoding="utf-8")
+    registry = definitions.load_strict(defs)
+    assert any("no `admin_roles`" in w.message for w in registry.warnings) == (not setting)
+    app = create_app(tmp_path / "a.db", registry, tick_seconds=0, clock=clock)
+    engine = app.state.engine
+    tokens = {}
+    for name, role in (("boss", "manager"), ("wang", "concierge"), ("chen", "cs_supervisor")):
+        engine.add_user(name, [role])
+        tokens[name] = {"authorization": f"Bearer {engine.new_token(name)}"}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for name in admins:
+            assert client.get("/api/admin/definitions", headers=tokens[name]).status_code == 200
+        for name in others:
+            refused = client.get("/api/admin/definitions", headers=tokens[name])
+            assert refused.status_code == 403 and refused.json()["message"].startswith("只有管理人員（")
+            assert client.post("/api/admin/reload", headers=tokens[name]).status_code == 403
+    assert engine.is_admin("chen") == bool(admins)

@@ -11,9 +11,7 @@ from hypothesis import strategies as st
 
 from engine import definitions
 
-from .conftest import REPO, Cli
-
-TOY = REPO / "tests" / "fixtures" / "toy"
+from .conftest import REPO, TOY, Cli
 
 
 def copy_defs(src, dst):

@@ -11,12 +11,12 @@ import pytest
 from engine import printouts
 from engine.errors import Conflict
 
-from . import test_exemplar_pet as pet
-from . import test_exemplar_renovation as renovation
-from . import test_exemplar_repair as repair
-from . import test_exemplar_special_incident as incident
+from ..conftest import SqliteRun, docx_text
 from . import test_golden_key as golden
-from .conftest import SqliteRun, docx_text
+from . import test_pet as pet
+from . import test_renovation as renovation
+from . import test_repair as repair
+from . import test_special_incident as incident
 
 
 @pytest.fixture

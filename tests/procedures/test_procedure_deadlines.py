@@ -12,9 +12,9 @@ import pytest
 
 from engine.service import Engine
 
-from .conftest import Cli, Clock
-from .test_exemplar_renovation import APPLICATION, DOCUMENTS
-from .test_exemplar_repair import REPORT, SIGN_OFF
+from ..conftest import Cli, Clock
+from .test_renovation import APPLICATION, DOCUMENTS
+from .test_repair import REPORT, SIGN_OFF
 
 
 def at(local: str) -> datetime:
@@ -156,7 +156,7 @@ def test_an_overdue_repair_order_escalates_exactly_once_however_often_tick_runs(
 
 
 def test_an_emergency_not_reached_in_15_minutes_calls_in_the_engineering_lead(core_run):
-    from .test_exemplar_repair import BURST
+    from .test_repair import BURST
     run = core_run("repair_order")
     run.start(BURST, user="desk", roles=["concierge"])
     run.tick(minutes=9)
@@ -232,7 +232,7 @@ def test_repair_return_visit_rates_against_60_percent_and_50_percent_a_day(site)
 # --- the fire: on site within 15 minutes, the written report within 24 hours, at the latest 36 ----------------------
 
 def test_fire_verification_and_written_report_limits(core_run):
-    from .test_exemplar_fire import FIRE, REPORT, confirm, recover, respond
+    from .test_fire import FIRE, REPORT, confirm, recover, respond
     run = core_run("fire_emergency")
     run.start(FIRE, user="wu", roles=["security"])
     run.tick(minutes=10)

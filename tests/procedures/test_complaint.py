@@ -11,7 +11,7 @@ import pytest
 from engine.errors import Forbidden, Invalid
 from engine.service import Engine
 
-from .conftest import Cli, Clock, SqliteRun
+from ..conftest import Cli, Clock, SqliteRun
 
 COMPLAINT = {"complainant": "陳女士", "unit": "6-1202", "phone": "13800001111", "channel": "來電",
              "department": "保安部", "importance": "一般投訴", "content": "夜間巡邏保安在樓下大聲喧嘩，影響休息"}
