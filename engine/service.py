@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,17 +10,17 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from pathlib import Path
 
-from . import access, attachments, core, credentials, definitions, registers, sla, verification
+from . import access, attachments, core, definitions, registers, sla, verification
 from .core import Actor, Result, iso
 from .errors import Conflict, Forbidden, GoldkeyError, Invalid, NotFound
 from .hints import did_you_mean
 from .inputs import check_input
 from .jsontext import loads
 from .model import Registry, Workflow
+from .people import People
 from .store import GENESIS, Store
 from .views import describe, instance_view, task_view
 
-ACTOR_TTL = 1.0  # seconds
 MAX_CATCH_UP = 1000  # runs of one schedule started per tick; the rest follow on the next tick
 _TICK_EVENTS = {"timer_fired": "timer_fired", "start_reached": "timer_fired", "deadline_reminder": "reminded",
                 "deadline_notice": "notified", "task_escalated": "escalated", "task_reassigned": "reassigned",
@@ -32,7 +31,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Engine:
+class Engine(People):
     """Runs workflows from a definitions folder on one SQLite database.
 
     One Engine per thread: it owns one SQLite connection and a cache of the rows it wrote. Engines in
@@ -96,6 +95,11 @@ class Engine:
         self._versions.update({wf.version: wf for wf in fresh.workflows.values()})
         return {"ok": True, "problems": [], "warnings": [str(w) for w in fresh.warnings], "changed": changed}
 
+    def check_definitions(self) -> dict:
+        """The definitions folder as it is on disk now (what a reload would load): problems and warnings."""
+        fresh = definitions.load(self.registry.root, templates=True)
+        return {"problems": [str(p) for p in fresh.problems], "warnings": [str(w) for w in fresh.warnings]}
+
     # --- queries ------------------------------------------------------------------------------------
     def workflows(self) -> list[dict]:
         return [{"id": wf.id, "title": wf.title, "area": wf.area, "version": wf.version}
@@ -144,37 +148,6 @@ class Engine:
         out.sort(key=lambda t: (not t["overdue"], t.get("due_at") or "9999", t["opened_at"], t["id"]))
         return out
 
-    # --- who may do what --------------------------------------------------------------------------------
-    def roles_of(self, user: str) -> frozenset[str]:
-        """The user's roles today, own and deputised."""
-        return self.actor(user, self.clock()).every_role
-
-    def may_start(self, user: str, workflow_id: str) -> bool:
-        return bool(self.roles_of(user) & set(self.registry.workflow(workflow_id).start.roles))
-
-    def may_view(self, user: str, wf: Workflow) -> bool:
-        """May the user see every instance of `wf`, print them and read its register?"""
-        return access.may_view(self.actor(user, self.clock()), wf)
-
-    def hidden_fields(self, user: str, wf: Workflow) -> set[str]:
-        """The confidential fields of `wf`'s form the user may not see."""
-        return access.hidden_fields(self.actor(user, self.clock()), wf)
-
-    def is_admin(self, user: str) -> bool:
-        """May the user check and reload the definitions and manage users (`admin_roles` of goldkey.yaml)?"""
-        return bool(self.roles_of(user) & set(self.registry.site.admin_roles))
-
-    def require_admin(self, user: str) -> None:
-        if not self.is_admin(user):
-            site = self.registry.site
-            who = site.role_titles(site.admin_roles) or "（goldkey.yaml 未指定 admin_roles）"
-            raise Forbidden(f"只有管理人員（{who}）可以管理定義與使用者")
-
-    def check_definitions(self) -> dict:
-        """The definitions folder as it is on disk now (what a reload would load): problems and warnings."""
-        fresh = definitions.load(self.registry.root, templates=True)
-        return {"problems": [str(p) for p in fresh.problems], "warnings": [str(w) for w in fresh.warnings]}
-
     # --- registers ----------------------------------------------------------------------------------------
     def register(self, form_id: str, user: str, search: str = "", status: str = "", first: date | None = None,
                  last: date | None = None, unit: str = "", sort: str = "-started", page: int = 1,
@@ -207,30 +180,6 @@ class Engine:
             wf.calendar, wf.site_roles = self.registry.site.calendar, self.registry.site.roles
             self._versions[version] = wf
         return wf
-
-    def actor(self, user: str, now: datetime) -> Actor:
-        """The user's roles and deputyships today. Read at most every ACTOR_TTL seconds (a change made by
-        another process takes effect within that time; one made through this engine at once)."""
-        day = now.astimezone(self.registry.site.tz).date().isoformat()
-        moment = time.monotonic()
-        if moment - self._actors_read > ACTOR_TTL:
-            self._actors.clear()
-            self._actors_read = moment
-        actor = self._actors.get((user, day))
-        if actor is None:
-            actor = self._actors[(user, day)] = self._load_actor(user, day)
-        return actor
-
-    def _load_actor(self, user: str, day: str) -> Actor:
-        exists, pairs = self.store.actor_roles(user, day)
-        if not exists:
-            raise NotFound(f"沒有使用者「{user}」；請先用 goldkey users add 建立")
-        own = frozenset(r for r, p in pairs if p is None)
-        deputy_for: dict[str, set[str]] = {}
-        for role, principal in pairs:
-            if principal is not None:
-                deputy_for.setdefault(principal, set()).add(role)
-        return Actor(user, own, tuple((p, frozenset(r)) for p, r in sorted(deputy_for.items())))
 
     # --- commands -----------------------------------------------------------------------------------
     def start(self, workflow_id: str, user: str, data: dict | None = None) -> dict:
@@ -489,24 +438,6 @@ class Engine:
         return self.store.notifications(sorted(actor.every_role), limit)
 
 
-    # --- users --------------------------------------------------------------------------------------
-    def user_exists(self, name: str) -> bool:
-        return self.store.user_exists(name)
-
-    def users(self) -> list[dict]:
-        """Every user with their display name and roles (`role_titles` in words)."""
-        site = self.registry.site
-        return [dict(u, role_titles=site.role_titles(u["roles"])) for u in self.store.users()]
-
-    def display_names(self) -> dict[str, str]:
-        """login -> the name staff read (for users who have one)."""
-        return self.store.display_names()
-
-    @property
-    def session_secret(self) -> str:
-        """The secret that signs this site's session cookies (made with the database)."""
-        return self.store.setting("session_secret") or ""
-
     def has_instances(self, workflow_id: str) -> bool:
         return self.store.has_instances(workflow_id)
 
@@ -514,64 +445,6 @@ class Engine:
         """Recompute every instance's event hash chain: {ok, events, problem}."""
         ok, count, problem = self.store.verify_chain()
         return {"ok": ok, "events": count, "problem": problem or None}
-
-    def add_user(self, name: str, roles: list[str], title: str | None = None) -> dict:
-        unknown = [r for r in roles if r not in self.registry.site.roles]
-        if unknown:
-            known = "、".join(f"{k}（{v}）" for k, v in self.registry.site.roles.items())
-            raise Invalid(f"沒有角色：{'、'.join(unknown)}；可用角色：{known}")
-        if not name or not name.strip():
-            raise Invalid("使用者名稱不可為空")
-        self.store.add_user(name, roles, iso(self.clock()), title)
-        self._actors.clear()
-        return {"name": name, "roles": sorted(self.store.user_roles(name))}
-
-    def set_password(self, name: str, password: str) -> None:
-        if not self.store.user_exists(name):
-            raise NotFound(f"沒有使用者「{name}」")
-        if len(password) < 8:
-            raise Invalid("密碼至少 8 個字元", [{"field": "password", "message": "密碼至少 8 個字元"}])
-        self.store.set_password(name, credentials.hash_password(password))
-
-    def login(self, name: str, password: str) -> bool:
-        """Does the password match? (A user without a password cannot log in.)"""
-        return credentials.check_password(password, self.store.password_hash(name))
-
-    def new_token(self, name: str) -> str:
-        """A new API token for `name`, shown once; only its hash is kept."""
-        if not self.store.user_exists(name):
-            raise NotFound(f"沒有使用者「{name}」")
-        token = credentials.new_token()
-        self.store.add_token(credentials.token_hash(token), name, iso(self.clock()))
-        return token
-
-    def token_user(self, token: str) -> str | None:
-        return self.store.token_user(credentials.token_hash(token))
-
-    def set_roles(self, name: str, roles: list[str]) -> dict:
-        """Give a user exactly these roles (creating the user if needed)."""
-        unknown = [r for r in roles if r not in self.registry.site.roles]
-        if unknown:
-            raise Invalid(f"沒有角色：{'、'.join(unknown)}")
-        self.store.set_roles(name, roles, iso(self.clock()))
-        self._actors.clear()
-        return {"name": name, "roles": sorted(roles)}
-
-    def delegate(self, user: str, deputy: str, starts: str, ends: str) -> dict:
-        for who in (user, deputy):
-            if not self.store.user_exists(who):
-                raise NotFound(f"沒有使用者「{who}」")
-        if user == deputy:
-            raise Invalid("不能指定自己為代理人")
-        try:
-            first, last = (datetime.strptime(d, "%Y-%m-%d").date() for d in (starts, ends))
-        except ValueError:
-            raise Invalid("日期格式應為 YYYY-MM-DD，例如 2026-12-01") from None
-        if last < first:
-            raise Invalid("代理結束日期不可早於開始日期")
-        self.store.add_delegation(user, deputy, first.isoformat(), last.isoformat(), iso(self.clock()))
-        self._actors.clear()
-        return {"user": user, "deputy": deputy, "from": first.isoformat(), "until": last.isoformat()}
 
     # --- the write path (always inside store.write()) -----------------------------------------------
     def _start(self, wf: Workflow, actor: Actor, data: dict, now: datetime, parent: int | None,

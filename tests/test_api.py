@@ -232,7 +232,6 @@ def test_the_step_graph_is_svg_with_the_current_step_highlighted(api):
 
 
 def test_reload_keeps_the_running_definitions_when_the_new_ones_fail(tmp_path, clock):
-
     defs = tmp_path / "defs"
     defs.mkdir()
     for name in ("goldkey.yaml", "forms", "workflows", "printouts"):

@@ -368,13 +368,18 @@ class ChoiceStep(TaskStep):
         return [(f"{self.id}:{o}", o, {}) for o in self.outcomes] or [(self.id, None, {})]
 
     def describe(self) -> dict:
-        out = super().describe()
-        if self.next:
-            out["next"] = self.next
+        out = dict(super().describe(), **routes(self.next, self.outcomes))
         if self.outcomes:
-            out["outcomes"] = {name: o.to for name, o in self.outcomes.items()}
             out["outcome_titles"] = {name: self.outcome_title(name) for name in self.outcomes}
         return out
+
+
+def routes(next_step: str | None, outcomes: dict[str, Outcome]) -> dict:
+    """Where a step goes, as `describe` shows it: `next` and `outcomes` ({name: step}), each when there is one."""
+    out: dict = {"next": next_step} if next_step else {}
+    if outcomes:
+        out["outcomes"] = {name: o.to for name, o in outcomes.items()}
+    return out
 
 
 def outcomes_of(spec: dict) -> dict[str, Outcome]:

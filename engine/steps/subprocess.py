@@ -11,7 +11,7 @@ from typing import Any
 from ..durations import Duration
 from ..expressions import Expression
 from ..hints import did_you_mean
-from .base import Edge, Outcome, Step, outcomes_of, register
+from .base import Edge, Outcome, Step, outcomes_of, register, routes
 from .schema import COMMON, DUR, ID, OUTCOMES, step
 
 
@@ -104,12 +104,8 @@ class SubprocessStep(Step):
 
     # --- views ----------------------------------------------------------------------------------------
     def describe(self) -> dict:
-        out = super().describe()
-        if self.next:
-            out["next"] = self.next
-        if self.outcomes:
-            out["outcomes"] = {name: o.to for name, o in self.outcomes.items()}
-        return dict(out, workflow=self.workflow, wait=self.wait, after=self.after.text if self.after else None)
+        return dict(super().describe(), **routes(self.next, self.outcomes), workflow=self.workflow, wait=self.wait,
+                    after=self.after.text if self.after else None)
 
     def manual(self, m: Any) -> None:
         child = m.registry.workflows.get(self.workflow)

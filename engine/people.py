@@ -1,0 +1,153 @@
+"""The people of a site, as the Engine sees them: users, their roles and deputies, passwords and tokens, and who
+may do what (start, see, act, administer). A part of the Engine (a base class of it); the rules of seeing
+live in engine/access.py."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from . import access, credentials
+from .core import Actor, iso
+from .errors import Forbidden, Invalid, NotFound
+from .model import Registry, Workflow
+
+ACTOR_TTL = 1.0  # seconds
+
+
+class People:
+    """Users and access, for the Engine (which provides `store`, `registry`, `clock` and the actor cache)."""
+
+    store: object
+    registry: Registry
+    clock: object
+    _actors: dict[tuple[str, str], Actor]
+    _actors_read: float
+
+    def actor(self, user: str, now: datetime) -> Actor:
+        """The user's roles and deputyships today. Read at most every ACTOR_TTL seconds (a change made by
+        another process takes effect within that time; one made through this engine at once)."""
+        day = now.astimezone(self.registry.site.tz).date().isoformat()
+        moment = time.monotonic()
+        if moment - self._actors_read > ACTOR_TTL:
+            self._actors.clear()
+            self._actors_read = moment
+        actor = self._actors.get((user, day))
+        if actor is None:
+            actor = self._actors[(user, day)] = self._load_actor(user, day)
+        return actor
+
+    def _load_actor(self, user: str, day: str) -> Actor:
+        exists, pairs = self.store.actor_roles(user, day)
+        if not exists:
+            raise NotFound(f"沒有使用者「{user}」；請先用 goldkey users add 建立")
+        own = frozenset(r for r, p in pairs if p is None)
+        deputy_for: dict[str, set[str]] = {}
+        for role, principal in pairs:
+            if principal is not None:
+                deputy_for.setdefault(principal, set()).add(role)
+        return Actor(user, own, tuple((p, frozenset(r)) for p, r in sorted(deputy_for.items())))
+
+
+    # --- who may do what --------------------------------------------------------------------------------
+    def roles_of(self, user: str) -> frozenset[str]:
+        """The user's roles today, own and deputised."""
+        return self.actor(user, self.clock()).every_role
+
+    def may_start(self, user: str, workflow_id: str) -> bool:
+        return bool(self.roles_of(user) & set(self.registry.workflow(workflow_id).start.roles))
+
+    def may_view(self, user: str, wf: Workflow) -> bool:
+        """May the user see every instance of `wf`, print them and read its register?"""
+        return access.may_view(self.actor(user, self.clock()), wf)
+
+    def hidden_fields(self, user: str, wf: Workflow) -> set[str]:
+        """The confidential fields of `wf`'s form the user may not see."""
+        return access.hidden_fields(self.actor(user, self.clock()), wf)
+
+    def is_admin(self, user: str) -> bool:
+        """May the user check and reload the definitions and manage users (`admin_roles` of goldkey.yaml)?"""
+        return bool(self.roles_of(user) & set(self.registry.site.admin_roles))
+
+    def require_admin(self, user: str) -> None:
+        if not self.is_admin(user):
+            site = self.registry.site
+            who = site.role_titles(site.admin_roles) or "（goldkey.yaml 未指定 admin_roles）"
+            raise Forbidden(f"只有管理人員（{who}）可以管理定義與使用者")
+
+
+    # --- users --------------------------------------------------------------------------------------
+    def user_exists(self, name: str) -> bool:
+        return self.store.user_exists(name)
+
+    def users(self) -> list[dict]:
+        """Every user with their display name and roles (`role_titles` in words)."""
+        site = self.registry.site
+        return [dict(u, role_titles=site.role_titles(u["roles"])) for u in self.store.users()]
+
+    def display_names(self) -> dict[str, str]:
+        """login -> the name staff read (for users who have one)."""
+        return self.store.display_names()
+
+    @property
+    def session_secret(self) -> str:
+        """The secret that signs this site's session cookies (made with the database)."""
+        return self.store.setting("session_secret") or ""
+
+    def add_user(self, name: str, roles: list[str], title: str | None = None) -> dict:
+        unknown = [r for r in roles if r not in self.registry.site.roles]
+        if unknown:
+            known = "、".join(f"{k}（{v}）" for k, v in self.registry.site.roles.items())
+            raise Invalid(f"沒有角色：{'、'.join(unknown)}；可用角色：{known}")
+        if not name or not name.strip():
+            raise Invalid("使用者名稱不可為空")
+        self.store.add_user(name, roles, iso(self.clock()), title)
+        self._actors.clear()
+        return {"name": name, "roles": sorted(self.store.user_roles(name))}
+
+    def set_password(self, name: str, password: str) -> None:
+        if not self.store.user_exists(name):
+            raise NotFound(f"沒有使用者「{name}」")
+        if len(password) < 8:
+            raise Invalid("密碼至少 8 個字元", [{"field": "password", "message": "密碼至少 8 個字元"}])
+        self.store.set_password(name, credentials.hash_password(password))
+
+    def login(self, name: str, password: str) -> bool:
+        """Does the password match? (A user without a password cannot log in.)"""
+        return credentials.check_password(password, self.store.password_hash(name))
+
+    def new_token(self, name: str) -> str:
+        """A new API token for `name`, shown once; only its hash is kept."""
+        if not self.store.user_exists(name):
+            raise NotFound(f"沒有使用者「{name}」")
+        token = credentials.new_token()
+        self.store.add_token(credentials.token_hash(token), name, iso(self.clock()))
+        return token
+
+    def token_user(self, token: str) -> str | None:
+        return self.store.token_user(credentials.token_hash(token))
+
+    def set_roles(self, name: str, roles: list[str]) -> dict:
+        """Give a user exactly these roles (creating the user if needed)."""
+        unknown = [r for r in roles if r not in self.registry.site.roles]
+        if unknown:
+            raise Invalid(f"沒有角色：{'、'.join(unknown)}")
+        self.store.set_roles(name, roles, iso(self.clock()))
+        self._actors.clear()
+        return {"name": name, "roles": sorted(roles)}
+
+    def delegate(self, user: str, deputy: str, starts: str, ends: str) -> dict:
+        for who in (user, deputy):
+            if not self.store.user_exists(who):
+                raise NotFound(f"沒有使用者「{who}」")
+        if user == deputy:
+            raise Invalid("不能指定自己為代理人")
+        try:
+            first, last = (datetime.strptime(d, "%Y-%m-%d").date() for d in (starts, ends))
+        except ValueError:
+            raise Invalid("日期格式應為 YYYY-MM-DD，例如 2026-12-01") from None
+        if last < first:
+            raise Invalid("代理結束日期不可早於開始日期")
+        self.store.add_delegation(user, deputy, first.isoformat(), last.isoformat(), iso(self.clock()))
+        self._actors.clear()
+        return {"user": user, "deputy": deputy, "from": first.isoformat(), "until": last.isoformat()}
