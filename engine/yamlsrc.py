@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -32,24 +32,31 @@ class Problem:
 
 @dataclass
 class Source:
-    """A parsed YAML file: its data and where each value and key came from (1-based)."""
+    """A parsed YAML file: its data, and its YAML nodes to tell where each value and key came from (1-based)."""
 
     path: str
     text: str
     data: Any = None
-    marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
-    key_marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    node: Any = None  # the composed YAML (positions are looked up only for the problems reported)
 
     def where(self, keypath: KeyPath, key: bool = False) -> tuple[int, int]:
         """Line and column of the node at `keypath` (its key with `key=True`), or its nearest parent."""
-        keypath = tuple(keypath)
-        if key and keypath in self.key_marks:
-            return self.key_marks[keypath]
-        while keypath:
-            if keypath in self.marks:
-                return self.marks[keypath]
-            keypath = keypath[:-1]
-        return self.marks.get((), (1, 1))
+        node, key_node = self.node, None
+        if node is None:
+            return 1, 1
+        for part in keypath:
+            child = None
+            if isinstance(node, yaml.MappingNode):
+                for k, v in reversed(node.value):  # a duplicated key: the later one, as the data has it
+                    if isinstance(k, yaml.ScalarNode) and k.value == part:
+                        child, key_node = v, k
+                        break
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+                child, key_node = node.value[part], None
+            if child is None:
+                return _mark(node)
+            node = child
+        return _mark(key_node if key and key_node is not None else node)
 
     def problem(self, keypath: KeyPath, message: str, key: bool = False) -> Problem:
         line, col = self.where(keypath, key)
@@ -72,31 +79,32 @@ def parse(path: str, text: str) -> tuple[Source, list[Problem]]:
         return source, [Problem(path, 1, 1, f"cannot read YAML: {exc}")]
     problems: list[Problem] = []
     if node is None:
-        source.marks[()] = (1, 1)
         return source, [Problem(path, 1, 1, "the file is empty; expected a mapping with `id`")]
-    source.data = _build(node, (), source, problems)
+    source.node = node
+    source.data = _build(node, path, problems)
     return source, problems
 
 
-def _build(node: yaml.Node, keypath: KeyPath, source: Source, problems: list[Problem]) -> Any:
-    source.marks[keypath] = (node.start_mark.line + 1, node.start_mark.column + 1)
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _build(node: yaml.Node, path: str, problems: list[Problem]) -> Any:
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             # keys are names: `no:`, `on:` or `1:` stay text instead of YAML 1.1's booleans and numbers
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            here = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            if not isinstance(key, str):
-                problems.append(Problem(source.path, *here, "a key must be a plain name, not a list or mapping"))
+            if not isinstance(key_node, yaml.ScalarNode):
+                problems.append(Problem(path, *_mark(key_node), "a key must be a plain name, not a list or mapping"))
                 continue
+            key = key_node.value
             if key in out:  # reported once; the later value wins, as in every YAML reader
-                problems.append(Problem(source.path, *here, f"duplicate key '{key}': each key may appear "
-                                                            "only once in a mapping; remove or rename one"))
-            source.key_marks[keypath + (key,)] = here
-            out[key] = _build(value_node, keypath + (key,), source, problems)
+                problems.append(Problem(path, *_mark(key_node), f"duplicate key '{key}': each key may appear "
+                                                                "only once in a mapping; remove or rename one"))
+            out[key] = _build(value_node, path, problems)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, keypath + (i,), source, problems) for i, item in enumerate(node.value)]
+        return [_build(item, path, problems) for item in node.value]
     return _scalar(node)
 
 
