@@ -153,6 +153,20 @@ def _qr_part(files: dict[str, bytes]) -> str | None:
 
 def render(template: Template, context: dict, qr_url: str | None = None) -> bytes:
     """The filled .docx: every templated part rendered with `context`, the QR picture replaced."""
+    replaced = fill(template, context)
+    if template.qr_part and qr_url:
+        replaced[template.qr_part] = qr_png(qr_url)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for info, data in template.entries:
+            body = replaced.get(info.filename, data)
+            kind = zipfile.ZIP_STORED if info.filename.startswith("word/media/") else zipfile.ZIP_DEFLATED
+            archive.writestr(zipfile.ZipInfo(info.filename, info.date_time), body, kind, 1 if kind else None)
+    return out.getvalue()
+
+
+def fill(template: Template, context: dict) -> dict[str, bytes]:
+    """The templated parts rendered with `context` (part name -> XML), as they go into the .docx."""
     replaced: dict[str, bytes] = {}
     for name, compiled in template.compiled.items():
         try:
@@ -167,15 +181,7 @@ def render(template: Template, context: dict, qr_url: str | None = None) -> byte
         if name == "word/document.xml":  # a picture repeated by a loop needs its own id each time
             xml = _renumber(xml)
         replaced[name] = xml.encode("utf-8")
-    if template.qr_part and qr_url:
-        replaced[template.qr_part] = qr_png(qr_url)
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        for info, data in template.entries:
-            body = replaced.get(info.filename, data)
-            kind = zipfile.ZIP_STORED if info.filename.startswith("word/media/") else zipfile.ZIP_DEFLATED
-            archive.writestr(zipfile.ZipInfo(info.filename, info.date_time), body, kind, 1 if kind else None)
-    return out.getvalue()
+    return replaced
 
 
 def _renumber(xml: str) -> str:
