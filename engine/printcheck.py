@@ -157,7 +157,16 @@ def rehearse(template: Template, wf, site, name: str, spec: dict) -> list[tuple[
 
 def font_warnings(template: Template) -> list[str]:
     """A message for each style the document uses (and the defaults) that names no East Asian font, or takes
-    it from the theme."""
+    it from the theme (once per version of the file: several printouts may share a template)."""
+    if template.digest not in _FONTS:
+        _FONTS[template.digest] = _font_warnings(template)
+    return _FONTS[template.digest]
+
+
+_FONTS: dict[str, list[str]] = {}
+
+
+def _font_warnings(template: Template) -> list[str]:
     parts = {info.filename: data for info, data in template.entries}
     styles = parts.get("word/styles.xml")
     if styles is None:
