@@ -11,6 +11,7 @@ from .workcalendar import BusinessCalendar
 from .yamlsrc import Problem, Source, parse
 
 SITE_FILE = "goldkey.yaml"
+LEGACY_ADMIN = "manager"  # (deprecated) who administered a site whose goldkey.yaml predates `admin_roles`
 
 
 def calendar_warnings(site: Site, path: str, text: str | None, today: date | None = None) -> list[Problem]:
@@ -41,7 +42,12 @@ def build_site(source: Source | None, problems: list[Problem], warnings: list[Pr
         if role not in site.roles:
             problems.append(source.problem(("admin_roles", i), f"unknown role '{role}'{did_you_mean(role, site.roles)}"
                                                                "; admin roles must be declared under `roles`"))
-    if "admin_roles" not in data:
+    if "admin_roles" not in data and LEGACY_ADMIN in site.roles:  # as before admin_roles existed
+        site.admin_roles = (LEGACY_ADMIN,)
+        warnings.append(source.problem((), f"warning: no `admin_roles`: the role '{LEGACY_ADMIN}' administers the "
+                                           f"site, as before the key existed; say so with `admin_roles: "
+                                           f"[{LEGACY_ADMIN}]` (this default will go)"))
+    elif "admin_roles" not in data:
         warnings.append(source.problem((), "warning: no `admin_roles`: nobody may open the admin page or reload the "
                                            "definitions; add e.g. `admin_roles: [manager]`"))
     try:

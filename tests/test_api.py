@@ -288,7 +288,7 @@ def test_attachments_are_stored_by_content_never_by_the_given_name(api, tmp_path
 
 @pytest.mark.parametrize("setting, admins, others", [
     ("admin_roles: [cs_supervisor]\n", ["chen"], ["boss", "wang"]),
-    ("", [], ["boss", "chen", "wang"]),  # none declared: nobody (and check says so)
+    ("", ["boss"], ["chen", "wang"]),  # none declared: the manager, as before the key existed (and check warns)
 ])
 def test_admin_roles_come_from_goldkey_yaml(tmp_path, clock, setting, admins, others):
     defs = tmp_path / "defs"
@@ -298,7 +298,8 @@ def test_admin_roles_come_from_goldkey_yaml(tmp_path, clock, setting, admins, ot
     site = (REPO / "goldkey.yaml").read_text(encoding="utf-8")
     (defs / "goldkey.yaml").write_text(re.sub(r"^admin_roles:.*\n", setting, site, flags=re.M), encoding="utf-8")
     registry = definitions.load_strict(defs)
-    assert any("no `admin_roles`" in w.message for w in registry.warnings) == (not setting)
+    assert any("no `admin_roles`: the role 'manager' administers" in w.message for w in registry.warnings) == (
+        not setting)
     app = create_app(tmp_path / "a.db", registry, tick_seconds=0, clock=clock)
     engine = app.state.engine
     tokens = {}
@@ -312,4 +313,4 @@ def test_admin_roles_come_from_goldkey_yaml(tmp_path, clock, setting, admins, ot
             refused = client.get("/api/admin/definitions", headers=tokens[name])
             assert refused.status_code == 403 and refused.json()["message"].startswith("只有管理人員（")
             assert client.post("/api/admin/reload", headers=tokens[name]).status_code == 403
-    assert engine.is_admin("chen") == bool(admins)
+    assert engine.is_admin("chen") == (admins == ["chen"])
