@@ -44,8 +44,8 @@ _STYLE_REFS = re.compile(rb'<w:(?:pStyle|tblStyle|rStyle) w:val="([^"]+)"')
 
 def lint_printouts(registry, root: Path, prefix: str) -> tuple[list[Problem], list[Problem]]:
     """(problems, warnings) of every printout template the forms declare: a missing file, a tag that cannot
-    be read, an unknown variable or field, a reach for internals, no QR picture, copies not repeated, a
-    document that does not print, styles without a Chinese font."""
+    be read, an unknown variable or field, a reach for internals, no QR picture, a document that does not
+    print; as warnings (it still prints), copies not repeated and styles without a Chinese font."""
     problems: list[Problem] = []
     warnings: list[Problem] = []
     shown = (lambda rel: rel) if prefix in ("", ".") else (lambda rel: f"{prefix.rstrip('/')}/{rel}")
@@ -67,14 +67,15 @@ def lint_printouts(registry, root: Path, prefix: str) -> tuple[list[Problem], li
                 problems.append(Problem(shown(rel), exc.paragraph, 1, exc.message))
                 continue
             found = lint(template, context_keys(form, users))
-            if len(spec.get("copies") or []) > 1 and not _loops_over_copies(template):
-                found.append((1, f"printout '{name}' is printed in {len(spec['copies'])} copies "
-                                 f"({'、'.join(spec['copies'])}) but the template prints its body once: put the body "
-                                 "between {%p for copy in copies %} and {%p endfor %}"))
             if not found and users:
                 found += rehearse(template, users[0], registry.site, name, spec)
             problems += [Problem(shown(rel), paragraph, 1, message) for paragraph, message in found]
-            warnings += [Problem(shown(rel), 1, 1, f"warning: {message}") for message in font_warnings(template)]
+            notes = list(font_warnings(template))
+            if len(spec.get("copies") or []) > 1 and not _loops_over_copies(template):
+                notes.append(f"printout '{name}' is printed in {len(spec['copies'])} copies "
+                             f"({'、'.join(spec['copies'])}) but the template prints its body once: put the body "
+                             "between {%p for copy in copies %} and {%p endfor %}")
+            warnings += [Problem(shown(rel), 1, 1, f"warning: {message}") for message in notes]
     return problems, sorted(set(warnings))
 
 
