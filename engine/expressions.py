@@ -1,10 +1,26 @@
-"""Sandboxed expressions over form data: parsed and checked once, evaluated with simpleeval's limits."""
+"""Sandboxed expressions over form data: parsed and checked once, evaluated by simpleeval within limits.
+
+What an expression may build and how long it may run is bounded, so that no definition can stall the server:
+
+- at parse time, its length (MAX_TEXT characters), the nesting of its syntax tree (MAX_DEPTH) and its size
+  (MAX_NODES); a part made of constants only (`'%0999999999d' % 1`) is evaluated once, and one that breaks a
+  limit is refused there, so `goldkey check` reports it at its line;
+- at run time, every value any operator, call or name produces: a text at most MAX_SIZE characters, a list or
+  tuple at most MAX_SIZE items counted through the lists inside it (`[[0]*99999]*99999` is 10^10), a number
+  at most MAX_DIGITS digits; `*`, `+` and `%` refuse before building what would break them, `%` formatting
+  refuses widths and precisions beyond MAX_SIZE, `sum` adds numbers only, `round` and `int` refuse huge
+  digits; and each evaluation runs at most MAX_STEPS nodes and MAX_SECONDS.
+
+A refusal is an ExpressionError in words staff can read, with the expression shortened, never its values.
+"""
 
 from __future__ import annotations
 
 import ast
 import math
+import re
 import threading
+import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -14,19 +30,14 @@ import simpleeval
 from .errors import ExpressionError
 from .money import parse_money
 
-# Functions an expression may call; `balance` is bound per evaluation to the instance's ledgers.
-_PURE_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "len": len,
-    "abs": abs,
-    "min": min,
-    "max": max,
-    "sum": sum,
-    "round": round,
-    "int": int,
-    "str": str,
-    "money": parse_money,
-}
-FUNCTIONS = frozenset(_PURE_FUNCTIONS) | {"balance"}
+MAX_TEXT = 2000  # characters of one expression
+MAX_DEPTH = 64  # nesting of its syntax tree
+MAX_NODES = 1000  # nodes of its syntax tree
+MAX_DIGITS = 1000  # no form or ledger needs a bigger number; far bigger ones cost seconds of CPU
+MAX_SIZE = 100_000  # characters of a text; items of a list, counted through the lists inside it
+MAX_STEPS = 200_000  # nodes evaluated in one evaluation
+MAX_SECONDS = 0.25  # wall-clock time of one evaluation
+
 CONSTANTS = {"True": True, "False": False, "None": None}
 
 _ALLOWED_NODES = (
@@ -38,6 +49,183 @@ _ALLOWED_NODES = (
 )
 
 
+class _TooMuch(Exception):
+    """An evaluation broke a limit; `reason` is (in English for check, in Chinese for staff)."""
+
+    def __init__(self, english: str, chinese: str) -> None:
+        super().__init__(english)
+        self.english, self.chinese = english, chinese
+
+
+_SIZE = (f"builds a value of more than {MAX_SIZE:,} characters or items", f"結果過大（超過 {MAX_SIZE:,} 個字元或項目）")
+_DIGITS = (f"makes a number of more than {MAX_DIGITS} digits", f"數字過大（超過 {MAX_DIGITS} 位）")
+_TIME = ("takes too long to compute", "計算時間過長")
+
+
+def _size(value: Any, limit: int = MAX_SIZE) -> int:
+    """Characters of a text, or items of a list counted through the texts and lists inside it (a shared one each
+    time it appears), stopping as soon as the count passes `limit`. Lists of plain values are measured in C."""
+    if isinstance(value, str | bytes):
+        return len(value)
+    if not isinstance(value, _CONTAINERS):
+        return 0
+    items = value.values() if isinstance(value, dict) else value
+    total = len(items)
+    if total > limit or not set(map(type, items)) & _NESTED:
+        return total
+    for item in items:
+        if isinstance(item, str | bytes):
+            total += len(item)
+        elif isinstance(item, _CONTAINERS):  # (nesting is bounded by the tree's depth: no deep recursion)
+            total += _size(item, limit - total)
+        if total > limit:
+            break
+    return total
+
+
+_CONTAINERS = (list, tuple, set, frozenset, dict)
+_NESTED = {str, bytes, *_CONTAINERS}
+
+
+def _digits(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal) or value == 0:
+        return 0
+    if isinstance(value, Decimal):
+        return value.adjusted() + 1 if value.is_finite() else 0
+    return value.bit_length() * 0.30103
+
+
+def _bounded(value: Any) -> Any:
+    """`value`, unless it breaks a size limit."""
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        if _digits(value) > MAX_DIGITS:
+            raise _TooMuch(*_DIGITS)
+    elif _size(value) > MAX_SIZE:
+        raise _TooMuch(*_SIZE)
+    return value
+
+
+# --- operators and functions that check before they build ------------------------------------------------
+def _power(a: Any, b: Any) -> Any:
+    if isinstance(b, int | Decimal) and not isinstance(b, bool) and not (isinstance(a, int | Decimal) and
+                                                                          abs(a) in (0, 1)):
+        if abs(b) > MAX_DIGITS or _digits(a) * abs(b) > MAX_DIGITS:
+            raise _TooMuch(*_DIGITS)
+    return simpleeval.safe_power(a, b)
+
+
+def _repeat_count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _multiply(a: Any, b: Any) -> Any:
+    for seq, times in ((a, _repeat_count(b)), (b, _repeat_count(a))):
+        if times is not None and isinstance(seq, str | list | tuple):
+            if times > 0 and _size(seq) * times > MAX_SIZE:
+                raise _TooMuch(*_SIZE)
+            return seq * times
+    if _digits(a) + _digits(b) > MAX_DIGITS:
+        raise _TooMuch(*_DIGITS)
+    return a * b
+
+
+def _add(a: Any, b: Any) -> Any:
+    if isinstance(a, str | list | tuple) and isinstance(b, str | list | tuple) and _size(a) + _size(b) > MAX_SIZE:
+        raise _TooMuch(*_SIZE)
+    return a + b
+
+
+_FORMAT = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(\*|\d+)?(?:\.(\*|\d+))?")
+
+
+def _modulo(a: Any, b: Any) -> Any:
+    if isinstance(a, str):  # `%` formatting: no width or precision that builds a huge text
+        for width, precision in _FORMAT.findall(a):
+            for part in (width, precision):
+                if part == "*" or (part and int(part) > MAX_SIZE):
+                    raise _TooMuch(*_SIZE)
+    return a % b
+
+
+def _shift(a: Any, b: Any) -> Any:
+    raise simpleeval.FeatureNotAvailable("bit shifts are not available in expressions")
+
+
+def _sum(values: Any, start: Any = 0) -> Any:
+    """The sum of numbers (adding lists or texts would build them one copy at a time)."""
+    items = list(values) if isinstance(values, list | tuple) else None
+    numbers = items is not None and all(isinstance(v, int | Decimal) and not isinstance(v, bool) for v in items)
+    if not numbers or not isinstance(start, int | Decimal):
+        raise TypeError("sum() adds numbers only")
+    return sum(items, start)
+
+
+def _round(value: Any, digits: Any = None) -> Any:
+    if digits is not None and (not isinstance(digits, int) or abs(digits) > MAX_DIGITS):
+        raise _TooMuch(*_DIGITS)
+    return round(value) if digits is None else round(value, digits)
+
+
+def _int(value: Any) -> int:
+    if (isinstance(value, Decimal) and _digits(value) > MAX_DIGITS) or (isinstance(value, str) and
+                                                                       len(value) > MAX_DIGITS):
+        raise _TooMuch(*_DIGITS)
+    return int(value)
+
+
+def _text(value: Any) -> str:
+    if _size(value) > MAX_SIZE:
+        raise _TooMuch(*_SIZE)
+    return str(value)
+
+
+# Functions an expression may call; `balance` is bound per evaluation to the instance's ledgers.
+_PURE_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "len": len,
+    "abs": abs,
+    "min": min,
+    "max": max,
+    "sum": _sum,
+    "round": _round,
+    "int": _int,
+    "str": _text,
+    "money": parse_money,
+}
+FUNCTIONS = frozenset(_PURE_FUNCTIONS) | {"balance"}
+
+_OPERATORS = dict(simpleeval.DEFAULT_OPERATORS)
+_OPERATORS.update({ast.Pow: _power, ast.Mult: _multiply, ast.Add: _add, ast.Mod: _modulo, ast.LShift: _shift,
+                   ast.RShift: _shift})
+
+
+class _Bounded(simpleeval.EvalWithCompoundTypes):
+    """simpleeval's evaluator counting its steps and time, and checking every value a node produces."""
+
+    steps = 0
+    deadline = 0.0
+
+    def eval(self, expr, previously_parsed=None):
+        self.steps, self.deadline = 0, time.monotonic() + MAX_SECONDS
+        return super().eval(expr, previously_parsed)
+
+    def _eval(self, node):
+        self.steps += 1
+        if self.steps > MAX_STEPS or (not self.steps & 0xFF and time.monotonic() > self.deadline):
+            raise _TooMuch(*_TIME)
+        return _bounded(super()._eval(node))
+
+
+_local = threading.local()
+
+
+def _evaluator() -> _Bounded:
+    ev = getattr(_local, "ev", None)
+    if ev is None:
+        ev = _local.ev = _Bounded(operators=_OPERATORS)
+    return ev
+
+
+# --- expressions ------------------------------------------------------------------------------------------
 class Expression:
     """One compiled expression: its text, parsed tree, and the field names it reads."""
 
@@ -45,37 +233,119 @@ class Expression:
 
     def __init__(self, text: str) -> None:
         self.text = text
+        shown = _shorten(text)
+        if len(text) > MAX_TEXT:
+            raise ExpressionError(f"expression '{shown}' is {len(text):,} characters long; at most {MAX_TEXT:,}: "
+                                  "split it, or compute a part in a field of its own")
         try:
             tree = simpleeval.SimpleEval.parse(text)
         except SyntaxError as exc:
-            raise ExpressionError(f"syntax error in expression '{text}' at column {exc.offset or 1}: "
+            raise ExpressionError(f"syntax error in expression '{shown}' at column {exc.offset or 1}: "
                                   f"{exc.msg}") from None
+        except (RecursionError, MemoryError):
+            raise ExpressionError(f"expression '{shown}' is nested too deeply (at most {MAX_DEPTH} levels)") from None
         if not isinstance(tree, ast.Expr):
-            raise ExpressionError(f"'{text}' is a statement; write a single expression")
+            raise ExpressionError(f"'{shown}' is a statement; write a single expression")
+        _check_shape(tree, shown)
         names: set[str] = set()
         ledgers: set[str] = set()
         for node in ast.walk(tree):
-            _check_node(node, text, names, ledgers)
+            _check_node(node, shown, names, ledgers)
         self.tree = tree
         self.names = frozenset(names)
         self.ledgers = frozenset(ledgers)
+        _check_constants(tree, shown)
 
     def evaluate(self, scope: Mapping[str, Any], balance: Callable[[str], Decimal] | None = None) -> Any:
         """Evaluate against `scope` (field -> value, missing fields read as None)."""
         ev = _evaluator()
         ev.names = _Scope(scope)
         ev.functions = dict(_PURE_FUNCTIONS, balance=balance or _no_ledger)
+        shown = _shorten(self.text)
         try:
             return ev.eval(self.text, previously_parsed=self.tree)
-        except simpleeval.InvalidExpression as exc:
-            raise ExpressionError(f"運算式「{self.text}」被拒絕：{exc}") from None
-        except (TypeError, ValueError, ArithmeticError, InvalidOperation, KeyError, IndexError) as exc:
-            raise ExpressionError(f"運算式「{self.text}」無法計算（可能有欄位未填寫）：{exc}") from None
-        except RecursionError:  # pragma: no cover - defensive
-            raise ExpressionError(f"運算式「{self.text}」過於複雜") from None
+        except _TooMuch as exc:
+            raise ExpressionError(f"運算式「{shown}」{exc.chinese}，已停止計算") from None
+        except simpleeval.InvalidExpression:
+            raise ExpressionError(f"運算式「{shown}」含有不允許的寫法") from None
+        except ZeroDivisionError:
+            raise ExpressionError(f"運算式「{shown}」無法計算：除以零") from None
+        except (TypeError, AttributeError):
+            raise ExpressionError(f"運算式「{shown}」無法計算（可能有欄位未填寫，或資料類型不符）") from None
+        except (ValueError, ArithmeticError, InvalidOperation, OverflowError):
+            raise ExpressionError(f"運算式「{shown}」無法計算：數值無效或過大") from None
+        except (KeyError, IndexError):
+            raise ExpressionError(f"運算式「{shown}」無法計算：沒有這一項") from None
+        except (RecursionError, MemoryError):
+            raise ExpressionError(f"運算式「{shown}」過於複雜，已停止計算") from None
 
     def __repr__(self) -> str:
         return f"Expression({self.text!r})"
+
+
+def _shorten(text: str, length: int = 80) -> str:
+    """The expression as a message quotes it: at most `length` characters."""
+    return text if len(text) <= length else text[:length - 1] + "…"
+
+
+def _check_shape(tree: ast.AST, shown: str) -> None:
+    """Refuse a tree nested deeper than MAX_DEPTH or bigger than MAX_NODES (walked without recursion)."""
+    stack = [(tree, 1)]
+    count = 0
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if depth > MAX_DEPTH:
+            raise ExpressionError(f"expression '{shown}' is nested too deeply (at most {MAX_DEPTH} levels)")
+        if count > MAX_NODES:
+            raise ExpressionError(f"expression '{shown}' has more than {MAX_NODES} parts: split it, or compute a "
+                                  "part in a field of its own")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+def _check_constants(tree: ast.Expr, shown: str) -> None:
+    """Evaluate once each part made of constants only (no field, no ledger): one that breaks a limit is a
+    definition error, reported by check (`'%0999999999d' % 1`, `[[0]*99999]*99999 == 1`)."""
+    constant: dict[int, bool] = {}
+    for node in _postorder(tree.value):
+        children = list(ast.iter_child_nodes(node))
+        if isinstance(node, ast.Name):
+            constant[id(node)] = node.id in CONSTANTS
+        elif isinstance(node, ast.Call):
+            constant[id(node)] = node.func.id in _PURE_FUNCTIONS and all(constant[id(a)] for a in node.args)
+        else:
+            constant[id(node)] = all(constant.get(id(c), True) for c in children)
+    tops = []
+    pending = [tree.value]
+    while pending:
+        node = pending.pop()
+        if constant[id(node)]:
+            if not isinstance(node, ast.Constant | ast.Name):
+                tops.append(node)
+        else:
+            pending.extend(c for c in ast.iter_child_nodes(node) if id(c) in constant)
+    ev = _evaluator()
+    ev.names, ev.functions = _Scope({}), dict(_PURE_FUNCTIONS, balance=_no_ledger)
+    for node in tops:
+        try:
+            ev.eval("", previously_parsed=node)
+        except _TooMuch as exc:
+            raise ExpressionError(f"'{shown}' {exc.english}; it cannot run") from None
+        except Exception:  # noqa: BLE001 - other failures depend on where it is used; they are reported then
+            continue
+
+
+def _postorder(root: ast.AST) -> list[ast.AST]:
+    out: list[ast.AST] = []
+    stack: list[tuple[ast.AST, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            out.append(node)
+            continue
+        stack.append((node, True))
+        stack.extend((child, False) for child in ast.iter_child_nodes(node))
+    return out
 
 
 def _check_node(node: ast.AST, text: str, names: set[str], ledgers: set[str]) -> None:
@@ -85,7 +355,7 @@ def _check_node(node: ast.AST, text: str, names: set[str], ledgers: set[str]) ->
         raise ExpressionError(f"'{text}' uses {what}, which expressions do not allow{hint}")
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-            called = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
+            called = node.func.id if isinstance(node.func, ast.Name) else _shorten(ast.unparse(node.func), 40)
             raise ExpressionError(f"'{text}' calls unknown function '{called}'; "
                                   f"allowed: {', '.join(sorted(FUNCTIONS))}")
         if node.keywords:
@@ -102,6 +372,8 @@ def _check_node(node: ast.AST, text: str, names: set[str], ledgers: set[str]) ->
             names.add(node.id)
     elif isinstance(node, ast.Constant) and isinstance(node.value, float):
         # money is exact: a literal such as 0.5 becomes Decimal('0.5'), never a float
+        if not math.isfinite(node.value):
+            raise ExpressionError(f"'{text}': {node.value} is not a number an expression may use")
         node.value = Decimal(repr(node.value))
 
 
@@ -118,45 +390,3 @@ class _Scope(dict):
 
 def _no_ledger(ledger: str) -> Decimal:
     raise ExpressionError(f"balance('{ledger}') is only available inside a workflow with that ledger")
-
-
-MAX_DIGITS = 1000  # no form or ledger needs a bigger number; far bigger ones cost seconds of CPU
-
-
-def _digits(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal)) or value == 0:
-        return 0
-    return math.log10(abs(value)) + 1 if isinstance(value, Decimal) else value.bit_length() * 0.30103
-
-
-def _too_big(a: Any, b: Any) -> None:
-    raise simpleeval.NumberTooHigh(f"the result would have more than {MAX_DIGITS} digits ({a!r:.20}, {b!r:.20})")
-
-
-def _power(a: Any, b: Any) -> Any:
-    if isinstance(b, (int, Decimal)) and not isinstance(b, bool) and abs(a) not in (0, 1) and (
-            abs(b) > MAX_DIGITS or _digits(a) * abs(b) > MAX_DIGITS):
-        _too_big(a, b)
-    return simpleeval.safe_power(a, b)
-
-
-def _multiply(a: Any, b: Any) -> Any:
-    if _digits(a) + _digits(b) > MAX_DIGITS:
-        _too_big(a, b)
-    return simpleeval.safe_mult(a, b)
-
-
-def _shift(a: Any, b: Any) -> Any:
-    raise simpleeval.FeatureNotAvailable("bit shifts are not available in expressions")
-
-
-_OPERATORS = dict(simpleeval.DEFAULT_OPERATORS)
-_OPERATORS.update({ast.Pow: _power, ast.Mult: _multiply, ast.LShift: _shift, ast.RShift: _shift})
-_local = threading.local()
-
-
-def _evaluator() -> simpleeval.EvalWithCompoundTypes:
-    ev = getattr(_local, "ev", None)
-    if ev is None:
-        ev = _local.ev = simpleeval.EvalWithCompoundTypes(operators=_OPERATORS)
-    return ev
