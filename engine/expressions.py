@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ast
 import math
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -27,14 +26,14 @@ from typing import Any
 
 import simpleeval
 
+from . import limits
 from .errors import ExpressionError
+from .limits import DIGITS, MAX_DIGITS, MAX_SIZE, SIZE, TIME, TooMuch
 from .money import parse_money
 
 MAX_TEXT = 2000  # characters of one expression
 MAX_DEPTH = 64  # nesting of its syntax tree
 MAX_NODES = 1000  # nodes of its syntax tree
-MAX_DIGITS = 1000  # no form or ledger needs a bigger number; far bigger ones cost seconds of CPU
-MAX_SIZE = 100_000  # characters of a text; items of a list, counted through the lists inside it
 MAX_STEPS = 200_000  # nodes evaluated in one evaluation
 MAX_SECONDS = 0.25  # wall-clock time of one evaluation
 
@@ -47,104 +46,6 @@ _ALLOWED_NODES = (
     ast.Mod, ast.Pow, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn, ast.Is,
     ast.IsNot,
 )
-
-
-class _TooMuch(Exception):
-    """An evaluation broke a limit; `reason` is (in English for check, in Chinese for staff)."""
-
-    def __init__(self, english: str, chinese: str) -> None:
-        super().__init__(english)
-        self.english, self.chinese = english, chinese
-
-
-_SIZE = (f"builds a value of more than {MAX_SIZE:,} characters or items", f"結果過大（超過 {MAX_SIZE:,} 個字元或項目）")
-_DIGITS = (f"makes a number of more than {MAX_DIGITS} digits", f"數字過大（超過 {MAX_DIGITS} 位）")
-_TIME = ("takes too long to compute", "計算時間過長")
-
-
-def _size(value: Any, limit: int = MAX_SIZE) -> int:
-    """Characters of a text, or items of a list counted through the texts and lists inside it (a shared one each
-    time it appears), stopping as soon as the count passes `limit`. Lists of plain values are measured in C."""
-    if isinstance(value, str | bytes):
-        return len(value)
-    if not isinstance(value, _CONTAINERS):
-        return 0
-    items = value.values() if isinstance(value, dict) else value
-    total = len(items)
-    if total > limit or not set(map(type, items)) & _NESTED:
-        return total
-    for item in items:
-        if isinstance(item, str | bytes):
-            total += len(item)
-        elif isinstance(item, _CONTAINERS):  # (nesting is bounded by the tree's depth: no deep recursion)
-            total += _size(item, limit - total)
-        if total > limit:
-            break
-    return total
-
-
-_CONTAINERS = (list, tuple, set, frozenset, dict)
-_NESTED = {str, bytes, *_CONTAINERS}
-
-
-def _digits(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | Decimal) or value == 0:
-        return 0
-    if isinstance(value, Decimal):
-        return value.adjusted() + 1 if value.is_finite() else 0
-    return value.bit_length() * 0.30103
-
-
-def _bounded(value: Any) -> Any:
-    """`value`, unless it breaks a size limit."""
-    if isinstance(value, int | Decimal) and not isinstance(value, bool):
-        if _digits(value) > MAX_DIGITS:
-            raise _TooMuch(*_DIGITS)
-    elif _size(value) > MAX_SIZE:
-        raise _TooMuch(*_SIZE)
-    return value
-
-
-# --- operators and functions that check before they build ------------------------------------------------
-def _power(a: Any, b: Any) -> Any:
-    if isinstance(b, int | Decimal) and not isinstance(b, bool) and not (isinstance(a, int | Decimal) and
-                                                                          abs(a) in (0, 1)):
-        if abs(b) > MAX_DIGITS or _digits(a) * abs(b) > MAX_DIGITS:
-            raise _TooMuch(*_DIGITS)
-    return simpleeval.safe_power(a, b)
-
-
-def _repeat_count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _multiply(a: Any, b: Any) -> Any:
-    for seq, times in ((a, _repeat_count(b)), (b, _repeat_count(a))):
-        if times is not None and isinstance(seq, str | list | tuple):
-            if times > 0 and _size(seq) * times > MAX_SIZE:
-                raise _TooMuch(*_SIZE)
-            return seq * times
-    if _digits(a) + _digits(b) > MAX_DIGITS:
-        raise _TooMuch(*_DIGITS)
-    return a * b
-
-
-def _add(a: Any, b: Any) -> Any:
-    if isinstance(a, str | list | tuple) and isinstance(b, str | list | tuple) and _size(a) + _size(b) > MAX_SIZE:
-        raise _TooMuch(*_SIZE)
-    return a + b
-
-
-_FORMAT = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(\*|\d+)?(?:\.(\*|\d+))?")
-
-
-def _modulo(a: Any, b: Any) -> Any:
-    if isinstance(a, str):  # `%` formatting: no width or precision that builds a huge text
-        for width, precision in _FORMAT.findall(a):
-            for part in (width, precision):
-                if part == "*" or (part and int(part) > MAX_SIZE):
-                    raise _TooMuch(*_SIZE)
-    return a % b
 
 
 def _shift(a: Any, b: Any) -> Any:
@@ -162,20 +63,20 @@ def _sum(values: Any, start: Any = 0) -> Any:
 
 def _round(value: Any, digits: Any = None) -> Any:
     if digits is not None and (not isinstance(digits, int) or abs(digits) > MAX_DIGITS):
-        raise _TooMuch(*_DIGITS)
+        raise TooMuch(*DIGITS)
     return round(value) if digits is None else round(value, digits)
 
 
 def _int(value: Any) -> int:
-    if (isinstance(value, Decimal) and _digits(value) > MAX_DIGITS) or (isinstance(value, str) and
+    if (isinstance(value, Decimal) and limits.digits(value) > MAX_DIGITS) or (isinstance(value, str) and
                                                                        len(value) > MAX_DIGITS):
-        raise _TooMuch(*_DIGITS)
+        raise TooMuch(*DIGITS)
     return int(value)
 
 
 def _text(value: Any) -> str:
-    if _size(value) > MAX_SIZE:
-        raise _TooMuch(*_SIZE)
+    if limits.size(value) > MAX_SIZE:
+        raise TooMuch(*SIZE)
     return str(value)
 
 
@@ -194,8 +95,8 @@ _PURE_FUNCTIONS: dict[str, Callable[..., Any]] = {
 FUNCTIONS = frozenset(_PURE_FUNCTIONS) | {"balance"}
 
 _OPERATORS = dict(simpleeval.DEFAULT_OPERATORS)
-_OPERATORS.update({ast.Pow: _power, ast.Mult: _multiply, ast.Add: _add, ast.Mod: _modulo, ast.LShift: _shift,
-                   ast.RShift: _shift})
+_OPERATORS.update({ast.Pow: limits.power, ast.Mult: limits.multiply, ast.Add: limits.add, ast.Mod: limits.modulo,
+                   ast.LShift: _shift, ast.RShift: _shift})
 
 
 class _Bounded(simpleeval.EvalWithCompoundTypes):
@@ -211,8 +112,8 @@ class _Bounded(simpleeval.EvalWithCompoundTypes):
     def _eval(self, node):
         self.steps += 1
         if self.steps > MAX_STEPS or (not self.steps & 0xFF and time.monotonic() > self.deadline):
-            raise _TooMuch(*_TIME)
-        return _bounded(super()._eval(node))
+            raise TooMuch(*TIME)
+        return limits.bounded(super()._eval(node))
 
 
 _local = threading.local()
@@ -264,7 +165,7 @@ class Expression:
         shown = _shorten(self.text)
         try:
             return ev.eval(self.text, previously_parsed=self.tree)
-        except _TooMuch as exc:
+        except TooMuch as exc:
             raise ExpressionError(f"運算式「{shown}」{exc.chinese}，已停止計算") from None
         except simpleeval.InvalidExpression:
             raise ExpressionError(f"運算式「{shown}」含有不允許的寫法") from None
@@ -329,7 +230,7 @@ def _check_constants(tree: ast.Expr, shown: str) -> None:
     for node in tops:
         try:
             ev.eval("", previously_parsed=node)
-        except _TooMuch as exc:
+        except TooMuch as exc:
             raise ExpressionError(f"'{shown}' {exc.english}; it cannot run") from None
         except Exception:  # noqa: BLE001 - other failures depend on where it is used; they are reported then
             continue

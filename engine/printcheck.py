@@ -10,6 +10,7 @@ Problems point at `printouts/x.docx:P:1`, P the paragraph (docxtpl puts each par
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,31 +93,58 @@ def lint(template: Template, keys: dict[str, set[str]]) -> list[tuple[int, str]]
         tree = template.trees[name]
         internals: set[int] = set()
         declared = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+
+        def add(node, message: str, part: str = name, source: str = source) -> None:
+            """A problem at the node's paragraph, quoting the paragraph's text (of the document's body)."""
+            paragraph = paragraph_of(source, node.lineno)
+            near = _near(template, paragraph) if part == "word/document.xml" else ""
+            problems.append((paragraph, message + near))
+
         for node in tree.find_all(nodes.Name):
             if node.ctx == "load" and node.name not in allowed | _JINJA and node.name not in declared:
-                problems.append((paragraph_of(source, node.lineno),
-                                 f"unknown variable '{node.name}'{did_you_mean(node.name, allowed)} ({name}); see "
-                                 "docs/printouts.md for what a template may use"))
+                add(node, f"unknown variable '{node.name}'{did_you_mean(node.name, allowed)} ({name}); see "
+                          "docs/printouts.md for what a template may use")
         for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
             attr = _attr(node)
-            where = paragraph_of(source, node.lineno)
             if isinstance(attr, str) and attr.startswith("_"):
                 if node.lineno not in internals:  # one message for `x.__class__.__mro__`
                     internals.add(node.lineno)
-                    problems.append((where, f"'{attr}' reaches for Python internals, which templates may not use"))
+                    add(node, f"'{attr}' reaches for Python internals, which templates may not use")
                 continue
             base = node.node
             if isinstance(base, nodes.Name) and base.name in _KEYED and isinstance(attr, str) \
                     and base.name not in declared and attr not in keys.get(base.name, set()):
                 known = keys.get(base.name, set())
-                problems.append((where, f"'{base.name}.{attr}': no {_KEYED[base.name]} '{attr}'"
-                                        f"{did_you_mean(attr, known)} ({name})"))
+                add(node, f"'{base.name}.{attr}': no {_KEYED[base.name]} '{attr}'{did_you_mean(attr, known)} ({name})")
             inner = base if isinstance(base, nodes.Getattr | nodes.Getitem) else None
             if inner is not None and isinstance(inner.node, nodes.Name) and inner.node.name == "signed" \
                     and "signed" not in declared and isinstance(attr, str) and attr not in SIGNATURE_KEYS:
-                problems.append((where, f"'signed.{_attr(inner)}.{attr}': a signature has no '{attr}'"
-                                        f"{did_you_mean(attr, SIGNATURE_KEYS)} (it has {', '.join(SIGNATURE_KEYS)})"))
+                add(node, f"'signed.{_attr(inner)}.{attr}': a signature has no '{attr}'"
+                          f"{did_you_mean(attr, SIGNATURE_KEYS)} (it has {', '.join(SIGNATURE_KEYS)})")
+        for node in tree.find_all(tuple(_ELSEWHERE)):
+            add(node, f"{{% {_ELSEWHERE[type(node)]} %}} is not available in printout templates: put the text in "
+                      "this template")
+        for node in tree.find_all(nodes.For):
+            if node.recursive:
+                add(node, "a `recursive` loop may call itself without end; write the levels as loops of their own")
     return sorted(set(problems))
+
+
+_ELSEWHERE = {nodes.Include: "include", nodes.Extends: "extends", nodes.Import: "import",
+              nodes.FromImport: "from … import"}  # (they read other templates: a printout has none to read)
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def _near(template: Template, paragraph: int) -> str:
+    """` (near “…”)`: the text of the paragraph a problem is in, as Word shows it (shortened)."""
+    source = template.sources.get("word/document.xml", "")
+    starts = [i for i, line in enumerate(source.split("\n")) if line.startswith("<w:p")]
+    if not 0 < paragraph <= len(starts):
+        return ""
+    lines = source.split("\n")
+    end = starts[paragraph] if paragraph < len(starts) else len(lines)
+    text = html.unescape(_TAGS.sub("", "".join(lines[starts[paragraph - 1]:end]))).strip()
+    return f" (near “{text[:57] + '…' if len(text) > 60 else text}”)" if text else ""
 
 
 def context_keys(form, workflows) -> dict[str, set[str]]:

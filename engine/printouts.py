@@ -1,11 +1,12 @@
 """Word printouts: docxtpl templates rendered in a Jinja2 sandbox, fast, and linted at load.
 
 A template is prepared once per file version: its XML parts with Jinja tags are repaired by docxtpl's own
-`patch_xml` (tags Word split across runs, `{%p %}` / `{%tr %}` paragraph and row tags) and compiled in an
-`ImmutableSandboxedEnvironment` with autoescape on (docxtpl's default environment is neither: `&` in the
-data breaks the file and template code can reach Python internals). A render is then the compiled
-templates' output, docxtpl's listing fix-up (newlines become line breaks) and a zip of the parts, with the
-picture whose alternative text is `goldkey:qr` replaced by the QR code of the verification address.
+`patch_xml` (tags Word split across runs, `{%p %}` / `{%tr %}` paragraph and row tags) and compiled in the
+bounded sandbox of engine/sandbox.py, autoescape on (docxtpl's default environment is neither: `&` in the
+data breaks the file and template code can reach Python internals; and nothing bounds what it builds).
+A render is then the compiled templates' output, docxtpl's listing fix-up (newlines become line breaks) and
+a zip of the parts, with the picture whose alternative text is `goldkey:qr` replaced by the QR code of the
+verification address.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from typing import Any
 
 import segno
 from docxtpl import DocxTemplate
-from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import TemplateError, TemplateSyntaxError, nodes
 
 from . import money, words
+from .sandbox import budget, environment, render_text
 from .steps import ChoiceStep
 
 QR_DESCR = "goldkey:qr"
@@ -36,11 +37,6 @@ CONTEXT = frozenset("""title form number site workflow status outcome started_by
 _PARTS = re.compile(r"^word/(document|header\d*|footer\d*)\.xml$")
 _DOCPR_ID = re.compile(r'(<wp:docPr\b[^>]*?\bid=")(\d+)(")')
 _TOOL = DocxTemplate.__new__(DocxTemplate)  # for docxtpl's patch_xml / resolve_listing, which use no state
-
-
-def environment() -> ImmutableSandboxedEnvironment:
-    """The sandbox templates run in: no attribute starting with `_`, no mutation, everything escaped."""
-    return ImmutableSandboxedEnvironment(autoescape=True, undefined=ChainableUndefined, keep_trailing_newline=True)
 
 
 SANDBOX = environment()
@@ -170,11 +166,14 @@ def fill(template: Template, context: dict) -> dict[str, bytes]:
     replaced: dict[str, bytes] = {}
     for name, compiled in template.compiled.items():
         try:
-            xml = compiled.render(context)
-        except TemplateError as exc:  # the sandbox refused something, or a filter failed
-            raise TemplateProblem(f"{template.path.name}: {exc}") from None
+            with budget():
+                xml = render_text(compiled, context)
+        except TemplateError as exc:  # the sandbox refused something, a limit was reached, or a filter failed
+            raise TemplateProblem(f"{template.path.name}: {_short(str(exc))}") from None
         except (TypeError, ValueError, ArithmeticError, LookupError) as exc:  # e.g. a number added to a text
-            raise TemplateProblem(f"{template.path.name}: {type(exc).__name__}: {exc}") from None
+            raise TemplateProblem(f"{template.path.name}: {type(exc).__name__}: {_short(str(exc))}") from None
+        except (RecursionError, MemoryError):  # a loop calling itself, a macro recursing
+            raise TemplateProblem(f"{template.path.name}: the template calls itself without end") from None
         xml = re.sub(r"\n<w:p([ >])", r"<w:p\1", xml)
         xml = xml.replace("{_{", "{{").replace("}_}", "}}").replace("{_%", "{%").replace("%_}", "%}")
         xml = _TOOL.resolve_listing(xml)
@@ -182,6 +181,10 @@ def fill(template: Template, context: dict) -> dict[str, bytes]:
             xml = _renumber(xml)
         replaced[name] = xml.encode("utf-8")
     return replaced
+
+
+def _short(text: str, length: int = 200) -> str:
+    return text if len(text) <= length else text[:length - 1] + "…"
 
 
 def _renumber(xml: str) -> str:

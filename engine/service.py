@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from .people import People
 from .store import GENESIS, Store
 from .views import describe, instance_view, task_view
 
+log = logging.getLogger("goldkey.engine")
 MAX_CATCH_UP = 1000  # runs of one schedule started per tick; the rest follow on the next tick
 _TICK_EVENTS = {"timer_fired": "timer_fired", "start_reached": "timer_fired", "deadline_reminder": "reminded",
                 "deadline_notice": "notified", "task_escalated": "escalated", "task_reassigned": "reassigned",
@@ -357,7 +359,9 @@ class Engine(People):
         try:
             template = printouts.load(self.registry.root / "printouts" / spec["template"])
         except (OSError, printouts.TemplateProblem) as exc:
-            raise Invalid(f"列印範本 printouts/{spec['template']} 無法使用：{getattr(exc, 'message', exc)}") from None
+            log.warning("printout template %s cannot be used: %s", spec["template"], getattr(exc, "message", exc))
+            raise Invalid(f"列印範本 printouts/{spec['template']} 無法使用，請通知管理人員修正範本"
+                          "（goldkey check 會指出原因）") from None
         code = verification.new_code(self.store.setting("verify_secret"))
         copies = spec.get("copies") or [""]
         hidden = access.hidden_fields(actor, wf)
@@ -377,7 +381,9 @@ class Engine(People):
             try:
                 body = printouts.render(template, ctx, url)
             except printouts.TemplateProblem as exc:
-                raise Invalid(f"列印範本 printouts/{spec['template']} 無法填寫：{exc.message}") from None
+                log.warning("printout template %s does not print: %s", spec["template"], exc.message)
+                raise Invalid(f"列印範本 printouts/{spec['template']} 無法填寫，請通知管理人員修正範本"
+                              "（goldkey check 會指出原因）") from None
         return body, {"code": code, "url": url, "print_no": event["print_no"], "reprint": event["reprint"],
                       "template_hash": template.digest, "instance": iid, "printout": printout}
 

@@ -243,7 +243,7 @@ def test_a_broken_file_is_an_error_not_a_crash(engine, tmp_path):
     broken = Engine(tmp_path / "b.db", definitions.load_strict(tmp_path / "defs"))
     broken.add_user("c", ["clerk"])
     iid = broken.start("approve_all", "c", {"subject": "x"})["id"]
-    with pytest.raises(Invalid, match="not a Word"):
+    with pytest.raises(Invalid, match="^列印範本 printouts/memo.docx 無法使用，請通知管理人員修正範本"):
         broken.render(iid, "memo", "c")
     assert broken.store.conn.execute("SELECT count(*) FROM prints").fetchone() == (0,)
     broken.close()
