@@ -41,7 +41,7 @@ def key(texts: dict[str, str], blobs: dict[str, bytes], *context: object) -> str
     digest.update(repr(sorted((k, c.__module__, c.__qualname__) for k, c in KINDS.items())).encode())
     digest.update(repr((datetime.now(UTC).strftime("%Y-%m-%d %H"), *context)).encode())
     for rel in sorted(texts):
-        digest.update(rel.encode() + b"\0" + texts[rel].encode() + b"\0")
+        digest.update(rel.encode() + b"\0" + texts[rel].encode("utf-8", "surrogateescape") + b"\0")
     for rel in sorted(blobs):
         digest.update(rel.encode() + b"\0" + hashlib.sha256(blobs[rel]).digest())
     return digest.hexdigest()

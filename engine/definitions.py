@@ -44,7 +44,7 @@ def load(root: str | Path, display_root: str | None = None, templates: bool = Fa
             f"workflows/{p.name}" for p in (root / "workflows").glob("*.yaml")):
         path = root / rel
         if path.is_file():
-            texts[rel] = path.read_text(encoding="utf-8")
+            texts[rel] = read_text(path)
     blobs = {f"printouts/{p.name}": p.read_bytes() for p in sorted((root / "printouts").glob("*.docx"))} \
         if templates else {}
     name = defcache.key(texts, blobs, prefix, templates)
@@ -55,6 +55,12 @@ def load(root: str | Path, display_root: str | None = None, templates: bool = Fa
         defcache.put(name, registry)
     registry.root = root
     return registry
+
+
+def read_text(path: Path) -> str:
+    """A definition file's text; bytes that are not UTF-8 are kept as escapes (U+DC80–U+DCFF) for the parser to
+    report at their place."""
+    return path.read_bytes().decode("utf-8", errors="surrogateescape")
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from jinja2 import nodes
 from lxml import etree
 
 from . import samples
+from .definitions import read_text
 from .hints import did_you_mean
 from .printouts import (
     CONTEXT,
@@ -57,7 +58,7 @@ def lint_printouts(registry, root: Path, prefix: str) -> tuple[list[Problem], li
             path = root / rel
             if not path.is_file():
                 form_rel = f"forms/{form.id}.yaml"
-                text = (root / form_rel).read_text(encoding="utf-8") if (root / form_rel).is_file() else ""
+                text = read_text(root / form_rel) if (root / form_rel).is_file() else ""
                 source, _ = parse(shown(form_rel), text)
                 problems.append(source.problem(("printouts", name, "template"), f"printout '{name}': template "
                                                                                  f"{rel} does not exist"))
