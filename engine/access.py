@@ -1,5 +1,6 @@
 """Who may see what: an instance to its starter and the roles of its workflow; customer fields to the roles
-its form names. The one place these rules live; the Engine applies them to every view it hands out."""
+its form names, and wherever they are copied (a child instance started with them keeps them confidential to
+the same readers). The one place these rules live; the Engine applies them to every view it hands out."""
 
 from __future__ import annotations
 
@@ -16,9 +17,15 @@ def may_view(actor: Actor, wf: Workflow, started_by: str | None = None) -> bool:
     return started_by == actor.user or bool(actor.every_role & wf.viewer_roles)
 
 
-def hidden_fields(actor: Actor, wf: Workflow) -> set[str]:
-    """The form's confidential fields, unless the actor has one of the roles allowed to see them."""
-    return wf.form.hidden_from(actor.every_role)
+def hidden_fields(actor: Actor, wf: Workflow, state: dict | None = None) -> set[str]:
+    """The form's confidential fields, unless the actor has one of the roles allowed to see them; and those an
+    instance (its `state`) inherited as confidential from the parent that started it, unless the actor has one
+    of the parent's readers' roles."""
+    hidden = wf.form.hidden_from(actor.every_role)
+    inherited = (state or {}).get("confidential")
+    if inherited and not actor.every_role & set(inherited.get("roles", ())):
+        hidden |= set(inherited.get("fields", ()))
+    return hidden
 
 
 def mask(data: dict, hidden: set[str]) -> dict:

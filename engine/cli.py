@@ -208,15 +208,66 @@ def users_password(ctx: click.Context, name: str, password: str) -> None:
 
 @users.command("token")
 @click.argument("name")
+@click.option("--days", type=int, default=90, show_default=True, help="How many days the token works.")
+@click.option("--no-expiry", is_flag=True, help="The token works until revoked.")
 @click.pass_context
-def users_token(ctx: click.Context, name: str) -> None:
+def users_token(ctx: click.Context, name: str, days: int, no_expiry: bool) -> None:
     """Make an API token for a program acting as NAME (send it as `Authorization: Bearer ...`); shown once.
 
     \b
     Example:
       goldkey users token wang
+      goldkey users token wang --days 7
     """
-    _out({"name": name, "token": _engine(ctx).new_token(name)})
+    engine = _engine(ctx)
+    token = engine.new_token(name, None if no_expiry else days)
+    made = next(t for t in engine.tokens(name) if t["id"] == engine.token_id(token))
+    _out({"name": name, "token": token, "id": made["id"], "expires_at": made["expires_at"]})
+
+
+@users.command("tokens")
+@click.argument("name")
+@click.pass_context
+def users_tokens(ctx: click.Context, name: str) -> None:
+    """List NAME's API tokens: id, when made, when they expire, last used, revoked.
+
+    \b
+    Example:
+      goldkey users tokens wang
+    """
+    _out(_engine(ctx).tokens(name))
+
+
+@users.command("revoke")
+@click.argument("name")
+@click.argument("token_id", required=False, default="")
+@click.option("--all", "every", is_flag=True, help="Revoke every token of NAME.")
+@click.pass_context
+def users_revoke(ctx: click.Context, name: str, token_id: str, every: bool) -> None:
+    """Revoke one of NAME's API tokens (its id from `goldkey users tokens`), or all of them with --all.
+
+    \b
+    Example:
+      goldkey users revoke wang 3f9a1c2b7d4e
+      goldkey users revoke wang --all
+    """
+    if bool(token_id) == every:
+        raise click.UsageError("give a token id (from `goldkey users tokens NAME`) or --all")
+    _out({"name": name, "revoked": _engine(ctx).revoke_tokens(name, token_id)})
+
+
+@users.command("signout")
+@click.argument("name")
+@click.pass_context
+def users_signout(ctx: click.Context, name: str) -> None:
+    """End every web session of NAME (a lost phone, a shared computer); the next page asks them to log in.
+
+    \b
+    Example:
+      goldkey users signout wang
+    """
+    _engine(ctx).end_sessions(name)
+    _out({"name": name, "sessions": "ended"})
 
 
 @users.command("list")

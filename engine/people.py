@@ -4,8 +4,9 @@ live in engine/access.py."""
 
 from __future__ import annotations
 
+import re
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from . import access, credentials
 from .core import Actor, iso
@@ -13,6 +14,9 @@ from .errors import Forbidden, Invalid, NotFound
 from .model import Registry, Workflow
 
 ACTOR_TTL = 1.0  # seconds
+TOKEN_DAYS = 90  # an API token's life unless asked otherwise
+TOKEN_ID = 12  # characters of a token's hash that name it
+SESSION_LIFE = timedelta(hours=12)  # a signed-in session's, from its login
 
 
 class People:
@@ -61,9 +65,9 @@ class People:
         """May the user see every instance of `wf`, print them and read its register?"""
         return access.may_view(self.actor(user, self.clock()), wf)
 
-    def hidden_fields(self, user: str, wf: Workflow) -> set[str]:
-        """The confidential fields of `wf`'s form the user may not see."""
-        return access.hidden_fields(self.actor(user, self.clock()), wf)
+    def hidden_fields(self, user: str, wf: Workflow, state: dict | None = None) -> set[str]:
+        """The confidential fields of `wf`'s form (and of the instance's `state`) the user may not see."""
+        return access.hidden_fields(self.actor(user, self.clock()), wf, state)
 
     def is_admin(self, user: str) -> bool:
         """May the user check and reload the definitions and manage users (`admin_roles` of goldkey.yaml)?"""
@@ -110,22 +114,75 @@ class People:
             raise NotFound(f"沒有使用者「{name}」")
         if len(password) < 8:
             raise Invalid("密碼至少 8 個字元", [{"field": "password", "message": "密碼至少 8 個字元"}])
-        self.store.set_password(name, credentials.hash_password(password))
+        self.store.set_password(name, credentials.hash_password(password))  # (other sessions end)
 
     def login(self, name: str, password: str) -> bool:
-        """Does the password match? (A user without a password cannot log in.)"""
-        return credentials.check_password(password, self.store.password_hash(name))
+        """Does the password match? (A user without a password, or without an account, cannot log in; the
+        answer takes as long either way.) A hash made with weaker settings is replaced by one of today's."""
+        stored = self.store.password_hash(name)
+        if not credentials.check_password(password, stored):
+            return False
+        if credentials.needs_rehash(stored):
+            self.store.set_password(name, credentials.hash_password(password), end_sessions=False)
+        return True
 
-    def new_token(self, name: str) -> str:
-        """A new API token for `name`, shown once; only its hash is kept."""
+    def new_session(self, name: str) -> str:
+        """Sign `name` in: a new session's id (kept in the signed cookie; only its hash is stored)."""
+        session = credentials.new_token()
+        now = self.clock()
+        self.store.add_session(credentials.token_hash(session), name, iso(now), iso(now - SESSION_LIFE))
+        return session
+
+    def session_user(self, session: str) -> str | None:
+        """The user of a session that is still on (not signed out, not older than SESSION_LIFE, its password not
+        changed since)."""
+        return self.store.session_user(credentials.token_hash(session), iso(self.clock() - SESSION_LIFE))
+
+    def end_session(self, session: str) -> None:
+        """Sign out: this session stops working (the user's others go on)."""
+        self.store.end_session(credentials.token_hash(session))
+
+    def end_sessions(self, name: str) -> None:
+        """Sign `name` out everywhere."""
         if not self.store.user_exists(name):
             raise NotFound(f"沒有使用者「{name}」")
+        self.store.end_sessions(name)
+
+    def new_token(self, name: str, days: int | None = TOKEN_DAYS) -> str:
+        """A new API token for `name`, valid `days` days (None: until revoked), shown once; only its hash is
+        kept."""
+        if not self.store.user_exists(name):
+            raise NotFound(f"沒有使用者「{name}」")
+        if days is not None and not 0 < days <= 3660:
+            raise Invalid("有效天數應為 1 至 3660 天")
         token = credentials.new_token()
-        self.store.add_token(credentials.token_hash(token), name, iso(self.clock()))
+        now = self.clock()
+        expires = iso(now + timedelta(days=days)) if days is not None else None
+        self.store.add_token(credentials.token_hash(token), name, iso(now), expires)
         return token
 
     def token_user(self, token: str) -> str | None:
-        return self.store.token_user(credentials.token_hash(token))
+        """The user of a token that is valid now (not expired, not revoked)."""
+        return self.store.token_user(credentials.token_hash(token), iso(self.clock()))
+
+    @staticmethod
+    def token_id(token: str) -> str:
+        """How `tokens` and `revoke_tokens` name a token: the first characters of its hash."""
+        return credentials.token_hash(token)[:TOKEN_ID]
+
+    def tokens(self, name: str) -> list[dict]:
+        """The user's tokens (by the first characters of their hash), with when they expire and were last used."""
+        if not self.store.user_exists(name):
+            raise NotFound(f"沒有使用者「{name}」")
+        return self.store.tokens(name, TOKEN_ID)
+
+    def revoke_tokens(self, name: str, token_id: str = "") -> int:
+        """Revoke one of the user's tokens (its id from `tokens`), or all of them."""
+        if not self.store.user_exists(name):
+            raise NotFound(f"沒有使用者「{name}」")
+        if token_id and not re.fullmatch(r"[0-9a-f]{6,64}", token_id):
+            raise Invalid("權杖代號應為 tokens 列出的十六進位代號")
+        return self.store.revoke_tokens(name, token_id, iso(self.clock()))
 
     def set_roles(self, name: str, roles: list[str]) -> dict:
         """Give a user exactly these roles (creating the user if needed)."""

@@ -16,7 +16,7 @@ from .core import Actor, Result, iso
 from .errors import Conflict, Forbidden, GoldkeyError, Invalid, NotFound
 from .hints import did_you_mean
 from .inputs import check_input
-from .jsontext import loads
+from .jsontext import dumps, loads
 from .model import Registry, Workflow
 from .people import People
 from .store import GENESIS, Store
@@ -124,7 +124,8 @@ class Engine(People):
         actor = self.actor(user, self.clock())
         if not access.may_view(actor, wf, view["started_by"]):
             raise Forbidden(f"使用者「{user}」不能查看案件 {view['id']}")
-        return access.masked(view, access.hidden_fields(actor, wf))
+        hidden = access.hidden_fields(actor, wf, row["state"])
+        return dict(access.masked(view, hidden), hidden=sorted(hidden))
 
     def tasks(self, user: str) -> list[dict]:
         """Open tasks `user` may act on (own roles and deputised ones), overdue and soonest due first; each
@@ -145,7 +146,7 @@ class Engine(People):
             view = task_view(wf, row["id"], task, inst["state"]["data"])
             view.update(instance=row["instance_id"], workflow=wf.id, workflow_title=wf.title,
                         number=inst["number"], overdue=bool(task.get("due_at") and task["due_at"] < iso(now)),
-                        summary=_summary(wf, inst["state"]["data"], access.hidden_fields(actor, wf)))
+                        summary=_summary(wf, inst["state"]["data"], access.hidden_fields(actor, wf, inst["state"])))
             out.append(view)
         out.sort(key=lambda t: (not t["overdue"], t.get("due_at") or "9999", t["opened_at"], t["id"]))
         return out
@@ -164,11 +165,13 @@ class Engine(People):
         if not any(access.may_view(actor, wf) for wf in wfs):
             raise Forbidden(f"使用者「{user}」不能查看「{form.title}」臺帳")
         since, before = registers.bounds(first, last, self.registry.site.tz)
-        rows, total = self.store.register_rows([wf.id for wf in wfs], search, status, since, before, unit, sort,
-                                               page, per_page)
         hidden = form.hidden_from(actor.every_role)
-        for row in rows:
-            row["data"] = access.mask(row["data"], hidden)
+        rows, total = self.store.register_rows([wf.id for wf in wfs], search, status, since, before, unit, sort,
+                                               page, per_page, [f for f in form.properties if f not in hidden],
+                                               sorted(actor.every_role))
+        for row in rows:  # (each row also hides what it inherited as confidential from a parent)
+            inherited = {"confidential": row.pop("confidential")}
+            row["data"] = access.mask(row["data"], access.hidden_fields(actor, wfs[0], inherited))
         return {"form": form, "workflows": wfs, "hidden": hidden, "rows": rows, "total": total}
 
     def workflow_at(self, version: str) -> Workflow:
@@ -364,7 +367,6 @@ class Engine(People):
                           "（goldkey check 會指出原因）") from None
         code = verification.new_code(self.store.setting("verify_secret"))
         copies = spec.get("copies") or [""]
-        hidden = access.hidden_fields(actor, wf)
         with self._transaction():  # read inside the write lock; render before commit: all of it or nothing
             row = self.store.instance_row(iid)
             result = core.printed(wf, row["state"], printout, actor, code, template.digest, len(copies), now,
@@ -377,7 +379,7 @@ class Engine(People):
             info = printouts.PrintInfo(printout, spec.get("title", printout), copies, spec.get("signatures", []),
                                        user, iso(now), code, url, event["reprint"])
             ctx = printouts.context(wf, self.registry.site, new["state"], self.store.ledger_entries(iid),
-                                    self.store.display_names(), info, hidden)
+                                    self.store.display_names(), info, access.hidden_fields(actor, wf, new["state"]))
             try:
                 body = printouts.render(template, ctx, url)
             except printouts.TemplateProblem as exc:
@@ -432,11 +434,24 @@ class Engine(People):
         self.store.add_attachment(meta, user, iso(self.clock()))
         return meta
 
-    def attachment(self, digest: str) -> tuple[dict, bytes]:
+    def attachment(self, digest: str, user: str) -> tuple[dict, bytes]:
+        """An attachment, for someone who uploaded it or may see an instance that holds it in a field they may
+        see (the id alone opens nothing); else NotFound, as for an id that does not exist."""
         meta = self.store.attachment(digest) if attachments.HASH.match(digest or "") else None
-        if meta is None:
+        if meta is None or not (self.store.uploaded_by(digest, user) or self._holds(digest, user)):
             raise NotFound("沒有這個附件")
         return meta, attachments.load(self.files, digest)
+
+    def _holds(self, digest: str, user: str) -> bool:
+        actor = self.actor(user, self.clock())
+        for row in self.store.instances_holding(digest):
+            wf = self.workflow_at(row["version"])
+            if not access.may_view(actor, wf, row["state"].get("started_by")):
+                continue
+            hidden = access.hidden_fields(actor, wf, row["state"])
+            if any(digest in dumps(value) for key, value in row["state"].get("data", {}).items() if key not in hidden):
+                return True
+        return False
 
     def notifications(self, user: str, limit: int = 100) -> list[dict]:
         """Reminders, escalations and notices for the user's roles (own and deputised), newest first."""
@@ -454,7 +469,7 @@ class Engine(People):
 
     # --- the write path (always inside store.write()) -----------------------------------------------
     def _start(self, wf: Workflow, actor: Actor, data: dict, now: datetime, parent: int | None,
-               as_child: bool = False, delay=None) -> dict:
+               as_child: bool = False, delay=None, confidential: dict | None = None) -> dict:
         store = self.store
         if wf.version not in self._saved:
             store.save_version(wf.version, wf.id, wf.files, iso(now))
@@ -464,7 +479,8 @@ class Engine(People):
         if wf.form.number:
             year = now.astimezone(self.registry.site.tz).year
             number = wf.form.number.format(year=year, seq=store.next_number(wf.form.id, year))
-        result = core.start(wf, iid, number, actor, data, now, as_child=as_child, delay=delay)
+        result = core.start(wf, iid, number, actor, data, now, as_child=as_child, delay=delay,
+                            confidential=confidential)
         row = {"id": iid, "version": wf.version, "parent_id": parent, "revision": 0, "status": "active",
                "outcome": None, "number": None, "wake_at": None, "ended_at": None, "events": 0,
                "head": GENESIS, "state": {}, "state_text": "{}"}
@@ -479,7 +495,7 @@ class Engine(People):
             if effect["type"] == "start_child":
                 child_wf = self.registry.workflow(effect["workflow"])
                 child = self._start(child_wf, actor or Actor("system", frozenset()), effect["data"], now, iid,
-                                    as_child=True, delay=effect.get("after"))
+                                    as_child=True, delay=effect.get("after"), confidential=effect.get("confidential"))
                 events.append({"type": "child_started", "step": None, "task": None,
                                "payload": {"child": child["id"], "workflow": child_wf.id,
                                            "waits": effect.get("wait", True), "starts_at": child["wake_at"]

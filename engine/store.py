@@ -128,8 +128,19 @@ def _m0005_attachments(db: sqlite_utils.Database) -> None:
                "created_by TEXT, created_at TEXT)")
 
 
+def _m0006_access(db: sqlite_utils.Database) -> None:
+    """Who uploaded each attachment (an uploader may read their file before it is in a form); the signed-in
+    sessions (signing out ends one, a new password all of a user's); when a token expires, whether it was revoked."""
+    db.execute("CREATE TABLE attachment_uploads (attachment TEXT, user TEXT, at TEXT, PRIMARY KEY (attachment, user))")
+    db.execute("INSERT OR IGNORE INTO attachment_uploads SELECT id, created_by, created_at FROM attachments")
+    db.execute("CREATE TABLE sessions (hash TEXT PRIMARY KEY, user TEXT NOT NULL, created_at TEXT NOT NULL)")
+    db.execute("CREATE INDEX sessions_user ON sessions (user)")
+    db.execute("ALTER TABLE tokens ADD COLUMN expires_at TEXT")
+    db.execute("ALTER TABLE tokens ADD COLUMN revoked_at TEXT")
+
+
 MIGRATIONS = [("0001_initial", _m0001_initial), ("0002_time", _m0002_time), ("0003_prints", _m0003_prints),
-              ("0004_tokens", _m0004_tokens), ("0005_attachments", _m0005_attachments)]
+              ("0004_tokens", _m0004_tokens), ("0005_attachments", _m0005_attachments), ("0006_access", _m0006_access)]
 
 
 class Store:
@@ -350,21 +361,65 @@ class Store:
             self.conn.execute("DELETE FROM user_roles WHERE user=?", (name,))
             self.conn.executemany("INSERT INTO user_roles VALUES (?,?)", [(name, r) for r in roles])
 
-    def set_password(self, name: str, password_hash: str) -> None:
+    def set_password(self, name: str, password_hash: str, end_sessions: bool = True) -> None:
+        """A new password hash; `end_sessions`: the user's sessions end (a rehash at login keeps them)."""
         with self.write():
             self.conn.execute("UPDATE users SET password_hash=? WHERE name=?", (password_hash, name))
+            if end_sessions:
+                self.conn.execute("DELETE FROM sessions WHERE user=?", (name,))
+
+    def add_session(self, session_hash: str, user: str, now: str, expired: str) -> None:
+        """A signed-in session; sessions begun before `expired` (of anyone) are forgotten on the way."""
+        with self.write():
+            self.conn.execute("DELETE FROM sessions WHERE created_at < ?", (expired,))
+            self.conn.execute("INSERT INTO sessions VALUES (?,?,?)", (session_hash, user, now))
+
+    def session_user(self, session_hash: str, expired: str) -> str | None:
+        """The user of a session begun after `expired` and not ended (and whose user still exists)."""
+        row = self.conn.execute("SELECT s.user FROM sessions s JOIN users u ON u.name = s.user "
+                                "WHERE s.hash=? AND s.created_at >= ?", (session_hash, expired)).fetchone()
+        return row[0] if row else None
+
+    def end_session(self, session_hash: str) -> None:
+        with self.write():
+            self.conn.execute("DELETE FROM sessions WHERE hash=?", (session_hash,))
+
+    def end_sessions(self, name: str) -> None:
+        with self.write():
+            self.conn.execute("DELETE FROM sessions WHERE user=?", (name,))
 
     def password_hash(self, name: str) -> str | None:
         row = self.conn.execute("SELECT password_hash FROM users WHERE name=?", (name,)).fetchone()
         return row[0] if row else None
 
-    def add_token(self, token_hash: str, user: str, now: str) -> None:
+    def add_token(self, token_hash: str, user: str, now: str, expires_at: str | None) -> None:
         with self.write():
-            self.conn.execute("INSERT INTO tokens (hash, user, created_at) VALUES (?,?,?)", (token_hash, user, now))
+            self.conn.execute("INSERT INTO tokens (hash, user, created_at, expires_at) VALUES (?,?,?,?)",
+                              (token_hash, user, now, expires_at))
 
-    def token_user(self, token_hash: str) -> str | None:
-        row = self.conn.execute("SELECT user FROM tokens WHERE hash=?", (token_hash,)).fetchone()
-        return row[0] if row else None
+    def token_user(self, token_hash: str, now: str) -> str | None:
+        """The user of a token that is neither revoked nor expired at `now`; its last use is written (at most
+        once a minute, so a busy client does not write on every request)."""
+        row = self.conn.execute("SELECT user, last_used FROM tokens WHERE hash=? AND revoked_at IS NULL AND "
+                                "(expires_at IS NULL OR expires_at > ?)", (token_hash, now)).fetchone()
+        if row is None:
+            return None
+        if (row[1] or "")[:16] != now[:16]:
+            with self.write():
+                self.conn.execute("UPDATE tokens SET last_used=? WHERE hash=?", (now, token_hash))
+        return row[0]
+
+    def tokens(self, user: str, id_length: int) -> list[dict]:
+        cur = self.conn.execute("SELECT substr(hash, 1, ?), created_at, expires_at, last_used, revoked_at FROM tokens "
+                                "WHERE user=? ORDER BY created_at", (id_length, user))
+        return [dict(zip(("id", "created_at", "expires_at", "last_used", "revoked_at"), r, strict=True)) for r in cur]
+
+    def revoke_tokens(self, user: str, prefix: str, now: str) -> int:
+        """Revoke the user's tokens whose hash starts with `prefix` (all of them for ''); how many."""
+        with self.write():
+            cur = self.conn.execute("UPDATE tokens SET revoked_at=? WHERE user=? AND revoked_at IS NULL AND "
+                                    "hash LIKE ?", (now, user, f"{prefix}%"))
+        return cur.rowcount
 
     def user_exists(self, name: str) -> bool:
         return self.conn.execute("SELECT 1 FROM users WHERE name=?", (name,)).fetchone() is not None
@@ -419,6 +474,11 @@ class Store:
         with self.write():
             self.conn.execute("INSERT OR IGNORE INTO attachments VALUES (?,?,?,?,?,?)",
                               (meta["id"], meta["name"], meta["type"], meta["size"], user, now))
+            self.conn.execute("INSERT OR IGNORE INTO attachment_uploads VALUES (?,?,?)", (meta["id"], user, now))
+
+    def uploaded_by(self, digest: str, user: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM attachment_uploads WHERE attachment=? AND user=?",
+                                 (digest, user)).fetchone() is not None
 
     def attachment(self, digest: str) -> dict | None:
         cur = self.conn.execute("SELECT id, name, type, size FROM attachments WHERE id=?", (digest,))
@@ -499,9 +559,13 @@ class Store:
 
     def register_rows(self, workflows: list[str], search: str = "", status: str = "", since: str | None = None,
                       before: str | None = None, unit: str = "", sort: str = "-started", page: int = 1,
-                      per_page: int = 50) -> tuple[list[dict], int]:
+                      per_page: int = 50, fields: list[str] | None = None,
+                      roles: list[str] = ()) -> tuple[list[dict], int]:
         """(rows, total) of the instances of `workflows` (those on one form) matching the filters (started in
-        [since, before), UTC); each row has the instance's id, number, workflow, status, started_at/by and data."""
+        [since, before), UTC); each row has the instance's id, number, workflow, status, started_at/by, data and
+        the confidentiality it inherited from a parent. The search and the unit filter look only into `fields`
+        (those the reader may see), and in a row only into those it did not inherit as confidential from a
+        parent whose readers are not among `roles`: a hidden value never decides what is found."""
         where = [f"i.workflow IN ({','.join('?' * len(workflows))})"]
         args: list = list(workflows)
         for clause, value in (("i.status = ?", status), ("i.started_at >= ?", since), ("i.started_at < ?", before)):
@@ -509,23 +573,32 @@ class Store:
                 where.append(clause)
                 args.append(value)
         if unit:
-            where.append("json_extract(i.state, '$.data.unit') LIKE ? ESCAPE '\\'")
-            args.append(f"%{_like(unit)}%")
+            sql, more = _visible_like(["unit"] if fields is None or "unit" in fields else [], unit, roles)
+            where.append(sql)
+            args += more
         if search:
-            where.append("(i.number LIKE ? ESCAPE '\\' OR json_extract(i.state, '$.data') LIKE ? ESCAPE '\\')")
-            args += [f"%{_like(search)}%"] * 2
+            sql, more = _visible_like(fields, search, roles)
+            where.append(f"(i.number LIKE ? ESCAPE '\\' OR {sql})")
+            args += [f"%{_like(search)}%", *more]
         column = _SORTS.get(sort.lstrip("-"), "i.started_at")
         order = f"{column} {'DESC' if sort.startswith('-') else 'ASC'}, i.id DESC"
         sql_where = " AND ".join(where)
         total = self.conn.execute(f"SELECT count(*) FROM instances i WHERE {sql_where}", args).fetchone()[0]
         cur = self.conn.execute(
             f"SELECT i.id, i.number, i.workflow, i.status, i.outcome, i.started_at, i.started_by, i.ended_at, "
-            f"json_extract(i.state, '$.data'), json_extract(i.state, '$.balances') FROM instances i WHERE {sql_where} "
+            f"json_extract(i.state, '$.data'), json_extract(i.state, '$.balances'), "
+            f"json_extract(i.state, '$.confidential') FROM instances i WHERE {sql_where} "
             f"ORDER BY {order} LIMIT ? OFFSET ?", args + [per_page, max(page - 1, 0) * per_page])
         rows = [{"id": r[0], "number": r[1], "workflow": r[2], "status": r[3], "outcome": r[4], "started_at": r[5],
                  "started_by": r[6], "ended_at": r[7], "data": loads(r[8] or "{}"),
-                 "balances": {k: fen_text(v) for k, v in loads(r[9] or "{}").items()}} for r in cur]
+                 "balances": {k: fen_text(v) for k, v in loads(r[9] or "{}").items()},
+                 "confidential": loads(r[10]) if r[10] else None} for r in cur]
         return rows, total
+
+    def instances_holding(self, text: str) -> list[dict]:
+        """(id, version, state) of the instances whose state holds `text` (an attachment's id)."""
+        cur = self.conn.execute("SELECT id, version, state FROM instances WHERE instr(state, ?) > 0", (text,))
+        return [{"id": r[0], "version": r[1], "state": loads(r[2])} for r in cur]
 
     def has_instances(self, workflow: str) -> bool:
         return self.conn.execute("SELECT 1 FROM instances WHERE workflow=? LIMIT 1", (workflow,)).fetchone() is not None
@@ -548,3 +621,22 @@ class Store:
 def _like(text: str) -> str:
     """`text` as a LIKE pattern matching itself (with ESCAPE '\\')."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _visible_like(fields: list[str] | None, text: str, roles) -> tuple[str, list]:
+    """An SQL condition: one of `fields` of the data contains `text` (None: any of the data), leaving out a field
+    the row inherited as confidential unless one of `roles` may read it."""
+    pattern = f"%{_like(text)}%"
+    if fields is None:
+        return "json_extract(i.state, '$.data') LIKE ? ESCAPE '\\'", [pattern]
+    if not fields:
+        return "0", []
+    readers = ",".join("?" * len(roles)) or "NULL"
+    allowed = (f"(json_extract(i.state, '$.confidential') IS NULL OR EXISTS (SELECT 1 FROM "
+               f"json_each(i.state, '$.confidential.roles') r WHERE r.value IN ({readers})) OR NOT EXISTS "
+               "(SELECT 1 FROM json_each(i.state, '$.confidential.fields') f WHERE f.value = ?))")
+    clauses, args = [], []
+    for field in fields:
+        clauses.append(f"(json_extract(i.state, ?) LIKE ? ESCAPE '\\' AND {allowed})")
+        args += [f'$.data."{field}"', pattern, *roles, field]
+    return "(" + " OR ".join(clauses) + ")", args

@@ -187,8 +187,8 @@ async def upload(request: Request) -> Response:
 
 
 async def attachment(request: Request) -> Response:
-    require_user(request)
-    meta, data = request.app.state.engine.attachment(request.path_params["digest"])
+    user = require_user(request)
+    meta, data = request.app.state.engine.attachment(request.path_params["digest"], user)
     return Response(data, media_type=meta["type"],
                     headers={"content-disposition": f"attachment; filename*=UTF-8''{quote(meta['name'])}",
                              "cache-control": "private, max-age=31536000, immutable"})

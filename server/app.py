@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 
 from engine.definitions import Registry
 from engine.errors import GoldkeyError
+from engine.people import SESSION_LIFE
 from engine.service import Engine, utcnow
 
 from . import api, errors, registers, views
@@ -81,7 +82,7 @@ def create_app(db: str | Path, registry: Registry, tick_seconds: float = 30.0,
         middleware=[Middleware(SecurityHeaders),
                     Middleware(SessionMiddleware, secret_key=engine.session_secret,
                                session_cookie="goldkey", same_site="lax", https_only=secure_cookies,
-                               max_age=12 * 3600)],
+                               max_age=int(SESSION_LIFE.total_seconds()))],
         exception_handlers={GoldkeyError: errors.goldkey_error, HTTPException: errors.http_error,
                             Exception: errors.server_error},
         lifespan=lifespan)

@@ -19,7 +19,32 @@ def current_user(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return request.app.state.engine.token_user(header[7:].strip())
-    return request.session.get("user") if "session" in request.scope else None
+    return session_user(request)
+
+
+def session_user(request: Request) -> str | None:
+    """The user of the session cookie while its session is on: signing out, a new password or 12 hours end it
+    on the server, so a copy of the cookie opens nothing afterwards."""
+    if "session" not in request.scope:
+        return None
+    session = request.session.get("sid")
+    user = request.app.state.engine.session_user(session) if isinstance(session, str) else None
+    if user is None and "sid" in request.session:
+        del request.session["sid"]  # (the CSRF token stays: the login page posts with it)
+    return user
+
+
+def sign_in(request: Request, user: str) -> None:
+    """A fresh session (and CSRF token) for the user who just proved who they are."""
+    request.session.clear()
+    request.session["sid"] = request.app.state.engine.new_session(user)
+
+
+def sign_out(request: Request) -> None:
+    session = request.session.get("sid")
+    if isinstance(session, str):
+        request.app.state.engine.end_session(session)
+    request.session.clear()
 
 
 def require_user(request: Request) -> str:

@@ -27,7 +27,7 @@ from engine.views import task_view
 
 from . import forms_html
 from .api import MAX_UPLOAD, docx_response
-from .auth import check_csrf, csrf_token
+from .auth import check_csrf, csrf_token, session_user, sign_in, sign_out
 
 HERE = Path(__file__).resolve().parent
 ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
@@ -47,16 +47,6 @@ def _tz(request: Request):
     return _engine(request).registry.site.tz
 
 
-def _session_user(request: Request) -> str | None:
-    if "session" not in request.scope:
-        return None
-    user = request.session.get("user")
-    if user and not _engine(request).user_exists(user):
-        request.session.clear()  # the user was removed: sign them out
-        return None
-    return user
-
-
 def _local_next(value: str | None) -> str:
     """`next` only when it is a path on this site (never //host or /\\host)."""
     if value and value.startswith("/") and not value.startswith(("//", "/\\")) and not any(c in value for c in "\r\n"):
@@ -68,7 +58,7 @@ def signed_in(handler):
     """The endpoint runs with the signed-in user; anyone else goes to the login page and comes back."""
     @wraps(handler)
     async def endpoint(request: Request) -> Response:
-        user = _session_user(request)
+        user = session_user(request)
         if user is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
@@ -185,7 +175,7 @@ def render_error(request: Request, status: int, message: str, details: list) -> 
     """The error page (used by server/errors.py for every UI error), inside the layout when possible."""
     items = [str(d.get("message", d)) if isinstance(d, dict) else str(d) for d in details or []]
     try:
-        user = _session_user(request)
+        user = session_user(request)
         ctx = _base(request, user) if user else {"user": None, "site": _engine(request).registry.site.name}
         ctx.update(status=status, message=message, details=items, login=status == 401)
         return _page(request, "error.html", ctx, status)
@@ -204,7 +194,7 @@ async def login(request: Request) -> Response:
     ctx = {"user": None, "site": engine.registry.site.name, "csrf": csrf_token(request), "name": "",
            "next": _local_next(request.query_params.get("next")), "error": None}
     if request.method == "GET":
-        if _session_user(request):
+        if session_user(request):
             return RedirectResponse(ctx["next"], status_code=303)
         return _page(request, "login.html", ctx)
     form = await request.form()
@@ -222,15 +212,14 @@ async def login(request: Request) -> Response:
         ctx["error"] = "帳號或密碼不正確"
         return _page(request, "login.html", ctx, 401)
     limiter.succeeded(key)
-    request.session.clear()  # a fresh session (and CSRF token) for the signed-in user
-    request.session["user"] = name
+    sign_in(request, name)
     return RedirectResponse(ctx["next"], status_code=303)
 
 
 async def logout(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, form.get("csrf"))
-    request.session.clear()
+    sign_out(request)
     return RedirectResponse("/login", status_code=303)
 
 
@@ -386,7 +375,7 @@ def _task_context(request: Request, user: str, task_id: str) -> dict:
     task, is_open = _find_task(engine, view, wf, task_id)
     mine = is_open and any(t["id"] == task_id for t in engine.tasks(user))
     return {"view": view, "wf": wf, "task": task, "open": is_open, "mine": mine,
-            "hidden": engine.hidden_fields(user, wf)}
+            "hidden": set(view["hidden"])}
 
 
 def _task_sections(tc: dict):
@@ -592,7 +581,7 @@ async def verify(request: Request) -> Response:
     engine = _engine(request)
     result = engine.verify(request.path_params["code"])
     tz = _tz(request)
-    ctx = {"user": _session_user(request), "site": engine.registry.site.name, "nav": ""}
+    ctx = {"user": session_user(request), "site": engine.registry.site.name, "nav": ""}
     if ctx["user"]:
         ctx = _base(request, ctx["user"])
     ctx.update(result=result, printed=_when(result.get("printed_at"), tz),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import core, definitions
+from engine import core, credentials, definitions
 from engine.core import Actor
 from engine.service import Engine
 
@@ -22,6 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 # loaded definitions are cached by content (engine/defcache.py): in a folder of this run's own, shared by its tests
 os.environ["GOLDKEY_CACHE"] = tempfile.mkdtemp(prefix="goldkey-test-cache-")
 atexit.register(shutil.rmtree, os.environ["GOLDKEY_CACHE"], True)
+# passwords hashed with the same code at a test's cost (the real one, 2^17, is half a second a hash; its own
+# test checks it and the rehash at login)
+credentials.COST = (2**10, 8, 1)
 TOY = REPO / "tests" / "fixtures" / "toy"  # small workflows, one or two features each
 T0 = datetime(2026, 11, 2, 1, 30, tzinfo=UTC)  # a Monday, 09:30 in Shanghai
 

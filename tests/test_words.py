@@ -114,6 +114,7 @@ class Walk:
             if not view["tasks"]:
                 self.clock.advance(days=8)
                 engine.tick()
+                self.browsers.clear()  # (a week later every session has ended: each signs in again)
                 continue
             task = view["tasks"][0]
             user = next((u for u in PEOPLE if task["id"] in {t["id"] for t in engine.tasks(u)}), None)

@@ -81,7 +81,8 @@ class SubprocessStep(Step):
     # --- running --------------------------------------------------------------------------------------
     def enter(self, run: Any, tid: str) -> None:
         run.effects.append({"type": "start_child", "token": tid, "workflow": self.workflow,
-                            "data": run.values(self.data, "子流程資料"), "wait": self.wait, "after": self.after})
+                            "data": run.values(self.data, "子流程資料"), "wait": self.wait, "after": self.after,
+                            "confidential": self.inherited(run.wf.form.confidential)})
         if self.wait:
             run.state["tokens"][tid]["child"] = None
         else:  # started, not waited for: go on at once
@@ -93,6 +94,13 @@ class SubprocessStep(Step):
 
     def durations(self) -> list[Duration]:
         return [self.after] if self.after else []
+
+    def inherited(self, confidential: dict) -> dict | None:
+        """The child's fields computed from the parent's confidential ones, and who may read them (the parent's
+        readers): confidentiality follows the data into the child."""
+        secret = set(confidential.get("fields", ()))
+        fields = sorted(name for name, expr in self.data.items() if expr.names & secret)
+        return {"fields": fields, "roles": list(confidential.get("roles", ()))} if fields else None
 
     def sim_child_outcomes(self, registry: Any) -> list[str]:
         child = registry.workflows.get(self.workflow)
