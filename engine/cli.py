@@ -621,14 +621,18 @@ def calendar_days(ctx: click.Context, first: str, last: str) -> None:
 @click.option("--demo", is_flag=True, help="Create one user per role (passwords printed) and a few instances.")
 @click.option("--tick", "tick_seconds", default=30.0, show_default=True, type=float,
               help="Seconds between the server's own ticks (deadlines, schedules); 0 to leave it to cron.")
+@click.option("--https", is_flag=True,
+              help="Served to browsers over HTTPS (by a proxy in front): the session cookie is sent only over HTTPS "
+                   "and browsers are told to use nothing else (Strict-Transport-Security).")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, demo: bool, tick_seconds: float) -> None:
+def serve(ctx: click.Context, host: str, port: int, demo: bool, tick_seconds: float, https: bool) -> None:
     """Run the web UI and JSON API on the SQLite database (--db).
 
     \b
     Example:
       goldkey serve --demo           # then open http://127.0.0.1:8000
       goldkey --db /srv/gk.db serve --host 0.0.0.0 --port 8080
+      goldkey --db /srv/gk.db serve --port 8080 --https   # behind an HTTPS proxy
     """
     import uvicorn
 
@@ -640,7 +644,7 @@ def serve(ctx: click.Context, host: str, port: int, demo: bool, tick_seconds: fl
 
         for line in seed(ctx.obj["db"], registry):
             click.echo(line)
-    app = create_app(ctx.obj["db"], registry, tick_seconds=tick_seconds)
+    app = create_app(ctx.obj["db"], registry, tick_seconds=tick_seconds, https=https)
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
 
 

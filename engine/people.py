@@ -15,6 +15,7 @@ from .model import Registry, Workflow
 
 ACTOR_TTL = 1.0  # seconds
 TOKEN_DAYS = 90  # an API token's life unless asked otherwise
+MAX_NAME = 64  # characters of a user's name
 TOKEN_ID = 12  # characters of a token's hash that name it
 SESSION_LIFE = timedelta(hours=12)  # a signed-in session's, from its login
 
@@ -105,6 +106,8 @@ class People:
             raise Invalid(f"沒有角色：{'、'.join(unknown)}；可用角色：{known}")
         if not name or not name.strip():
             raise Invalid("使用者名稱不可為空")
+        if len(name) > MAX_NAME and not self.store.user_exists(name):
+            raise Invalid(f"使用者名稱最多 {MAX_NAME} 個字元")
         self.store.add_user(name, roles, iso(self.clock()), title)
         self._actors.clear()
         return {"name": name, "roles": sorted(self.store.user_roles(name))}
@@ -118,13 +121,21 @@ class People:
 
     def login(self, name: str, password: str) -> bool:
         """Does the password match? (A user without a password, or without an account, cannot log in; the
-        answer takes as long either way.) A hash made with weaker settings is replaced by one of today's."""
-        stored = self.store.password_hash(name)
-        if not credentials.check_password(password, stored):
-            return False
-        if credentials.needs_rehash(stored):
+        answer takes as long either way.) A hash made with weaker settings is replaced by one of today's.
+        The server runs the same three parts, the hash on a thread of its own: `password_hash`,
+        credentials.check_password, `logged_in`."""
+        stored = self.password_hash(name)
+        return self.logged_in(name, password, stored, credentials.check_password(password, stored))
+
+    def password_hash(self, name: str) -> str | None:
+        """The stored hash to check a login against (None: no such user, or no password)."""
+        return self.store.password_hash(name)
+
+    def logged_in(self, name: str, password: str, stored: str | None, matched: bool) -> bool:
+        """After the check: `matched`, and a hash made with weaker settings replaced by one of today's."""
+        if matched and credentials.needs_rehash(stored):
             self.store.set_password(name, credentials.hash_password(password), end_sessions=False)
-        return True
+        return matched
 
     def new_session(self, name: str) -> str:
         """Sign `name` in: a new session's id (kept in the signed cookie; only its hash is stored)."""

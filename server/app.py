@@ -25,6 +25,7 @@ from engine.service import Engine, utcnow
 
 from . import api, errors, registers, views
 from .auth import LoginLimiter
+from .middleware import BodyLimit, OffLoop, SecurityHeaders
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("goldkey.server")
@@ -34,34 +35,11 @@ async def healthz(request: Request) -> PlainTextResponse:
     return PlainTextResponse("ok")
 
 
-class SecurityHeaders:
-    """Headers every response carries: no sniffing, no framing, scripts and styles only from this site."""
-
-    HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-               (b"referrer-policy", b"same-origin"),
-               (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; object-src 'none'; "
-                                            b"base-uri 'none'; form-action 'self'; frame-ancestors 'none'")]
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-
-        async def sending(message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + self.HEADERS
-            await send(message)
-
-        await self.app(scope, receive, sending)
-
-
 def create_app(db: str | Path, registry: Registry, tick_seconds: float = 30.0,
-               clock: Callable[[], datetime] = utcnow, secure_cookies: bool = False) -> Starlette:
-    """The app on one SQLite file. Endpoints run on the event loop and call the engine directly: a step is a
-    fraction of a millisecond of SQLite work, and one Engine (one connection, one row cache) serves them all."""
+               clock: Callable[[], datetime] = utcnow, https: bool = False) -> Starlette:
+    """The app on one SQLite file. Endpoints run on one worker thread (middleware.OffLoop) and call the engine
+    directly: a step is a fraction of a millisecond of SQLite work, and one Engine (one connection, one row cache)
+    serves them all. `https`: served behind HTTPS (cookies marked Secure, Strict-Transport-Security sent)."""
     engine = Engine(db, registry, clock=clock)
 
     @contextlib.asynccontextmanager
@@ -79,12 +57,12 @@ def create_app(db: str | Path, registry: Registry, tick_seconds: float = 30.0,
     app = Starlette(
         routes=[Route("/healthz", healthz), *api.routes, *registers.routes, *views.routes,
                 Mount("/static", StaticFiles(directory=HERE / "static"), name="static")],
-        middleware=[Middleware(SecurityHeaders),
+        middleware=[Middleware(SecurityHeaders, https=https), Middleware(BodyLimit), Middleware(OffLoop),
                     Middleware(SessionMiddleware, secret_key=engine.session_secret,
-                               session_cookie="goldkey", same_site="lax", https_only=secure_cookies,
+                               session_cookie="goldkey", same_site="lax", https_only=https,
                                max_age=int(SESSION_LIFE.total_seconds()))],
         exception_handlers={GoldkeyError: errors.goldkey_error, HTTPException: errors.http_error,
-                            Exception: errors.server_error},
+                            errors.TooLarge: errors.too_large, Exception: errors.server_error},
         lifespan=lifespan)
     app.state.engine = engine
     app.state.logins = LoginLimiter()

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, deque
+from concurrent.futures import ThreadPoolExecutor
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from engine import credentials
+from engine.people import MAX_NAME
+
 LOGIN_TRIES = 5  # failed logins per (address, user) ...
+ADDRESS_TRIES = 30  # ... or per address, whatever the names ...
 LOGIN_WINDOW = 300.0  # ... in this many seconds, then 429 until the oldest ages out
+LOGIN_KEYS = 10_000  # (address, name) pairs and addresses remembered at most
+MAX_PASSWORD = 1024
 
 
 def current_user(request: Request) -> str | None:
@@ -72,24 +80,49 @@ def check_csrf(request: Request, sent: str | None) -> None:
         raise HTTPException(403, "表單已過期或來源不明（CSRF），請重新整理頁面後再送出")
 
 
+_HASHING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="goldkey-hash")  # (2: this machine's cores)
+
+
+async def check_login(engine, name: str, password: str) -> bool:
+    """Does the password match? The scrypt hash (half a second of CPU and 128 MiB) runs on a pool of its own,
+    at most two at once, so a burst of logins neither stops the other requests nor takes the memory; a name
+    longer than any user's is refused without it."""
+    if not name or not password or len(name) > MAX_NAME or len(password) > MAX_PASSWORD:
+        return False
+    stored = engine.password_hash(name)
+    matched = await asyncio.get_running_loop().run_in_executor(_HASHING, credentials.check_password, password,
+                                                                 stored)
+    return engine.logged_in(name, password, stored, matched)
+
+
 class LoginLimiter:
-    """Failed logins per (client address, user name) in a sliding window, in memory."""
+    """Failed logins in a sliding window, in memory and bounded: per (client address, user name) and per
+    address (many names tried from one place), names cut to MAX_NAME characters, at most `keys` entries (the
+    longest untouched forgotten first), each holding only its last `tries` times."""
 
-    def __init__(self, tries: int = LOGIN_TRIES, window: float = LOGIN_WINDOW) -> None:
-        self.tries, self.window = tries, window
-        self.failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+    def __init__(self, tries: int = LOGIN_TRIES, window: float = LOGIN_WINDOW, address_tries: int = ADDRESS_TRIES,
+                 keys: int = LOGIN_KEYS) -> None:
+        self.tries, self.window, self.address_tries, self.keys = tries, window, address_tries, keys
+        self.failures: OrderedDict[tuple[str, str | None], deque[float]] = OrderedDict()
 
-    def blocked(self, key: tuple[str, str]) -> bool:
-        seen = self.failures.get(key)
-        if not seen:
-            return False
+    def _keys(self, address: str, name: str) -> tuple[tuple[str, str], tuple[str, None]]:
+        return (address, name[:MAX_NAME]), (address, None)
+
+    def blocked(self, address: str, name: str) -> bool:
+        """Too many failures lately for this name from this address, or for any names from it."""
         now = time.monotonic()
-        while seen and now - seen[0] > self.window:
-            seen.popleft()
-        return len(seen) >= self.tries
+        return any(sum(now - t <= self.window for t in self.failures.get(key, ())) >= limit
+                   for key, limit in zip(self._keys(address, name), (self.tries, self.address_tries), strict=True))
 
-    def failed(self, key: tuple[str, str]) -> None:
-        self.failures[key].append(time.monotonic())
+    def failed(self, address: str, name: str) -> None:
+        now = time.monotonic()
+        for key, limit in zip(self._keys(address, name), (self.tries, self.address_tries), strict=True):
+            seen = self.failures.pop(key, None) or deque(maxlen=limit)
+            seen.append(now)
+            self.failures[key] = seen  # (last: the most recently touched)
+        while len(self.failures) > self.keys:
+            self.failures.popitem(last=False)
 
-    def succeeded(self, key: tuple[str, str]) -> None:
-        self.failures.pop(key, None)
+    def succeeded(self, address: str, name: str) -> None:
+        """The name's own failures are forgiven (those counted against the address stay)."""
+        self.failures.pop(self._keys(address, name)[0], None)

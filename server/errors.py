@@ -45,6 +45,21 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(request, exc.status_code, code, message)
 
 
+class TooLarge(Exception):
+    """A request body passed its limit (server/middleware.py), told before it was read or while it was."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.message = f"送出的內容太大（上限 {limit // (1024 * 1024)} MB）；附件請逐個上傳或縮小後再送"
+
+
+async def too_large(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TooLarge)
+    response = error_response(request, 413, "too_large", exc.message)
+    response.headers["connection"] = "close"  # (the rest of the body is not read: it is not the next request)
+    return response
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_response(request, 500, "server_error", "伺服器發生錯誤，已記錄；請稍後再試")

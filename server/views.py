@@ -27,7 +27,7 @@ from engine.views import task_view
 
 from . import forms_html
 from .api import MAX_UPLOAD, docx_response
-from .auth import check_csrf, csrf_token, session_user, sign_in, sign_out
+from .auth import check_csrf, check_login, csrf_token, session_user, sign_in, sign_out
 
 HERE = Path(__file__).resolve().parent
 ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
@@ -203,15 +203,15 @@ async def login(request: Request) -> Response:
     password = str(form.get("password") or "")
     ctx.update(name=name, next=_local_next(form.get("next") or request.query_params.get("next")))
     limiter = request.app.state.logins
-    key = (request.client.host if request.client else "", name)
-    if limiter.blocked(key):
+    address = request.client.host if request.client else ""
+    if limiter.blocked(address, name):
         ctx["error"] = "嘗試太多次，請稍後再試"
         return _page(request, "login.html", ctx, 429)
-    if not name or not password or not engine.login(name, password):
-        limiter.failed(key)
+    if not await check_login(engine, name, password):
+        limiter.failed(address, name)
         ctx["error"] = "帳號或密碼不正確"
         return _page(request, "login.html", ctx, 401)
-    limiter.succeeded(key)
+    limiter.succeeded(address, name)
     sign_in(request, name)
     return RedirectResponse(ctx["next"], status_code=303)
 

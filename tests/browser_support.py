@@ -66,7 +66,7 @@ class LiveServer:
                 engine.set_password(name, PASSWORD)
         finally:
             engine.close()
-        app = create_app(db, self.registry, tick_seconds=0, clock=self.clock)
+        self.app = app = create_app(db, self.registry, tick_seconds=0, clock=self.clock)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))

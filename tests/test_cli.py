@@ -178,14 +178,15 @@ def test_serve_starts_with_demo_users_and_answers(tmp_path):
            "--port", str(port), "--demo", "--tick", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        for _ in range(100):
+        deadline = time.monotonic() + 60  # (the demo users' passwords are hashed first, half a second each)
+        while True:
             try:
                 assert urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read() == b"ok"
                 break
             except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError("the server did not answer") from None
                 time.sleep(0.1)
-        else:
-            raise AssertionError("the server did not answer")
         api = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/openapi.json", timeout=2)
         assert api.status == 200 and api.headers["x-content-type-options"] == "nosniff"
     finally:

@@ -150,3 +150,21 @@ def test_an_unknown_name_costs_as_much_work_as_a_known_one(app, monkeypatch):
         calls.clear()
         assert not engine.login(name, "wrong-password")
         assert calls == [credentials.COST], name
+
+
+def test_behind_https_the_cookie_is_secure_and_browsers_are_told_to_stay(tmp_path):
+    app = create_app(tmp_path / "h.db", definitions.load_strict(ACCESS), tick_seconds=0, https=True)
+    app.state.engine.add_user("desk", ["desk"])
+    app.state.engine.set_password("desk", PASSWORD)
+    with TestClient(app, base_url="https://testserver") as client:
+        page = client.get("/login")
+        assert page.headers["strict-transport-security"] == "max-age=31536000"
+        assert "secure" in page.headers["set-cookie"].lower().split("; ")
+        signed = client.post("/login", data={"name": "desk", "password": PASSWORD, "csrf": Page(page.text).csrf()},
+                             follow_redirects=False)
+        assert signed.status_code == 303 and "secure" in signed.headers["set-cookie"].lower().split("; ")
+    plain = create_app(tmp_path / "p.db", definitions.load_strict(ACCESS), tick_seconds=0)
+    with TestClient(plain) as client:
+        page = client.get("/login")
+        assert "strict-transport-security" not in page.headers
+        assert "secure" not in page.headers["set-cookie"].lower().split("; ")

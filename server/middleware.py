@@ -1,0 +1,135 @@
+"""What every request passes through before the app's own code: security headers, a bounded body, and the move
+off the server's event loop onto the worker thread where the app's work runs."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from engine import attachments
+
+from .errors import TooLarge, too_large
+
+MAX_BODY = 1024 * 1024  # bytes of a JSON or form post
+MAX_UPLOAD_BODY = 4 * attachments.MAX_BYTES + 1024 * 1024  # a post with files: a few photos at their limit
+
+
+class SecurityHeaders:
+    """Headers every response carries: no sniffing, no framing, scripts and styles only from this site; and
+    behind HTTPS, Strict-Transport-Security (browsers then never try plain HTTP to this site)."""
+
+    HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+               (b"referrer-policy", b"same-origin"),
+               (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                                            b"base-uri 'none'; form-action 'self'; frame-ancestors 'none'")]
+    HSTS = (b"strict-transport-security", b"max-age=31536000")
+
+    def __init__(self, app: ASGIApp, https: bool = False) -> None:
+        self.app = app
+        self.headers = self.HEADERS + ([self.HSTS] if https else [])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + self.headers
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+class BodyLimit:
+    """A request body is at most MAX_BODY bytes (MAX_UPLOAD_BODY for multipart posts, which carry files): one
+    that says it is longer is refused before a byte of it is read, and a chunked one as soon as it passes the
+    limit, so a client cannot make the server hold a large body in memory."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    @staticmethod
+    def limit(scope: Scope) -> int:
+        kind = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
+        return MAX_UPLOAD_BODY if kind == b"multipart/form-data" else MAX_BODY
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.limit(scope)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            response = await too_large(Request(scope), TooLarge(limit))
+            return await response(scope, receive, send)
+        seen = 0
+
+        async def receiving() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise TooLarge(limit)
+            return message
+
+        await self.app(scope, receiving, send)
+
+
+class OffLoop:
+    """The app's work runs on one worker thread with an event loop of its own; the server's loop only moves
+    bytes and answers the paths in `here` (/healthz). So a request that is busy for a while (an expression or a
+    printout near its limits, a large export) delays other requests' work, never the server's answers to
+    health checks or its reading of requests. One worker, as before on the server's loop: the Engine (one SQLite
+    connection, one cache) is only ever used from one thread, and a step is a fraction of a millisecond."""
+
+    def __init__(self, app: ASGIApp, here: tuple[str, ...] = ("/healthz",)) -> None:
+        self.app, self.here = app, here
+        self._worker: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    def worker(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._worker is None or self._worker.is_closed():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=self._run, args=(loop,), name="goldkey-worker", daemon=True).start()
+                self._worker = loop
+            return self._worker
+
+    @staticmethod
+    def _run(loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in self.here:
+            return await self.app(scope, receive, send)
+        server, worker = asyncio.get_running_loop(), self.worker()
+
+        def on_server(call: Callable[..., Awaitable]) -> Callable[..., Awaitable]:
+            async def bridged(*args):  # (runs on the worker: waits for `call` done on the server's loop)
+                return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call(*args), server))
+            return bridged
+
+        done: Future = asyncio.run_coroutine_threadsafe(self.app(scope, on_server(receive), on_server(send)), worker)
+        if scope["type"] != "lifespan":
+            return await asyncio.wrap_future(done)
+        try:
+            await asyncio.wrap_future(done)
+        except asyncio.CancelledError:
+            pass  # the server ends its loop as soon as the app says its shutdown is complete: it is
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """After the app's shutdown: the worker thread ends (a later request starts another)."""
+        with self._lock:
+            loop, self._worker = self._worker, None
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
