@@ -391,6 +391,9 @@ class Engine(People):
 
     def verify(self, code: str) -> dict:
         """Is a printed document genuine, and is it still current? Answered in words a front desk can read."""
+        if len(code) > verification.MAX_TYPED:
+            raise Invalid("驗證碼太長：印在單上的驗證碼是 12 個字元（如 K7QX-M2PD-9A）",
+                          [{"field": "code", "message": "驗證碼太長"}])
         normal = verification.normalize(code)
         if normal is None or not verification.genuine_form(self.store.setting("verify_secret"), normal):
             return {"code": code, "genuine": False, "current": False,

@@ -16,6 +16,9 @@ ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _LOOKALIKE = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
 
+MAX_TYPED = 40  # characters of a code as typed (with spaces and dashes); longer is no code
+
+
 def new_code(secret: str) -> str:
     body = "".join(secrets.choice(ALPHABET) for _ in range(8))
     return _format(body + _check(secret, body))

@@ -7,6 +7,7 @@ from decimal import Decimal
 from urllib.parse import quote
 
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -177,12 +178,19 @@ async def upload(request: Request) -> Response:
     check_csrf(request, request.headers.get("x-csrf-token"))
     if "multipart/form-data" not in request.headers.get("content-type", ""):
         raise Invalid("請以 multipart/form-data 上傳，欄位名稱 file", [{"field": "file", "message": "請選擇檔案"}])
-    async with request.form(max_files=1, max_fields=5) as form:
+    try:
+        form = await request.form(max_files=1, max_fields=5)
+    except HTTPException as exc:  # (Starlette's parser: too many parts, a broken body)
+        raise Invalid("上傳內容的格式不正確：一次上傳一個檔案，欄位名稱 file",
+                      [{"field": "file", "message": "請選擇一個檔案"}]) from exc
+    try:
         upload_file = form.get("file")
         if upload_file is None or isinstance(upload_file, str):
             raise Invalid("請選擇要上傳的檔案", [{"field": "file", "message": "請選擇檔案"}])
         data = await upload_file.read(MAX_UPLOAD + 1)
         name = upload_file.filename or ""
+    finally:
+        await form.close()
     return json_out(request.app.state.engine.attach(user, data, name), 201)
 
 

@@ -58,7 +58,7 @@ def sign_out(request: Request) -> None:
 def require_user(request: Request) -> str:
     user = current_user(request)
     if user is None:
-        raise HTTPException(401)
+        raise HTTPException(401, headers={"www-authenticate": "Bearer"})
     return user
 
 

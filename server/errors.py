@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -39,10 +38,11 @@ async def goldkey_error(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code, message = _HTTP.get(exc.status_code, ("error", "錯誤"))
-    default = HTTPStatus(exc.status_code).phrase if exc.status_code in HTTPStatus._value2member_map_ else ""
-    if exc.detail and exc.detail != default:  # our own words (e.g. the CSRF refusal), not Starlette's phrase
+    if exc.detail and not exc.detail.isascii():  # our own words (the CSRF refusal), never Starlette's English
         message = exc.detail
-    return error_response(request, exc.status_code, code, message)
+    response = error_response(request, exc.status_code, code, message)
+    response.headers.update(exc.headers or {})  # (a 405's Allow: the methods the path takes)
+    return response
 
 
 class TooLarge(Exception):

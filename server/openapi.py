@@ -1,33 +1,69 @@
-"""The OpenAPI 3.1 document of the JSON API (`/api/openapi.json`)."""
+"""The OpenAPI 3.1 document of the JSON API (`/api/openapi.json`): every operation with each status it can
+answer and its request body as the server checks it (tests/test_contract.py holds the server to it)."""
 
 from __future__ import annotations
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _ID = {"type": "string", "maxLength": 200}
+_WHY = {401: "not signed in (no token, or one expired or revoked)",
+        403: "not allowed (role, site, or a session post without its CSRF token)", 404: "no such thing",
+        409: "already done, or changed meanwhile", 413: "the body is too large (1 MB; uploads 41 MB)",
+        422: "invalid input (a body that is not a JSON object, a field the form refuses): the message says what, "
+             "`details` which field"}
+_DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+_OPTIONAL_TEXT = {"type": "string"}
 
 
-def _op(summary: str, params: list[str] = (), body: dict | None = None, ok: int = 200, media: str = "application/json",
-        public: bool = False) -> dict:
-    op: dict = {"summary": summary,
-                "parameters": [{"name": p, "in": "path", "required": True, "schema": _ID} for p in params],
+def _op(summary: str, errors: tuple[int, ...], params: tuple[str, ...] = (), body: dict | None = None,
+        ok: int = 200, media: str = "application/json", query: dict | None = None, public: bool = False,
+        body_required: bool = False, body_media: str = "application/json") -> dict:
+    """One operation: `errors` are the statuses besides `ok` it can answer (each with the Error body)."""
+    parameters = [{"name": p, "in": "path", "required": True, "schema": _ID} for p in params]
+    parameters += [{"name": name, "in": "query", "required": False, "schema": schema}
+                   for name, schema in (query or {}).items()]
+    op: dict = {"summary": summary, "parameters": parameters,
                 "responses": {str(ok): {"description": "OK", "content": {media: {"schema": {}}}},
-                              **{str(s): {"description": d, "content": {"application/json": {"schema": _ERROR}}}
-                                 for s, d in ((401, "not signed in"), (403, "not allowed"), (404, "not found"),
-                                              (409, "already done or changed"), (422, "invalid input"))}}}
+                              **{str(s): {"description": _WHY[s], "content": {"application/json": {"schema": _ERROR}}}
+                                 for s in errors}}}
     if public:
         op["security"] = []
     if body is not None:
-        op["requestBody"] = {"required": False, "content": {"application/json": {"schema": body}}}
+        op["requestBody"] = {"required": body_required, "content": {body_media: {"schema": body}}}
     return op
 
 
+def _upload() -> dict:
+    op = _op("Upload a file (PNG, JPEG or PDF, at most 10 MB); its `id` goes into an attachment field",
+             (401, 403, 413, 422), ok=201, body_required=True, body_media="multipart/form-data",
+             body=_obj(("file",), file={"type": "string", "format": "binary"}))
+    op["requestBody"]["content"]["multipart/form-data"]["encoding"] = {
+        "file": {"contentType": "image/png, image/jpeg, application/pdf"}}  # (the kind is read from the bytes)
+    return op
+
+
+def _obj(required: tuple[str, ...] = (), **properties: dict) -> dict:
+    return {"type": "object", "required": list(required), "properties": properties}
+
+
+_REGISTER_QUERY = {
+    "q": {"type": "string", "description": "text to find in the number and the fields one may see (first 100 "
+                                           "characters)"},
+    "status": {"enum": ["", "active", "completed", "cancelled"]},
+    "from": {"type": "string", "anyOf": [{"format": "date"}, {"maxLength": 0}], "description": "started on or after"},
+    "to": {"type": "string", "anyOf": [{"format": "date"}, {"maxLength": 0}], "description": "started on or before"},
+    "unit": {"type": "string", "description": "part of the unit (房號), first 40 characters"},
+    "sort": {"type": "string", "description": "started, number, status or unit; `-` first for descending"},
+    "page": {"type": "integer", "minimum": 1, "maximum": 100000},
+}
+
+
 def document() -> dict:
-    complete = {"type": "object", "properties": {"outcome": {"type": "string"}, "comment": {"type": "string"},
-                                                 "data": {"type": "object"}}}
+    comment = {"type": "string"}
     return {
         "openapi": "3.1.0",
         "info": {"title": "goldkey", "version": "1",
-                 "description": "Property-management procedures: start, act on tasks, read instances."},
+                 "description": "Property-management procedures: start, act on tasks, read instances. Errors are "
+                                "JSON {error, message, details}; a method a path does not take is a 405 with Allow."},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Error": {"type": "object", "required": ["error", "message", "details"],
@@ -35,41 +71,44 @@ def document() -> dict:
                                                  "details": {"type": "array"}}}}},
         "security": [{"bearer": []}],
         "paths": {
-            "/api/workflows": {"get": _op("The workflows one may start")},
-            "/api/workflows/{workflow}": {"get": _op("A workflow: roles, forms (JSON Schema), steps", ["workflow"])},
+            "/api/workflows": {"get": _op("The workflows one may start", (401,))},
+            "/api/workflows/{workflow}": {"get": _op("A workflow: roles, forms (JSON Schema), steps", (401, 404),
+                                                     ("workflow",))},
             "/api/workflows/{workflow}/graph.svg": {"get": _op(
-                "The step graph as SVG (?instance=ID highlights its current steps)", ["workflow"],
-                media="image/svg+xml")},
-            "/api/instances": {"post": _op("Start an instance", body={
-                "type": "object", "required": ["workflow"],
-                "properties": {"workflow": {"type": "string"}, "data": {"type": "object"}}}, ok=201)},
+                "The step graph as SVG (?instance=ID highlights its current steps)", (401, 403, 404), ("workflow",),
+                media="image/svg+xml", query={"instance": _ID})},
+            "/api/instances": {"post": _op(
+                "Start an instance of a workflow with the start form's data", (401, 403, 404, 413, 422),
+                body=_obj(("workflow",), workflow={"type": "string", "minLength": 1}, data={"type": "object"}),
+                body_required=True, ok=201)},
             "/api/instances/{instance}": {"get": _op("An instance: data, status, open tasks, history",
-                                                     ["instance"])},
+                                                     (401, 403, 404), ("instance",))},
             "/api/instances/{instance}/printouts/{name}": {"get": _op(
-                "Print a printout (.docx); recorded in the audit log", ["instance", "name"],
-                media="application/vnd.openxmlformats-officedocument.wordprocessingml.document")},
-            "/api/tasks": {"get": _op("My open tasks, overdue first")},
-            "/api/tasks/{task}/complete": {"post": _op("Act on a task", ["task"], complete)},
-            "/api/tasks/{task}/hold": {"post": _op("Pause a task's clock in a named state", ["task"], {
-                "type": "object", "properties": {"state": {"type": "string"}, "comment": {"type": "string"}}})},
-            "/api/tasks/{task}/resume": {"post": _op("Restart a held task's clock", ["task"], {
-                "type": "object", "properties": {"comment": {"type": "string"}}})},
-            "/api/notifications": {"get": _op("Reminders, escalations and notices for my roles")},
-            "/api/attachments": {"post": {"summary": "Upload a file (multipart `file`: PNG, JPEG or PDF, 10 MB)",
-                                          "requestBody": {"content": {"multipart/form-data": {"schema": {
-                                              "type": "object", "properties": {"file": {"type": "string",
-                                                                                        "format": "binary"}}}}}},
-                                          "responses": {"201": {"description": "stored"},
-                                                        "422": {"description": "refused"}}}},
-            "/api/attachments/{digest}": {"get": _op("Download an attachment", ["digest"],
-                                                     media="application/octet-stream")},
+                "Print a printout (.docx); recorded in the audit log", (401, 403, 404, 409, 422),
+                ("instance", "name"), media=_DOCX)},
+            "/api/tasks": {"get": _op("My open tasks, overdue first", (401,))},
+            "/api/tasks/{task}/complete": {"post": _op(
+                "Act on a task: its outcome, the step's fields, a comment", (401, 403, 404, 409, 413, 422),
+                ("task",), _obj(outcome=_OPTIONAL_TEXT, comment=comment, data={"type": "object"}))},
+            "/api/tasks/{task}/hold": {"post": _op(
+                "Pause a task's clock in a named state", (401, 403, 404, 409, 413, 422), ("task",),
+                _obj(("state",), state={"type": "string", "minLength": 1}, comment=comment), body_required=True)},
+            "/api/tasks/{task}/resume": {"post": _op(
+                "Restart a held task's clock", (401, 403, 404, 409, 413, 422), ("task",), _obj(comment=comment))},
+            "/api/notifications": {"get": _op("Reminders, escalations and notices for my roles", (401,))},
+            "/api/attachments": {"post": _upload()},
+            "/api/attachments/{digest}": {"get": _op(
+                "Download an attachment (its uploader, or one who may see a record holding it)", (401, 404),
+                ("digest",), media="application/octet-stream")},
             "/api/admin/definitions": {"get": _op("Lint results of the definitions folder, workflows, users "
-                                                  "(managers)")},
+                                                  "(administrators)", (401, 403))},
             "/api/admin/reload": {"post": _op("Reload the definitions; kept as they are when the new ones fail "
-                                              "(managers)")},
-            "/api/registers/{form}": {"get": _op("A form's records (臺帳): ?q=&status=&from=&to=&unit=&sort=&page=",
-                                                 ["form"])},
-            "/api/verify/{code}": {"get": _op("Is a printed document genuine and current?", ["code"],
-                                              public=True)},
+                                              "(administrators)", (401, 403, 413, 422))},
+            "/api/registers/{form}": {"get": _op("A form's records (臺帳), filtered, sorted and by pages",
+                                                 (401, 403, 404, 422), ("form",), query=_REGISTER_QUERY)},
+            "/api/verify/{code}": {"get": {**_op("Is a printed document genuine and current?", (422,),
+                                                 public=True),
+                                           "parameters": [{"name": "code", "in": "path", "required": True,
+                                                           "schema": {"type": "string", "maxLength": 40}}]}},
         },
     }

@@ -31,10 +31,10 @@ def filters(request: Request) -> dict:
         except ValueError:
             raise Invalid(f"{name} 不是日期，例如 2026-11-01", [{"field": name, "message": "日期格式 YYYY-MM-DD"}]) \
                 from None
-    try:
-        out["page"] = max(1, min(int(q.get("page", "1")), 100000))
-    except ValueError:
-        raise Invalid("page 必須是數字", [{"field": "page", "message": "頁碼是數字"}]) from None
+    page = q.get("page", "1")
+    if not (page.isascii() and page.isdigit() and 1 <= int(page) <= 100000):
+        raise Invalid("page 必須是 1 至 100000 的整數", [{"field": "page", "message": "頁碼是 1 以上的整數"}])
+    out["page"] = int(page)
     return out
 
 

@@ -314,3 +314,17 @@ def test_admin_roles_come_from_goldkey_yaml(tmp_path, clock, setting, admins, ot
             assert refused.status_code == 403 and refused.json()["message"].startswith("只有管理人員（")
             assert client.post("/api/admin/reload", headers=tokens[name]).status_code == 403
     assert engine.is_admin("chen") == (admins == ["chen"])
+
+
+def test_a_method_a_path_does_not_take_is_a_405_that_says_which_it_does(api):
+    resp = api.delete("/api/instances", headers=api.users["wang"])
+    assert resp.status_code == 405 and resp.headers["allow"] == "POST"
+    assert resp.json()["message"] == "不支援這個請求方法"
+    assert api.put("/api/tasks", headers=api.users["wang"]).headers["allow"] in ("GET, HEAD", "HEAD, GET")
+
+
+def test_verify_refuses_what_cannot_be_a_code_and_answers_for_any_that_could(api):
+    long = api.get("/api/verify/" + "A" * 41)
+    assert long.status_code == 422 and "驗證碼太長" in long.json()["message"]
+    typed = api.get("/api/verify/k7qx m2pd 9a")
+    assert typed.status_code == 200 and typed.json()["genuine"] is False
