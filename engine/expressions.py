@@ -139,12 +139,16 @@ class Expression:
             raise ExpressionError(f"expression '{shown}' is {len(text):,} characters long; at most {MAX_TEXT:,}: "
                                   "split it, or compute a part in a field of its own")
         try:
-            tree = simpleeval.SimpleEval.parse(text)
+            body = ast.parse(text.strip()).body
         except SyntaxError as exc:
             raise ExpressionError(f"syntax error in expression '{shown}' at column {exc.offset or 1}: "
                                   f"{exc.msg}") from None
         except (RecursionError, MemoryError):
             raise ExpressionError(f"expression '{shown}' is nested too deeply (at most {MAX_DEPTH} levels)") from None
+        if len(body) != 1:
+            raise ExpressionError(f"expression '{shown}' is empty: write a condition or a value" if not body else
+                                  f"'{shown}' holds {len(body)} expressions (parted by ';' or a new line): write one")
+        tree = body[0]
         if not isinstance(tree, ast.Expr):
             raise ExpressionError(f"'{shown}' is a statement; write a single expression")
         _check_shape(tree, shown)
@@ -185,7 +189,8 @@ class Expression:
 
 
 def _shorten(text: str, length: int = 80) -> str:
-    """The expression as a message quotes it: at most `length` characters."""
+    """The expression as a message quotes it: on one line (a line break shown as ⏎), at most `length` characters."""
+    text = "⏎".join(text.splitlines())
     return text if len(text) <= length else text[:length - 1] + "…"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import sqlite3
 import threading
@@ -42,6 +43,7 @@ _TASK_UPSERT = (
     "due_at=coalesce(excluded.due_at, due_at), "
     "closed_at=coalesce(excluded.closed_at, closed_at), closed_by=coalesce(excluded.closed_by, closed_by), "
     "outcome=coalesce(excluded.outcome, outcome)")
+_DIGEST = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")  # an attachment's id, where data holds one
 _CLOSING = {"task_completed": "done", "task_cancelled": "cancelled", "task_expired": "expired"}
 _ROW = ("id", "version", "parent_id", "revision", "status", "outcome", "number", "wake_at", "ended_at", "events",
         "head")
@@ -129,10 +131,18 @@ def _m0005_attachments(db: sqlite_utils.Database) -> None:
 
 
 def _m0006_access(db: sqlite_utils.Database) -> None:
-    """Who uploaded each attachment (an uploader may read their file before it is in a form); the signed-in
-    sessions (signing out ends one, a new password all of a user's); when a token expires, whether it was revoked."""
+    """Who uploaded each attachment (an uploader may read their file before it is in a form) and which instances
+    hold it; the signed-in sessions (signing out ends one, a new password all of a user's); when a token
+    expires, whether it was revoked."""
     db.execute("CREATE TABLE attachment_uploads (attachment TEXT, user TEXT, at TEXT, PRIMARY KEY (attachment, user))")
     db.execute("INSERT OR IGNORE INTO attachment_uploads SELECT id, created_by, created_at FROM attachments")
+    db.execute("CREATE TABLE attachment_refs (attachment TEXT, instance_id INTEGER, PRIMARY KEY (attachment, "
+               "instance_id)) WITHOUT ROWID")
+    stored = {r[0] for r in db.execute("SELECT id FROM attachments")}
+    if stored:
+        for iid, state in db.execute("SELECT id, state FROM instances").fetchall():
+            db.conn.executemany("INSERT OR IGNORE INTO attachment_refs VALUES (?,?)",
+                                [(d, iid) for d in set(_DIGEST.findall(state)) & stored])
     db.execute("CREATE TABLE sessions (hash TEXT PRIMARY KEY, user TEXT NOT NULL, created_at TEXT NOT NULL)")
     db.execute("CREATE INDEX sessions_user ON sessions (user)")
     db.execute("ALTER TABLE tokens ADD COLUMN expires_at TEXT")
@@ -280,6 +290,10 @@ class Store:
             if cur.rowcount != 1:
                 raise Conflict(f"案件 {iid} 剛被其他人更新，請重新整理後再試")
         self.conn.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+        digests = {d for r in rows for d in _DIGEST.findall(r[-2])}  # (what the events wrote, payloads included)
+        if digests:  # the instances that hold each attachment, for who may open it
+            self.conn.executemany("INSERT OR IGNORE INTO attachment_refs SELECT ?, ? WHERE EXISTS "
+                                  "(SELECT 1 FROM attachments WHERE id=?)", [(d, iid, d) for d in digests])
         tasks, notes = [], []
         for (event_id, *_), event in zip(rows, events, strict=True):
             kind, payload, task = event["type"], event["payload"], event["task"]
@@ -595,9 +609,10 @@ class Store:
                  "confidential": loads(r[10]) if r[10] else None} for r in cur]
         return rows, total
 
-    def instances_holding(self, text: str) -> list[dict]:
-        """(id, version, state) of the instances whose state holds `text` (an attachment's id)."""
-        cur = self.conn.execute("SELECT id, version, state FROM instances WHERE instr(state, ?) > 0", (text,))
+    def instances_holding(self, digest: str) -> list[dict]:
+        """(id, version, state) of the instances whose data held the attachment `digest` at some step."""
+        cur = self.conn.execute("SELECT i.id, i.version, i.state FROM attachment_refs r JOIN instances i ON "
+                                "i.id = r.instance_id WHERE r.attachment=?", (digest,))
         return [{"id": r[0], "version": r[1], "state": loads(r[2])} for r in cur]
 
     def has_instances(self, workflow: str) -> bool:

@@ -23,6 +23,7 @@ from engine import words
 from engine.access import HIDDEN
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.money import yuan_label
+from engine.people import MAX_NAME
 from engine.views import task_view
 
 from . import forms_html
@@ -201,7 +202,7 @@ async def login(request: Request) -> Response:
     check_csrf(request, form.get("csrf"))
     name = str(form.get("name") or "").strip()
     password = str(form.get("password") or "")
-    ctx.update(name=name, next=_local_next(form.get("next") or request.query_params.get("next")))
+    ctx.update(name=name[:MAX_NAME], next=_local_next(form.get("next") or request.query_params.get("next")))
     limiter = request.app.state.logins
     address = request.client.host if request.client else ""
     if limiter.blocked(address, name):

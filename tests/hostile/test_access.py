@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import io
 import re
+import sqlite3
 import zipfile
 
 import pytest
 from starlette.testclient import TestClient
 
 from engine import definitions
+from engine.errors import NotFound
 from server.app import create_app
 
 from ..conftest import REPO
@@ -137,3 +139,29 @@ def test_a_repair_order_started_from_a_complaint_keeps_the_complainant_confident
         tech.close()
         desk.close()
 
+
+
+def test_a_database_from_before_keeps_its_attachments_readable_by_who_may_see_them(tmp_path):
+    """Migration 0006 on a database made before it: uploads and the instances holding each file are found."""
+    from engine.service import Engine
+
+    db = tmp_path / "old.db"
+    registry = definitions.load_strict(ACCESS)
+    engine = Engine(db, registry)
+    for name, roles in USERS.items():
+        engine.add_user(name, roles)
+    photo = engine.attach("desk", PNG + b"old photo", "photo.png")["id"]
+    engine.start("case", "desk", dict(CASE, photo=photo))
+    engine.close()
+    with sqlite3.connect(db) as conn:  # back to the schema of 0005
+        conn.executescript("DROP TABLE attachment_uploads; DROP TABLE attachment_refs; DROP TABLE sessions; "
+                           "ALTER TABLE tokens DROP COLUMN expires_at; ALTER TABLE tokens DROP COLUMN revoked_at; "
+                           "DELETE FROM migrations WHERE name = '0006_access';")
+    engine = Engine(db, registry)
+    try:
+        assert engine.attachment(photo, "desk")[1] == PNG + b"old photo"  # the uploader
+        assert engine.attachment(photo, "tech")[1] == PNG + b"old photo"  # a viewer of the job holding it
+        with pytest.raises(NotFound):
+            engine.attachment(photo, "outsider")
+    finally:
+        engine.close()
