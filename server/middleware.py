@@ -128,8 +128,17 @@ class OffLoop:
             self.stop()
 
     def stop(self) -> None:
-        """After the app's shutdown: the worker thread ends (a later request starts another)."""
+        """After the app's shutdown: what still runs on the worker is cancelled and let finish, then its thread
+        ends (a later request starts another)."""
         with self._lock:
             loop, self._worker = self._worker, None
         if loop is not None:
-            loop.call_soon_threadsafe(loop.stop)
+            asyncio.run_coroutine_threadsafe(self._drain(), loop)
+
+    @staticmethod
+    async def _drain() -> None:
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        asyncio.get_running_loop().stop()
