@@ -62,7 +62,7 @@ def create_app(db: str | Path, registry: Registry, tick_seconds: float = 30.0,
                                session_cookie="goldkey", same_site="lax", https_only=https,
                                max_age=int(SESSION_LIFE.total_seconds()))],
         exception_handlers={GoldkeyError: errors.goldkey_error, HTTPException: errors.http_error,
-                            errors.TooLarge: errors.too_large, Exception: errors.server_error},
+                            Exception: errors.server_error},
         lifespan=lifespan)
     app.state.engine = engine
     app.state.logins = LoginLimiter()

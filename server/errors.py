@@ -45,17 +45,10 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
-class TooLarge(Exception):
-    """A request body passed its limit (server/middleware.py), told before it was read or while it was."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(limit)
-        self.message = f"送出的內容太大（上限 {limit // (1024 * 1024)} MB）；附件請逐個上傳或縮小後再送"
-
-
-async def too_large(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, TooLarge)
-    response = error_response(request, 413, "too_large", exc.message)
+def too_large(request: Request, limit: int) -> Response:
+    """A body over its limit (server/middleware.py), told before it was read or as soon as it passed."""
+    response = error_response(request, 413, "too_large",
+                              f"送出的內容太大（上限 {limit // (1024 * 1024)} MB）；附件請逐個上傳或縮小後再送")
     response.headers["connection"] = "close"  # (the rest of the body is not read: it is not the next request)
     return response
 

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine import attachments
 
-from .errors import TooLarge, too_large
+from .errors import server_error, too_large
 
 MAX_BODY = 1024 * 1024  # bytes of a JSON or form post
 MAX_UPLOAD_BODY = 4 * attachments.MAX_BYTES + 1024 * 1024  # a post with files: a few photos at their limit
@@ -46,9 +46,9 @@ class SecurityHeaders:
 
 
 class BodyLimit:
-    """A request body is at most MAX_BODY bytes (MAX_UPLOAD_BODY for multipart posts, which carry files): one
-    that says it is longer is refused before a byte of it is read, and a chunked one as soon as it passes the
-    limit, so a client cannot make the server hold a large body in memory."""
+    """A request body is read whole before the app runs, and is at most MAX_BODY bytes (MAX_UPLOAD_BODY for
+    multipart posts, which carry files): one that says it is longer is refused before a byte of it is read, and
+    a chunked one as soon as it passes the limit, so a client cannot make the server hold more."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -63,21 +63,26 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         limit = self.limit(scope)
         declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > limit:
-            response = await too_large(Request(scope), TooLarge(limit))
-            return await response(scope, receive, send)
-        seen = 0
-
-        async def receiving() -> Message:
-            nonlocal seen
+        body = bytearray()
+        while not (declared.isdigit() and int(declared) > limit):
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise TooLarge(limit)
-            return message
+            if message["type"] == "http.disconnect":
+                return  # (the client left)
+            body += message.get("body", b"")
+            if len(body) > limit:
+                break
+            if not message.get("more_body"):
+                return await self.app(scope, _replay(bytes(body), receive), send)
+        await too_large(Request(scope), limit)(scope, receive, send)
 
-        await self.app(scope, receiving, send)
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body as one message, then what the server says next (a disconnect)."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receiving() -> Message:
+        return pending.pop() if pending else await receive()
+    return receiving
 
 
 class OffLoop:
@@ -85,7 +90,10 @@ class OffLoop:
     bytes and answers the paths in `here` (/healthz). So a request that is busy for a while (an expression or a
     printout near its limits, a large export) delays other requests' work, never the server's answers to
     health checks or its reading of requests. One worker, as before on the server's loop: the Engine (one SQLite
-    connection, one cache) is only ever used from one thread, and a step is a fraction of a millisecond."""
+    connection, one cache) is only ever used from one thread, and a step is a fraction of a millisecond.
+
+    A request crosses once each way: its body (read whole by BodyLimit) goes over with it, and its response
+    comes back whole (every response of the app is in memory anyway)."""
 
     def __init__(self, app: ASGIApp, here: tuple[str, ...] = ("/healthz",)) -> None:
         self.app, self.here = app, here
@@ -110,6 +118,41 @@ class OffLoop:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] in self.here:
             return await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            return await self._bridged(scope, receive, send)
+        body = await receive()  # (all of it: see BodyLimit)
+        messages, error = await asyncio.wrap_future(
+            asyncio.run_coroutine_threadsafe(self._respond(scope, body), self.worker()))
+        for message in messages:
+            await send(message)
+        if error is not None:
+            raise error  # (after its 500 went out, as Starlette does: for the log and the test client)
+
+    async def _respond(self, scope: Scope, body: Message) -> tuple[list[Message], BaseException | None]:
+        """On the worker: the app's answer to one request, whole; an error escaping the app is answered 500
+        here, where the Engine lives."""
+        pending, sent = [body], []
+
+        async def receiving() -> Message:
+            if pending:
+                return pending.pop()
+            await asyncio.Event().wait()  # (nothing more comes: the body was read whole)
+            raise AssertionError("unreachable")
+
+        async def sending(message: Message) -> None:
+            sent.append(message)
+
+        try:
+            await self.app(scope, receiving, sending)
+        except Exception as exc:  # noqa: BLE001 - answered, then raised again on the server's side
+            if sent:
+                return sent, exc
+            await (await server_error(Request(scope), exc))(scope, receiving, sending)
+            return sent, exc
+        return sent, None
+
+    async def _bridged(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The lifespan (startup, shutdown) on the worker, each message passed across."""
         server, worker = asyncio.get_running_loop(), self.worker()
 
         def on_server(call: Callable[..., Awaitable]) -> Callable[..., Awaitable]:
