@@ -193,3 +193,20 @@ def test_a_busy_request_does_not_stop_the_server_answering(live, monkeypatch):
     status, took = _get(live.url + "/api/tasks", token)
     assert status == 200 and took < 0.8 and login.is_alive(), took
     login.join()
+
+
+def test_a_fault_in_the_app_is_a_500_in_words_and_the_server_goes_on(client, monkeypatch, caplog):
+    """A bug (here: the engine raising what it never should) is answered 500 with a Chinese message, logged with
+    its traceback, and the next request is served as usual."""
+    def broken(user):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(client.engine, "tasks", broken)
+    resp = client.get("/api/tasks")
+    assert resp.status_code == 500
+    assert resp.json() == {"error": "server_error", "message": "伺服器發生錯誤，已記錄；請稍後再試", "details": []}
+    assert "RuntimeError: a bug" in caplog.text
+    page = client.get("/", headers={"accept": "text/html", "authorization": ""})
+    assert page.status_code in (200, 303)
+    monkeypatch.undo()
+    assert client.get("/api/tasks").status_code == 200
