@@ -21,11 +21,15 @@ def hidden_fields(actor: Actor, wf: Workflow, state: dict | None = None) -> set[
     """The form's confidential fields, unless the actor has one of the roles allowed to see them; and those an
     instance (its `state`) inherited as confidential from the parent that started it, unless the actor has one
     of the parent's readers' roles."""
-    hidden = wf.form.hidden_from(actor.every_role)
-    inherited = (state or {}).get("confidential")
-    if inherited and not actor.every_role & set(inherited.get("roles", ())):
-        hidden |= set(inherited.get("fields", ()))
-    return hidden
+    return wf.form.hidden_from(actor.every_role) | inherited_hidden(actor, (state or {}).get("confidential"))
+
+
+def inherited_hidden(actor: Actor, confidential: dict | None) -> set[str]:
+    """Of the fields an instance inherited as `confidential` ({fields, roles}, or None), those the actor may not
+    see: all of them, unless the actor has one of the parent's readers' roles."""
+    if not confidential or actor.every_role & set(confidential.get("roles", ())):
+        return set()
+    return set(confidential.get("fields", ()))
 
 
 def mask(data: dict, hidden: set[str]) -> dict:

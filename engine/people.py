@@ -66,10 +66,6 @@ class People:
         """May the user see every instance of `wf`, print them and read its register?"""
         return access.may_view(self.actor(user, self.clock()), wf)
 
-    def hidden_fields(self, user: str, wf: Workflow, state: dict | None = None) -> set[str]:
-        """The confidential fields of `wf`'s form (and of the instance's `state`) the user may not see."""
-        return access.hidden_fields(self.actor(user, self.clock()), wf, state)
-
     def is_admin(self, user: str) -> bool:
         """May the user check and reload the definitions and manage users (`admin_roles` of goldkey.yaml)?"""
         return bool(self.roles_of(user) & set(self.registry.site.admin_roles))

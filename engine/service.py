@@ -170,8 +170,7 @@ class Engine(People):
                                                page, per_page, [f for f in form.properties if f not in hidden],
                                                sorted(actor.every_role))
         for row in rows:  # (each row also hides what it inherited as confidential from a parent)
-            inherited = {"confidential": row.pop("confidential")}
-            row["data"] = access.mask(row["data"], access.hidden_fields(actor, wfs[0], inherited))
+            row["data"] = access.mask(row["data"], hidden | access.inherited_hidden(actor, row.pop("confidential")))
         return {"form": form, "workflows": wfs, "hidden": hidden, "rows": rows, "total": total}
 
     def workflow_at(self, version: str) -> Workflow:
