@@ -28,9 +28,9 @@ def display_name(name: str) -> str:
     return base[:120] or "附件"
 
 
-def save(folder: Path, data: bytes, name: str) -> dict:
-    """Store `data` (idempotent: the same content is one file) and describe it; refuses empty, too large or
-    unknown kinds of file."""
+def describe(data: bytes, name: str) -> dict:
+    """An upload's id (its content hash), the name shown, kind and size; refuses empty, too large or unknown
+    kinds of file."""
     if not data:
         raise Invalid("附件是空的", [{"field": "file", "message": "請選擇檔案"}])
     if len(data) > MAX_BYTES:
@@ -38,24 +38,20 @@ def save(folder: Path, data: bytes, name: str) -> dict:
     kind = kind_of(data)
     if kind is None:
         raise Invalid("只接受 PNG、JPEG 圖片或 PDF 檔", [{"field": "file", "message": "檔案類型不支援"}])
-    digest = hashlib.sha256(data).hexdigest()
+    return {"id": hashlib.sha256(data).hexdigest(), "name": display_name(name), "type": kind[0], "size": len(data)}
+
+
+def save(folder: Path, digest: str, data: bytes) -> None:
+    """Keep `data` as a file of `folder` named by its content hash (idempotent: the same content is one file)."""
     path = path_of(folder, digest)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
             tmp.write(data)
         os.replace(tmp.name, path)
-    return {"id": digest, "name": display_name(name), "type": kind[0], "size": len(data)}
 
 
 def path_of(folder: Path, digest: str) -> Path:
     if not HASH.match(digest or ""):
         raise NotFound("沒有這個附件")
     return folder / "attachments" / digest[:2] / digest
-
-
-def load(folder: Path, digest: str) -> bytes:
-    path = path_of(folder, digest)
-    if not path.is_file():
-        raise NotFound("沒有這個附件")
-    return path.read_bytes()

@@ -12,9 +12,9 @@ from pathlib import Path
 import click
 
 from . import definitions
-from .errors import Conflict, DefinitionError, Forbidden, GoldkeyError, Invalid, NotFound
+from .errors import Conflict, DefinitionError, Forbidden, GoldkeyError, Invalid, NotFound, Unavailable
 
-EXIT_CODES = {Invalid: 1, DefinitionError: 1, Forbidden: 3, NotFound: 4, Conflict: 5}
+EXIT_CODES = {Invalid: 1, DefinitionError: 1, Forbidden: 3, NotFound: 4, Conflict: 5, Unavailable: 6}
 
 
 def _out(value: object) -> None:
@@ -88,7 +88,8 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", default="goldkey.db", envvar="GOLDKEY_DB", show_default=True, help="SQLite database file.")
+@click.option("--db", default="goldkey.db", envvar="GOLDKEY_DB", show_default=True,
+              help="An SQLite database file, or a PostgreSQL URL (postgresql://user@host/db).")
 @click.option("--defs", default=".", envvar="GOLDKEY_DEFS", show_default=True,
               help="Folder holding goldkey.yaml, forms/ and workflows/.")
 @click.pass_context
@@ -665,6 +666,47 @@ def simulate(ctx: click.Context, workflow: str) -> None:
     _out(report)
     if report["stuck"]:
         sys.exit(1)
+
+
+@main.group("db")
+def db_group() -> None:
+    """The database: its schema, and copying it whole into another."""
+
+
+@db_group.command("migrate")
+@click.pass_context
+def db_migrate(ctx: click.Context) -> None:
+    """Create or update the schema of the database (--db); every command does this on first use, this one only.
+
+    \b
+    Example:
+      goldkey --db postgresql://goldkey@db.example/goldkey db migrate
+      goldkey db migrate                     # ./goldkey.db
+    """
+    from .store import open_store
+
+    store = open_store(ctx.obj["db"])
+    try:
+        _out({"applied": store.applied, "migrations": store.migrations()})
+    finally:
+        store.close()
+
+
+@db_group.command("copy")
+@click.argument("source")
+@click.argument("target")
+def db_copy(source: str, target: str) -> None:
+    """Copy the whole database SOURCE into the empty database TARGET (SQLite files or postgresql:// URLs);
+    every audit chain, row count and ledger balance is checked on the copy. Refuses a TARGET that holds data.
+
+    \b
+    Example:
+      goldkey db copy goldkey.db postgresql://goldkey@db.example/goldkey
+      goldkey db copy postgresql://goldkey@db.example/goldkey backup.db
+    """
+    from . import dbcopy
+
+    _out(dbcopy.copy(source, target))
 
 
 @main.command()

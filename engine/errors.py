@@ -28,6 +28,12 @@ class Conflict(GoldkeyError):
     code = "conflict"
 
 
+class Unavailable(GoldkeyError):
+    """The database cannot be reached (a PostgreSQL server down or refusing); nothing was written."""
+
+    code = "unavailable"
+
+
 class Invalid(GoldkeyError):
     """Input failed validation; `details` is `[{field, message}]`."""
 

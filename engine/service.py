@@ -19,7 +19,7 @@ from .inputs import check_input
 from .jsontext import dumps, loads
 from .model import Registry, Workflow
 from .people import People
-from .store import GENESIS, Store
+from .store import GENESIS, open_store
 from .views import describe, instance_view, task_view
 
 log = logging.getLogger("goldkey.engine")
@@ -34,15 +34,15 @@ def utcnow() -> datetime:
 
 
 class Engine(People):
-    """Runs workflows from a definitions folder on one SQLite database.
+    """Runs workflows from a definitions folder on one database (an SQLite file or PostgreSQL).
 
-    One Engine per thread: it owns one SQLite connection and a cache of the rows it wrote. Engines in
+    One Engine per thread: it owns one database connection and a cache of the rows it wrote. Engines in
     other threads or processes on the same file are safe: the revision check decides between them."""
 
     def __init__(self, db_path: str | Path, defs: str | Path | Registry = ".", synchronous: str = "FULL",
                  clock: Callable[[], datetime] = utcnow, cache_size: int = 4096) -> None:
         self.registry = defs if isinstance(defs, Registry) else definitions.load_strict(defs)
-        self.store = Store(db_path, synchronous)
+        self.store = open_store(db_path, synchronous)
         self.clock = clock
         self._versions: dict[str, Workflow] = {wf.version: wf for wf in self.registry.workflows.values()}
         self._saved: set[str] = set()
@@ -260,11 +260,14 @@ class Engine(People):
             for schedule in wf.schedules:
                 self._run_schedule(wf, schedule, now, counts, errors)
         cursor = ("", 0)
-        while due := self.store.due_instances(at, cursor, batch):
-            cursor = due[-1]
-            with self._transaction():
+        while True:
+            with self._transaction():  # the due rows are this transaction's (another ticker passes over them)
+                due = self.store.due_instances(at, cursor, batch)
                 for _, iid in due:
                     self._fire(iid, now, counts, errors)
+            if not due:
+                break
+            cursor = due[-1]
         return {"now": at, "started": counts.pop("started", 0), "timers_fired": counts.pop("timer_fired", 0),
                 "actions": dict(sorted(counts.items())), "errors": errors}
 
@@ -424,16 +427,11 @@ class Engine(People):
                 "printed_by": record["printed_by"], "template_hash": record["template_hash"],
                 "message": "真實文件：" + ("有效，為最新列印" if current else "；".join(notes))}
 
-    @property
-    def files(self) -> Path:
-        """The data folder beside the database (goldkey.db -> goldkey.files/) where attachments are kept."""
-        return Path(self.store.path).with_suffix(".files")
-
     def attach(self, user: str, data: bytes, name: str) -> dict:
         """Store an uploaded file as `user`; returns its id (the content hash) to put in a form field."""
         self.actor(user, self.clock())  # a known user
-        meta = attachments.save(self.files, data, name)
-        self.store.add_attachment(meta, user, iso(self.clock()))
+        meta = attachments.describe(data, name)
+        self.store.add_attachment(meta, data, user, iso(self.clock()))
         return meta
 
     def attachment(self, digest: str, user: str) -> tuple[dict, bytes]:
@@ -442,7 +440,10 @@ class Engine(People):
         meta = self.store.attachment(digest) if attachments.HASH.match(digest or "") else None
         if meta is None or not (self.store.uploaded_by(digest, user) or self._holds(digest, user)):
             raise NotFound("沒有這個附件")
-        return meta, attachments.load(self.files, digest)
+        body = self.store.attachment_bytes(digest)
+        if body is None:
+            raise NotFound("沒有這個附件")
+        return meta, body
 
     def _holds(self, digest: str, user: str) -> bool:
         actor = self.actor(user, self.clock())

@@ -1,33 +1,39 @@
-"""SQLite storage: migrations, the one write path, the hash-chained event log and the projections.
-
-sqlite-utils creates and migrates the schema; the per-step writes are plain statements on the same
-connection (sqlite-utils' `.insert()` runs schema look-ups on every call, too slow for the hot path).
+"""The store: the one write path, the hash-chained event log and the projections, over SQL that both databases
+run. `open_store(url)` picks the implementation: an SQLite file (engine/sqlitestore.py, the embedded default) or
+PostgreSQL (engine/pgstore.py, `postgresql://...`). Each supplies its connection, transactions and the few
+statements the two dialects write differently; the schema is engine/schema.py, one source for both.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import re
-import secrets
-import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .errors import Conflict, Invalid, NotFound
 from .jsontext import dumps, loads
 from .money import fen_text
-
-if TYPE_CHECKING:
-    import sqlite_utils
+from .schema import DIGEST, MIGRATIONS
 
 GENESIS = "0" * 64
 _SORTS = {"number": "i.number", "started": "i.started_at", "status": "i.status", "updated": "i.updated_at"}
-_WRITE_LOCKS: dict[str, threading.Lock] = {}  # one per database file, shared by its Stores in this process
-_LOCKS_GUARD = threading.Lock()
+
+
+def open_store(url: str | Path, synchronous: str = "FULL") -> Store:
+    """The store at `url`: `postgresql://...` (or `postgres://`) on PostgreSQL, anything else an SQLite file.
+    `synchronous` is SQLite's durability setting (FULL, NORMAL, OFF: for building benchmark data only)."""
+    text = str(url)
+    if text.startswith(("postgresql://", "postgres://")):
+        from .pgstore import PgStore
+
+        return PgStore(text)
+    from .sqlitestore import SqliteStore
+
+    return SqliteStore(text, synchronous)
+
+
 def task_key(task_id: str) -> int | None:
     """The integer key of a task id "instance-seq" (None if it is not one)."""
     instance, _, seq = str(task_id).partition("-")
@@ -39,11 +45,9 @@ def task_key(task_id: str) -> int | None:
 _TASK_UPSERT = (
     "INSERT INTO tasks (key, id, instance_id, step, kind, roles, status, opened_at, due_at, closed_at, closed_by, "
     "outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET "
-    "roles=coalesce(excluded.roles, roles), status=coalesce(excluded.status, status), "
-    "due_at=coalesce(excluded.due_at, due_at), "
-    "closed_at=coalesce(excluded.closed_at, closed_at), closed_by=coalesce(excluded.closed_by, closed_by), "
-    "outcome=coalesce(excluded.outcome, outcome)")
-_DIGEST = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")  # an attachment's id, where data holds one
+    "roles=coalesce(excluded.roles, tasks.roles), status=coalesce(excluded.status, tasks.status), "
+    "due_at=coalesce(excluded.due_at, tasks.due_at), closed_at=coalesce(excluded.closed_at, tasks.closed_at), "
+    "closed_by=coalesce(excluded.closed_by, tasks.closed_by), outcome=coalesce(excluded.outcome, tasks.outcome)")
 _CLOSING = {"task_completed": "done", "task_cancelled": "cancelled", "task_expired": "expired"}
 _ROW = ("id", "version", "parent_id", "revision", "status", "outcome", "number", "wake_at", "ended_at", "events",
         "head")
@@ -57,154 +61,23 @@ def _chain(prev: str, fields: tuple) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _m0001_initial(db: sqlite_utils.Database) -> None:
-    db["versions"].create({"version": str, "workflow": str, "files": str, "created_at": str}, pk="version")
-    db["instances"].create({"id": int, "workflow": str, "version": str, "number": str, "status": str,
-                            "outcome": str, "started_by": str, "started_at": str, "ended_at": str,
-                            "updated_at": str, "parent_id": int, "wake_at": str, "revision": int,
-                            "events": int, "head": str, "state": str}, pk="id")
-    db["instances"].create_index(["status", "workflow"])  # active instances (the inbox), registers
-    db["instances"].create_index(["number"])
-    # partial: only instances waiting on a timer are in it, so other steps never write to it
-    db.execute("CREATE INDEX instances_waking ON instances (wake_at) WHERE wake_at IS NOT NULL")
-    # keyed by task_key(id): an instance's tasks sit together and a new instance's go at the end, so a step
-    # writes one page of this table; `id` is the text staff see ("12-3")
-    db.execute("CREATE TABLE tasks (key INTEGER PRIMARY KEY, id TEXT, instance_id INTEGER, step TEXT, kind TEXT, "
-               "roles TEXT, status TEXT, opened_at TEXT, due_at TEXT, closed_at TEXT, closed_by TEXT, outcome TEXT)")
-    # open tasks with a due time (deadlines): a task without one, or a closed one, is not in it. Open tasks
-    # without a due time are found through the active instances (their tasks share the instance's key range).
-    db.execute("CREATE INDEX tasks_open_due ON tasks (due_at) WHERE status = 'open' AND due_at IS NOT NULL")
-    # keyed by (instance_id << 24 | seq): an instance's events lie together in the table itself, so no
-    # second index is written per step; each instance's events form a hash chain whose head and length
-    # are kept on the instance row
-    db.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, instance_id INTEGER, seq INTEGER, at TEXT, actor TEXT, "
-               "acting_for TEXT, step TEXT, task TEXT, type TEXT, payload TEXT, hash TEXT)")
-    db["ledger_entries"].create({"id": int, "workflow": str, "ledger": str, "instance_id": int, "number": str,
-                                 "entry": str, "amount": int, "balance": int, "at": str, "actor": str,
-                                 "step": str, "memo": str, "event_id": int}, pk="id", not_null={"number"})
-    db["ledger_entries"].create_index(["workflow", "ledger"])
-    db["ledger_entries"].create_index(["instance_id"])
-    for table in ("events", "ledger_entries"):  # append-only: the audit trail cannot be quietly rewritten
-        for op in ("UPDATE", "DELETE"):
-            db.execute(f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
-                       f"BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END")
-    db["counters"].create({"series": str, "year": int, "last": int}, pk=("series", "year"))
-    db["users"].create({"name": str, "title": str, "password_hash": str, "created_at": str}, pk="name")
-    db["user_roles"].create({"user": str, "role": str}, pk=("user", "role"))
-    db["delegations"].create({"id": int, "user": str, "deputy": str, "starts": str, "ends": str,
-                              "created_at": str}, pk="id")
-    db["delegations"].create_index(["deputy"])
-
-
-def _m0002_time(db: sqlite_utils.Database) -> None:
-    """Deadlines and schedules: the notification lists, and which scheduled runs have started."""
-    db.execute("CREATE TABLE notifications (id INTEGER PRIMARY KEY, role TEXT, instance_id INTEGER, task TEXT, "
-               "type TEXT, message TEXT, at TEXT, event_id INTEGER)")
-    db.execute("CREATE INDEX notifications_role ON notifications (role, id)")
-    db.execute("CREATE TABLE schedules (key TEXT PRIMARY KEY, since TEXT, last_run TEXT)")
-    # one row per run: a run that two tickers both see is started by whichever inserts it first
-    db.execute("CREATE TABLE schedule_runs (key TEXT, run_at TEXT, instance_id INTEGER, PRIMARY KEY (key, run_at))")
-    db.execute("CREATE INDEX tasks_closed ON tasks (closed_at) WHERE closed_at IS NOT NULL")  # SLA figures
-
-
-def _m0003_prints(db: sqlite_utils.Database) -> None:
-    """Printed documents, by verification code; the site's secret that keys the codes' check characters."""
-    db.execute("CREATE TABLE prints (code TEXT PRIMARY KEY, instance_id INTEGER, printout TEXT, print_no INTEGER, "
-               "template_hash TEXT, data_hash TEXT, shown TEXT, revision INTEGER, printed_at TEXT, printed_by TEXT, "
-               "copies INTEGER)")
-    db.execute("CREATE INDEX prints_instance ON prints (instance_id, printout, print_no)")
-    db.execute("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT)")
-    db.execute("INSERT INTO settings VALUES ('verify_secret', ?)", (secrets.token_hex(32),))
-
-
-def _m0004_tokens(db: sqlite_utils.Database) -> None:
-    """API tokens, kept as SHA-256 hashes; the secret that signs session cookies."""
-    db.execute("CREATE TABLE tokens (hash TEXT PRIMARY KEY, user TEXT, created_at TEXT, last_used TEXT)")
-    db.execute("CREATE INDEX tokens_user ON tokens (user)")
-    db.execute("INSERT INTO settings VALUES ('session_secret', ?)", (secrets.token_hex(32),))
-
-
-def _m0005_attachments(db: sqlite_utils.Database) -> None:
-    """Uploaded files: content hash, the name shown, kind and size, who uploaded them (the bytes are files)."""
-    db.execute("CREATE TABLE attachments (id TEXT PRIMARY KEY, name TEXT, type TEXT, size INTEGER, "
-               "created_by TEXT, created_at TEXT)")
-
-
-def _m0006_access(db: sqlite_utils.Database) -> None:
-    """Who uploaded each attachment (an uploader may read their file before it is in a form) and which instances
-    hold it; the signed-in sessions (signing out ends one, a new password all of a user's); when a token
-    expires, whether it was revoked."""
-    db.execute("CREATE TABLE attachment_uploads (attachment TEXT, user TEXT, at TEXT, PRIMARY KEY (attachment, user))")
-    db.execute("INSERT OR IGNORE INTO attachment_uploads SELECT id, created_by, created_at FROM attachments")
-    db.execute("CREATE TABLE attachment_refs (attachment TEXT, instance_id INTEGER, PRIMARY KEY (attachment, "
-               "instance_id)) WITHOUT ROWID")
-    stored = {r[0] for r in db.execute("SELECT id FROM attachments")}
-    if stored:
-        for iid, state in db.execute("SELECT id, state FROM instances").fetchall():
-            db.conn.executemany("INSERT OR IGNORE INTO attachment_refs VALUES (?,?)",
-                                [(d, iid) for d in set(_DIGEST.findall(state)) & stored])
-    db.execute("CREATE TABLE sessions (hash TEXT PRIMARY KEY, user TEXT NOT NULL, created_at TEXT NOT NULL)")
-    db.execute("CREATE INDEX sessions_user ON sessions (user)")
-    db.execute("ALTER TABLE tokens ADD COLUMN expires_at TEXT")
-    db.execute("ALTER TABLE tokens ADD COLUMN revoked_at TEXT")
-
-
-MIGRATIONS = [("0001_initial", _m0001_initial), ("0002_time", _m0002_time), ("0003_prints", _m0003_prints),
-              ("0004_tokens", _m0004_tokens), ("0005_attachments", _m0005_attachments), ("0006_access", _m0006_access)]
-
-
 class Store:
-    """One SQLite file in WAL mode; every write goes through `write()` (BEGIN IMMEDIATE ... COMMIT)."""
+    """What the engine asks of its database. A subclass gives `conn` (a DB-API connection taking `?` parameters),
+    `write()`, `savepoint()`, `close()`, the DDL of the schema and the statements below that differ by dialect."""
 
-    def __init__(self, path: str | Path, synchronous: str = "FULL") -> None:
-        self.path = str(path)
-        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute(f"PRAGMA synchronous={synchronous}")  # per connection: set it on every one
-        self.conn.execute("PRAGMA busy_timeout=30000")
-        self._reserved = 0  # the highest instance id handed out in the open transaction
-        with _LOCKS_GUARD:
-            self._lock = _WRITE_LOCKS.setdefault(os.path.realpath(self.path), threading.Lock())
-        self.migrate()
+    url: str
+    conn: object
+    GROUP_CONCAT = "group_concat"  # (the aggregate joining text with a separator)
+    LIKE = "LIKE"  # (a pattern match that ignores case)
 
     def close(self) -> None:
-        self.conn.close()
-
-    def migrate(self) -> None:
-        """Apply the named migrations not yet applied, each in its own transaction."""
-        self.conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
-        done = {row[0] for row in self.conn.execute("SELECT name FROM migrations")}
-        pending = [(name, migration) for name, migration in MIGRATIONS if name not in done]
-        if not pending:
-            return
-        import sqlite_utils  # only to apply a migration
-
-        db = sqlite_utils.Database(self.conn)
-        for name, migration in pending:
-            with self.write():
-                if self.conn.execute("SELECT 1 FROM migrations WHERE name=?", (name,)).fetchone():
-                    continue  # another process applied it while we waited for the lock
-                migration(db)
-                self.conn.execute("INSERT INTO migrations VALUES (?, datetime('now'))", (name,))
+        raise NotImplementedError
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; rolled back whole on any exception.
-
-        Writers in this process queue on a lock before BEGIN IMMEDIATE: SQLite's own busy handler makes a
-        waiting writer sleep in steps of milliseconds, far longer than a step takes."""
-        if self.conn.in_transaction:  # nested: part of the caller's transaction
-            yield self.conn
-            return
-        with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            self._reserved = 0
-            try:
-                yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
+    def write(self) -> Iterator[object]:
+        """One write transaction; rolled back whole on any exception; nested calls join the open one."""
+        raise NotImplementedError
+        yield
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -218,9 +91,59 @@ class Store:
             raise
         self.conn.execute("RELEASE part")
 
+    # --- the schema ------------------------------------------------------------------------------------
+    def render_ddl(self, sql: str) -> list[str]:
+        """A statement of engine/schema.py's neutral DDL in this dialect."""
+        raise NotImplementedError
+
+    def append_only_ddl(self, table: str) -> list[str]:
+        raise NotImplementedError
+
+    def sequence_ddl(self, name: str) -> list[str]:
+        return []
+
+    @contextmanager
+    def _migrating(self) -> Iterator[None]:
+        """Held while migrations are looked at and applied (one process at a time)."""
+        yield
+
+    def migrate(self) -> list[str]:
+        """Apply the named migrations not yet applied, in order, each in its own transaction; their names."""
+        applied: list[str] = []
+        with self._migrating():
+            self.conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+            done = {row[0] for row in self.conn.execute("SELECT name FROM migrations")}
+            for name, migration in MIGRATIONS:
+                if name in done:
+                    continue
+                with self.write():
+                    if self.conn.execute("SELECT 1 FROM migrations WHERE name=?", (name,)).fetchone():
+                        continue  # another process applied it while we waited for the lock
+                    migration(_Migrator(self))
+                    self.conn.execute("INSERT INTO migrations VALUES (?, ?)",
+                                      (name, datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")))
+                applied.append(name)
+        return applied
+
+    def migrations(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM migrations ORDER BY name")]
+
+    def table_names(self) -> list[str]:
+        """The tables of the database, by name."""
+        raise NotImplementedError
+
+    def columns(self, table: str) -> list[str]:
+        cur = self.conn.execute(f"SELECT * FROM {table} WHERE 1=0")  # (a name from table_names())
+        return [d[0] for d in cur.description]
+
+    def table_rows(self, table: str) -> Iterator[tuple]:
+        """Every row of `table` (a name from table_names())."""
+        yield from self.conn.execute(f"SELECT * FROM {table}")
+
     # --- definitions --------------------------------------------------------------------------------
     def save_version(self, version: str, workflow: str, files: dict[str, str], now: str) -> None:
-        self.conn.execute("INSERT OR IGNORE INTO versions VALUES (?,?,?,?)", (version, workflow, dumps(files), now))
+        self.conn.execute("INSERT INTO versions VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
+                          (version, workflow, dumps(files), now))
 
     def version_files(self, version: str) -> dict[str, str]:
         row = self.conn.execute("SELECT files FROM versions WHERE version=?", (version,)).fetchone()
@@ -232,15 +155,8 @@ class Store:
     def next_number(self, series: str, year: int) -> int:
         """The next gap-free sequence number of a series; call inside `write()`."""
         row = self.conn.execute("INSERT INTO counters VALUES (?,?,1) ON CONFLICT(series, year) "
-                                "DO UPDATE SET last = last + 1 RETURNING last", (series, year)).fetchone()
+                                "DO UPDATE SET last = counters.last + 1 RETURNING last", (series, year)).fetchone()
         return row[0]
-
-    def next_instance_id(self) -> int:
-        """The id the next instance gets; call inside `write()`, which holds the write lock. Ids handed
-        out earlier in the same transaction (a parent whose row is written after its child's) are skipped."""
-        row = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM instances").fetchone()
-        self._reserved = max(row[0], self._reserved + 1)
-        return self._reserved
 
     def instance_row(self, instance_id: int) -> dict:
         """What the write path needs of an instance: its version, revision, chain head and state."""
@@ -290,10 +206,10 @@ class Store:
             if cur.rowcount != 1:
                 raise Conflict(f"案件 {iid} 剛被其他人更新，請重新整理後再試")
         self.conn.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
-        digests = {d for r in rows for d in _DIGEST.findall(r[-2])}  # (what the events wrote, payloads included)
+        digests = {d for r in rows for d in DIGEST.findall(r[-2])}  # (what the events wrote, payloads included)
         if digests:  # the instances that hold each attachment, for who may open it
-            self.conn.executemany("INSERT OR IGNORE INTO attachment_refs SELECT ?, ? WHERE EXISTS "
-                                  "(SELECT 1 FROM attachments WHERE id=?)", [(d, iid, d) for d in digests])
+            self.conn.executemany("INSERT INTO attachment_refs SELECT ?, ? WHERE EXISTS (SELECT 1 FROM attachments "
+                                  "WHERE id=?) ON CONFLICT DO NOTHING", [(d, iid, d) for d in digests])
         tasks, notes = [], []
         for (event_id, *_), event in zip(rows, events, strict=True):
             kind, payload, task = event["type"], event["payload"], event["task"]
@@ -364,15 +280,16 @@ class Store:
     def add_user(self, name: str, roles: list[str], now: str, title: str | None = None) -> None:
         with self.write():
             self.conn.execute("INSERT INTO users (name, title, created_at) VALUES (?,?,?) "
-                              "ON CONFLICT(name) DO UPDATE SET title=coalesce(excluded.title, title)",
+                              "ON CONFLICT(name) DO UPDATE SET title=coalesce(excluded.title, users.title)",
                               (name, title, now))
-            self.conn.executemany("INSERT OR IGNORE INTO user_roles VALUES (?,?)", [(name, r) for r in roles])
+            self.conn.executemany("INSERT INTO user_roles VALUES (?,?) ON CONFLICT DO NOTHING",
+                                  [(name, r) for r in roles])
 
 
     def set_roles(self, name: str, roles: list[str], now: str) -> None:
         with self.write():
-            self.conn.execute("INSERT OR IGNORE INTO users (name, created_at) VALUES (?,?)", (name, now))
-            self.conn.execute("DELETE FROM user_roles WHERE user=?", (name,))
+            self.conn.execute("INSERT INTO users (name, created_at) VALUES (?,?) ON CONFLICT DO NOTHING", (name, now))
+            self.conn.execute('DELETE FROM user_roles WHERE "user"=?', (name,))
             self.conn.executemany("INSERT INTO user_roles VALUES (?,?)", [(name, r) for r in roles])
 
     def set_password(self, name: str, password_hash: str, end_sessions: bool = True) -> None:
@@ -380,7 +297,7 @@ class Store:
         with self.write():
             self.conn.execute("UPDATE users SET password_hash=? WHERE name=?", (password_hash, name))
             if end_sessions:
-                self.conn.execute("DELETE FROM sessions WHERE user=?", (name,))
+                self.conn.execute('DELETE FROM sessions WHERE "user"=?', (name,))
 
     def add_session(self, session_hash: str, user: str, now: str, expired: str) -> None:
         """A signed-in session; sessions begun before `expired` (of anyone) are forgotten on the way."""
@@ -400,7 +317,7 @@ class Store:
 
     def end_sessions(self, name: str) -> None:
         with self.write():
-            self.conn.execute("DELETE FROM sessions WHERE user=?", (name,))
+            self.conn.execute('DELETE FROM sessions WHERE "user"=?', (name,))
 
     def password_hash(self, name: str) -> str | None:
         row = self.conn.execute("SELECT password_hash FROM users WHERE name=?", (name,)).fetchone()
@@ -408,13 +325,13 @@ class Store:
 
     def add_token(self, token_hash: str, user: str, now: str, expires_at: str | None) -> None:
         with self.write():
-            self.conn.execute("INSERT INTO tokens (hash, user, created_at, expires_at) VALUES (?,?,?,?)",
+            self.conn.execute('INSERT INTO tokens (hash, "user", created_at, expires_at) VALUES (?,?,?,?)',
                               (token_hash, user, now, expires_at))
 
     def token_user(self, token_hash: str, now: str) -> str | None:
         """The user of a token that is neither revoked nor expired at `now`; its last use is written (at most
         once a minute, so a busy client does not write on every request)."""
-        row = self.conn.execute("SELECT user, last_used FROM tokens WHERE hash=? AND revoked_at IS NULL AND "
+        row = self.conn.execute('SELECT "user", last_used FROM tokens WHERE hash=? AND revoked_at IS NULL AND '
                                 "(expires_at IS NULL OR expires_at > ?)", (token_hash, now)).fetchone()
         if row is None:
             return None
@@ -425,30 +342,31 @@ class Store:
 
     def tokens(self, user: str, id_length: int) -> list[dict]:
         cur = self.conn.execute("SELECT substr(hash, 1, ?), created_at, expires_at, last_used, revoked_at FROM tokens "
-                                "WHERE user=? ORDER BY created_at", (id_length, user))
+                                'WHERE "user"=? ORDER BY created_at', (id_length, user))
         return [dict(zip(("id", "created_at", "expires_at", "last_used", "revoked_at"), r, strict=True)) for r in cur]
 
     def revoke_tokens(self, user: str, prefix: str, now: str) -> int:
         """Revoke the user's tokens whose hash starts with `prefix` (all of them for ''); how many."""
         with self.write():
-            cur = self.conn.execute("UPDATE tokens SET revoked_at=? WHERE user=? AND revoked_at IS NULL AND "
-                                    "hash LIKE ?", (now, user, f"{prefix}%"))
+            cur = self.conn.execute('UPDATE tokens SET revoked_at=? WHERE "user"=? AND revoked_at IS NULL AND '
+                                    f"hash {self.LIKE} ?", (now, user, f"{prefix}%"))
         return cur.rowcount
 
     def user_exists(self, name: str) -> bool:
         return self.conn.execute("SELECT 1 FROM users WHERE name=?", (name,)).fetchone() is not None
 
     def user_roles(self, name: str) -> frozenset[str]:
-        return frozenset(r[0] for r in self.conn.execute("SELECT role FROM user_roles WHERE user=?", (name,)))
+        return frozenset(r[0] for r in self.conn.execute('SELECT role FROM user_roles WHERE "user"=?', (name,)))
 
     def users(self) -> list[dict]:
-        rows = self.conn.execute("SELECT u.name, u.title, group_concat(r.role, ' ') FROM users u "
+        rows = self.conn.execute(f"SELECT u.name, u.title, {self.GROUP_CONCAT}(r.role, ' ') FROM users u "
                                  "LEFT JOIN user_roles r ON r.user = u.name GROUP BY u.name ORDER BY u.name")
         return [{"name": n, "title": t, "roles": sorted((roles or "").split())} for n, t, roles in rows]
 
     def add_delegation(self, user: str, deputy: str, starts: str, ends: str, now: str) -> None:
         with self.write():
-            self.conn.execute("INSERT INTO delegations (user, deputy, starts, ends, created_at) VALUES (?,?,?,?,?)",
+            self.conn.execute('INSERT INTO delegations ("user", deputy, starts, ends, created_at) '
+                              "VALUES (?,?,?,?,?)",
                               (user, deputy, starts, ends, now))
 
     def actor_roles(self, user: str, day: str) -> tuple[bool, list[tuple[str, str | None]]]:
@@ -484,14 +402,17 @@ class Store:
         return self.conn.execute(f"SELECT 1 FROM tasks WHERE key BETWEEN ? AND ? AND step IN ({marks}) LIMIT 1",
                                  (instance_id << 24, ((instance_id + 1) << 24) - 1, *steps)).fetchone() is not None
 
-    def add_attachment(self, meta: dict, user: str, now: str) -> None:
+    def add_attachment(self, meta: dict, data: bytes, user: str, now: str) -> None:
+        """An upload: its bytes kept (once per content), its description and who uploaded it."""
+        self.put_bytes(meta["id"], data)
         with self.write():
-            self.conn.execute("INSERT OR IGNORE INTO attachments VALUES (?,?,?,?,?,?)",
+            self.conn.execute("INSERT INTO attachments VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                               (meta["id"], meta["name"], meta["type"], meta["size"], user, now))
-            self.conn.execute("INSERT OR IGNORE INTO attachment_uploads VALUES (?,?,?)", (meta["id"], user, now))
+            self.conn.execute("INSERT INTO attachment_uploads VALUES (?,?,?) ON CONFLICT DO NOTHING",
+                              (meta["id"], user, now))
 
     def uploaded_by(self, digest: str, user: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM attachment_uploads WHERE attachment=? AND user=?",
+        return self.conn.execute('SELECT 1 FROM attachment_uploads WHERE attachment=? AND "user"=?',
                                  (digest, user)).fetchone() is not None
 
     def attachment(self, digest: str) -> dict | None:
@@ -503,26 +424,14 @@ class Store:
         return {n: t for n, t in self.conn.execute("SELECT name, title FROM users WHERE title IS NOT NULL")}
 
     # --- time -----------------------------------------------------------------------------------------
-    def due_instances(self, now: str, after: tuple[str, int], limit: int) -> list[tuple[str, int]]:
-        """(wake_at, id) of active instances whose timers or deadlines are due by `now`, in that order,
-        from just past `after` (a cursor, so one tick visits each once).
-
-        Only active instances have a wake_at (commit_step clears it at the end), so the query needs no
-        status test; with one, SQLite (without statistics) picks the (status, workflow) index and visits
-        every active instance: 380 ms at a million, against microseconds on the partial index."""
-        wake, iid = after
-        return self.conn.execute(
-            "SELECT wake_at, id FROM instances INDEXED BY instances_waking WHERE wake_at <= ? AND wake_at IS NOT "
-            "NULL AND (wake_at > ? OR (wake_at = ? AND id > ?)) ORDER BY wake_at, id LIMIT ?",
-            (now, wake, wake, iid, limit)).fetchall()
-
     def notifications(self, roles: list[str], limit: int = 100) -> list[dict]:
         """The newest notifications addressed to any of `roles`, one per event."""
         if not roles:
             return []
         cur = self.conn.execute(
-            "SELECT min(n.id), n.instance_id, n.task, n.type, n.message, n.at, group_concat(n.role, ' '), "
-            "i.workflow, i.number FROM notifications n JOIN instances i ON i.id = n.instance_id "
+            "SELECT min(n.id), min(n.instance_id), min(n.task), min(n.type), min(n.message), min(n.at), "
+            f"{self.GROUP_CONCAT}(n.role, ' '), min(i.workflow), min(i.number) FROM notifications n "
+            "JOIN instances i ON i.id = n.instance_id "
             f"WHERE n.role IN ({','.join('?' * len(roles))}) GROUP BY n.event_id ORDER BY min(n.id) DESC LIMIT ?",
             (*roles, limit))
         return [{"id": r[0], "instance": r[1], "task": r[2], "type": r[3], "message": r[4], "at": r[5],
@@ -534,16 +443,17 @@ class Store:
         row = self.conn.execute("SELECT since, last_run FROM schedules WHERE key=?", (key,)).fetchone()
         if row is None:  # first sight: one write, once
             with self.write():
-                self.conn.execute("INSERT OR IGNORE INTO schedules (key, since) VALUES (?, ?)", (key, now))
+                self.conn.execute("INSERT INTO schedules (key, since) VALUES (?, ?) ON CONFLICT DO NOTHING", (key, now))
             row = self.conn.execute("SELECT since, last_run FROM schedules WHERE key=?", (key,)).fetchone()
         return row[1] or row[0]
 
     def claim_run(self, key: str, run_at: str) -> bool:
         """Record that the run of `key` at `run_at` is being started; False if it already was."""
-        cur = self.conn.execute("INSERT OR IGNORE INTO schedule_runs (key, run_at) VALUES (?, ?)", (key, run_at))
+        cur = self.conn.execute("INSERT INTO schedule_runs (key, run_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                                (key, run_at))
         if cur.rowcount:
-            self.conn.execute("UPDATE schedules SET last_run = max(coalesce(last_run, ''), ?) WHERE key=?",
-                              (run_at, key))
+            self.conn.execute("UPDATE schedules SET last_run = ? WHERE key=? AND (last_run IS NULL OR last_run < ?)",
+                              (run_at, key, run_at))
         return bool(cur.rowcount)
 
     def record_run(self, key: str, run_at: str, instance_id: int) -> None:
@@ -566,7 +476,7 @@ class Store:
         """(instance, ended_at, steps completed) of the instances of `workflow` that ended (completed) in the
         window, the steps as a space-separated list."""
         return self.conn.execute(
-            "SELECT i.id, i.ended_at, (SELECT group_concat(t.step, ' ') FROM tasks t WHERE t.key BETWEEN "
+            f"SELECT i.id, i.ended_at, (SELECT {self.GROUP_CONCAT}(t.step, ' ') FROM tasks t WHERE t.key BETWEEN "
             "i.id << 24 AND ((i.id + 1) << 24) - 1 AND t.status = 'done') FROM instances i "
             "WHERE i.workflow = ? AND i.status = 'completed' AND i.ended_at >= ? AND i.ended_at < ?",
             (workflow, start, end)).fetchall()
@@ -587,12 +497,12 @@ class Store:
                 where.append(clause)
                 args.append(value)
         if unit:
-            sql, more = _visible_like(["unit"] if fields is None or "unit" in fields else [], unit, roles)
+            sql, more = self._visible_like(["unit"] if fields is None or "unit" in fields else [], unit, roles)
             where.append(sql)
             args += more
         if search:
-            sql, more = _visible_like(fields, search, roles)
-            where.append(f"(i.number LIKE ? ESCAPE '\\' OR {sql})")
+            sql, more = self._visible_like(fields, search, roles)
+            where.append(f"(i.number {self.LIKE} ? ESCAPE '\\' OR {sql})")
             args += [f"%{_like(search)}%", *more]
         column = _SORTS.get(sort.lstrip("-"), "i.started_at")
         order = f"{column} {'DESC' if sort.startswith('-') else 'ASC'}, i.id DESC"
@@ -600,8 +510,8 @@ class Store:
         total = self.conn.execute(f"SELECT count(*) FROM instances i WHERE {sql_where}", args).fetchone()[0]
         cur = self.conn.execute(
             f"SELECT i.id, i.number, i.workflow, i.status, i.outcome, i.started_at, i.started_by, i.ended_at, "
-            f"json_extract(i.state, '$.data'), json_extract(i.state, '$.balances'), "
-            f"json_extract(i.state, '$.confidential') FROM instances i WHERE {sql_where} "
+            f"{self.json_at('i.state', 'data')}, {self.json_at('i.state', 'balances')}, "
+            f"{self.json_at('i.state', 'confidential')} FROM instances i WHERE {sql_where} "
             f"ORDER BY {order} LIMIT ? OFFSET ?", args + [per_page, max(page - 1, 0) * per_page])
         rows = [{"id": r[0], "number": r[1], "workflow": r[2], "status": r[3], "outcome": r[4], "started_at": r[5],
                  "started_by": r[6], "ended_at": r[7], "data": loads(r[8] or "{}"),
@@ -622,36 +532,89 @@ class Store:
         """Open tasks any of `roles` may act on, soonest due first."""
         if not roles:
             return []
-        marks = ",".join("?" * len(roles))
         cur = self.conn.execute(
             "SELECT t.id, t.instance_id, t.step, t.roles, t.opened_at, t.due_at, i.workflow, i.number "
             "FROM instances i JOIN tasks t ON t.key BETWEEN i.id << 24 AND ((i.id + 1) << 24) - 1 "
-            "WHERE i.status = 'active' AND t.status = 'open' AND EXISTS "
-            f"(SELECT 1 FROM json_each(t.roles) j WHERE j.value IN ({marks})) "
+            f"WHERE i.status = 'active' AND t.status = 'open' AND {self.json_any('t.roles', '', len(roles))} "
             "ORDER BY t.due_at IS NULL, t.due_at, t.opened_at, t.key", roles)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur]
+
+    def _visible_like(self, fields: list[str] | None, text: str, roles) -> tuple[str, list]:
+        """An SQL condition: one of `fields` of the data contains `text` (None: any of the data), leaving out a
+        field the row inherited as confidential unless one of `roles` may read it."""
+        pattern = f"%{_like(text)}%"
+        if fields is None:
+            return f"{self.json_at('i.state', 'data')} {self.LIKE} ? ESCAPE '\\'", [pattern]
+        if not fields:
+            return "(1=0)", []
+        allowed = (f"({self.json_at('i.state', 'confidential')} IS NULL OR "
+                   f"{self.json_any('i.state', 'confidential.roles', len(roles))} OR NOT "
+                   f"{self.json_any('i.state', 'confidential.fields', 1)})")
+        clauses, args = [], []
+        for field in fields:
+            sql, arg = self.data_field("i.state", field)
+            clauses.append(f"({sql} {self.LIKE} ? ESCAPE '\\' AND {allowed})")
+            args += [arg, pattern, *roles, field]
+        return "(" + " OR ".join(clauses) + ")", args
+
+    # --- what the dialects write differently -------------------------------------------------------------
+    def json_at(self, expr: str, path: str) -> str:
+        """SQL for the JSON value at `path` ("a.b") of the JSON text `expr`: a scalar, or an object's JSON text."""
+        raise NotImplementedError
+
+    def data_field(self, expr: str, field: str) -> tuple[str, str]:
+        """SQL for the value of data field `field` of the state `expr`, with the one parameter it takes."""
+        raise NotImplementedError
+
+    def json_any(self, expr: str, path: str, count: int) -> str:
+        """SQL: the array at `path` ('': the whole) of the JSON text `expr` holds one of `count` parameters."""
+        raise NotImplementedError
+
+    def after_copy(self) -> None:
+        """After rows were written with their own keys (engine/dbcopy.py): counters move past them."""
+
+    def put_bytes(self, digest: str, data: bytes) -> None:
+        """Keep an attachment's bytes under its content hash (idempotent)."""
+        raise NotImplementedError
+
+    def attachment_bytes(self, digest: str) -> bytes | None:
+        raise NotImplementedError
+
+    def next_instance_id(self) -> int:
+        """The id the next instance gets; call inside `write()`."""
+        raise NotImplementedError
+
+    def due_instances(self, now: str, after: tuple[str, int], limit: int) -> list[tuple[str, int]]:
+        """(wake_at, id) of active instances whose timers or deadlines are due by `now`, in that order, from just
+        past `after` (a cursor, so one tick visits each once); inside `write()`, and the rows are this
+        transaction's to fire (another ticker passes over them)."""
+        raise NotImplementedError
+
+
+class _Migrator:
+    """engine/schema.py's Migration on a store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def ddl(self, sql: str) -> None:
+        for statement in self.store.render_ddl(sql):
+            self.store.conn.execute(statement)
+
+    def append_only(self, table: str) -> None:
+        for statement in self.store.append_only_ddl(table):
+            self.store.conn.execute(statement)
+
+    def sequence(self, name: str) -> None:
+        for statement in self.store.sequence_ddl(name):
+            self.store.conn.execute(statement)
+
+    def execute(self, sql: str, args: tuple | list = ()) -> list[tuple]:
+        cur = self.store.conn.execute(sql, args)
+        return cur.fetchall() if cur.description else []
 
 
 def _like(text: str) -> str:
     """`text` as a LIKE pattern matching itself (with ESCAPE '\\')."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _visible_like(fields: list[str] | None, text: str, roles) -> tuple[str, list]:
-    """An SQL condition: one of `fields` of the data contains `text` (None: any of the data), leaving out a field
-    the row inherited as confidential unless one of `roles` may read it."""
-    pattern = f"%{_like(text)}%"
-    if fields is None:
-        return "json_extract(i.state, '$.data') LIKE ? ESCAPE '\\'", [pattern]
-    if not fields:
-        return "0", []
-    readers = ",".join("?" * len(roles)) or "NULL"
-    allowed = (f"(json_extract(i.state, '$.confidential') IS NULL OR EXISTS (SELECT 1 FROM "
-               f"json_each(i.state, '$.confidential.roles') r WHERE r.value IN ({readers})) OR NOT EXISTS "
-               "(SELECT 1 FROM json_each(i.state, '$.confidential.fields') f WHERE f.value = ?))")
-    clauses, args = [], []
-    for field in fields:
-        clauses.append(f"(json_extract(i.state, ?) LIKE ? ESCAPE '\\' AND {allowed})")
-        args += [f'$.data."{field}"', pattern, *roles, field]
-    return "(" + " OR ".join(clauses) + ")", args

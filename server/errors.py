@@ -8,9 +8,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from engine.errors import Conflict, Forbidden, GoldkeyError, Invalid, NotFound
+from engine.errors import Conflict, Forbidden, GoldkeyError, Invalid, NotFound, Unavailable
 
-STATUS = {Invalid: 422, Forbidden: 403, NotFound: 404, Conflict: 409}
+STATUS = {Invalid: 422, Forbidden: 403, NotFound: 404, Conflict: 409, Unavailable: 503}
 _HTTP = {400: ("bad_request", "請求格式不正確"), 401: ("unauthorized", "請先登入"), 403: ("forbidden", "沒有權限"),
          404: ("not_found", "找不到這個頁面"), 405: ("method_not_allowed", "不支援這個請求方法"),
          413: ("too_large", "上傳的內容太大"), 429: ("too_many_requests", "嘗試太多次，請稍後再試")}

@@ -1,4 +1,5 @@
-"""Shared fixtures: the repository's definitions, a real SQLite engine, the real CLI, a pure-core driver."""
+"""Shared fixtures: the repository's definitions, real databases (SQLite files; PostgreSQL schemas when
+GOLDKEY_TEST_PG names a server), a real engine on each, the real CLI, a pure-core driver."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +29,77 @@ atexit.register(shutil.rmtree, os.environ["GOLDKEY_CACHE"], True)
 credentials.COST = (2**10, 8, 1)
 TOY = REPO / "tests" / "fixtures" / "toy"  # small workflows, one or two features each
 T0 = datetime(2026, 11, 2, 1, 30, tzinfo=UTC)  # a Monday, 09:30 in Shanghai
+# the storage-touching tests run once per backend: SQLite always, PostgreSQL when GOLDKEY_TEST_PG is a server's URL
+# (e.g. postgresql://postgres@127.0.0.1:5432/test; .ci/run sets it, and then a server it cannot reach fails the run)
+PG = os.environ.get("GOLDKEY_TEST_PG", "")
+BACKENDS = ["sqlite", "postgresql"] if PG else ["sqlite"]
+_RUN = uuid.uuid4().hex[:8]  # this run's schemas are gk_<run>_<n>: its own, dropped as each test ends
+
+
+class Databases:
+    """Empty databases for one test on one backend, by name (the same name, the same database): SQLite files in
+    the test's folder, or PostgreSQL schemas of the GOLDKEY_TEST_PG database, dropped when the test ends."""
+
+    made = 0
+
+    def __init__(self, backend: str, folder: Path) -> None:
+        self.backend, self.folder = backend, folder
+        self.urls: dict[str, str] = {}
+
+    def __call__(self, name: str = "goldkey.db") -> str:
+        if name not in self.urls:
+            self.urls[name] = str(self.folder / name) if self.backend == "sqlite" else self._schema()
+        return self.urls[name]
+
+    def _schema(self) -> str:
+        Databases.made += 1
+        schema = f"gk_{_RUN}_{Databases.made}"
+        _admin().execute(f"CREATE SCHEMA {schema}")
+        return f"{PG}{'&' if '?' in PG else '?'}options=-csearch_path%3D{schema}"
+
+    def drop(self) -> None:
+        if self.backend == "sqlite":
+            return
+        from engine import pgstore
+
+        for url in self.urls.values():
+            for entry in [e for u, e in pgstore._POOLS.items() if u == url]:  # an engine the test left open
+                entry[1] = 1
+                pgstore._release(url)
+            _admin().execute(f"DROP SCHEMA IF EXISTS {url.rsplit('%3D', 1)[1]} CASCADE")
+
+
+_ADMIN: list = []
+
+
+def _admin():
+    """One connection to the GOLDKEY_TEST_PG server for making and dropping this run's schemas."""
+    if not _ADMIN:
+        import psycopg
+
+        try:
+            _ADMIN.append(psycopg.connect(PG, autocommit=True))
+        except psycopg.OperationalError as exc:
+            pytest.fail(f"GOLDKEY_TEST_PG={PG}: no PostgreSQL server there ({exc})", pytrace=False)
+    return _ADMIN[0]
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    for conn in _ADMIN:
+        conn.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def new_db(backend, tmp_path):
+    """`new_db("name.db")`: the URL (or SQLite path) of an empty database of this test's backend."""
+    databases = Databases(backend, tmp_path)
+    yield databases
+    databases.drop()
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +110,17 @@ def registry() -> definitions.Registry:
 @pytest.fixture(scope="session")
 def toy_registry() -> definitions.Registry:
     return definitions.load_strict(TOY)
+
+
+def query(db: str | Path, sql: str, args: tuple = ()) -> list[tuple]:
+    """The rows of one statement (`?` parameters) on the database at `db`, whichever backend it is."""
+    from engine.store import open_store
+
+    store = open_store(db)
+    try:
+        return [tuple(r) for r in store.conn.execute(sql, args).fetchall()]
+    finally:
+        store.close()
 
 
 def kinds(events: list[dict]) -> list[tuple[str, str | None]]:
@@ -63,8 +147,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def engine(tmp_path, registry, clock):
-    eng = Engine(tmp_path / "goldkey.db", registry, clock=clock)
+def engine(new_db, registry, clock):
+    eng = Engine(new_db(), registry, clock=clock)
     yield eng
     eng.close()
 
@@ -74,7 +158,7 @@ class Cli:
     would: arguments in; the exit code, stdout and stderr out. (tests/test_cli.py runs the console script
     itself in a real process.)"""
 
-    def __init__(self, db: Path, defs: Path = REPO) -> None:
+    def __init__(self, db: Path | str, defs: Path = REPO) -> None:
         self.db, self.defs = db, defs
 
     def run(self, *args: str, ok: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
@@ -100,8 +184,8 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path) -> Cli:
-    return Cli(tmp_path / "cli.db")
+def cli(new_db) -> Cli:
+    return Cli(new_db("cli.db"))
 
 
 class CoreRun:
@@ -163,11 +247,11 @@ class CoreRun:
                 for e in self.events if e["type"] == "ledger_posted"]
 
 
-class SqliteRun:
-    """The same driver over a real Engine on a SQLite file: every scenario written for the pure core also
-    runs through the store (validation, role checks, revision check, audit log, projections)."""
+class StoreRun:
+    """The same driver over a real Engine on a database: every scenario written for the pure core also runs
+    through the store (validation, role checks, revision check, audit log, projections)."""
 
-    def __init__(self, registry: definitions.Registry, workflow: str, db: Path, now: datetime = T0) -> None:
+    def __init__(self, registry: definitions.Registry, workflow: str, db: Path | str, now: datetime = T0) -> None:
         self.registry = registry
         self.wf = registry.workflow(workflow)
         self.clock = Clock(now)
@@ -232,18 +316,20 @@ def docx_text(body: bytes) -> str:
     return "\n".join(lines)
 
 
-@pytest.fixture(params=["core", "sqlite"])
+@pytest.fixture(params=["core", *BACKENDS])
 def core_run(request, registry, tmp_path):
-    """A scenario driver: the pure core, and the same scenario again through the engine on SQLite."""
-    runs: list[SqliteRun] = []
+    """A scenario driver: the pure core, and the same scenario again through the engine on each backend."""
+    runs: list[StoreRun] = []
+    databases = Databases(request.param, tmp_path)
 
     def make(workflow, **kw):
         if request.param == "core":
             return CoreRun(registry, workflow, **kw)
-        run = SqliteRun(registry, workflow, tmp_path / f"run{len(runs)}.db", **kw)
+        run = StoreRun(registry, workflow, databases(f"run{len(runs)}.db"), **kw)
         runs.append(run)
         return run
 
     yield make
     for run in runs:
         run.close()
+    databases.drop()

@@ -83,8 +83,8 @@ steps:
                                 "reason": "every way on loops back without reaching an end"}]
 
 
-def test_tick_fires_due_waits(tmp_path):
-    cli = Cli(tmp_path / "tick.db", TOY)
+def test_tick_fires_due_waits(new_db, tmp_path):
+    cli = Cli(new_db("tick.db"), TOY)
     for name, role in [("amy", "clerk"), ("ed", "eng"), ("sam", "sec")]:
         cli.run("users", "add", name, "--role", role)
     inst = cli.json("start", "split", "--as", "amy", "--data", '{"subject": "x", "amount": 10}')
@@ -138,11 +138,11 @@ def test_check_passes_with_calendar_warnings_on_stderr_only(cli):
     assert all(": warning: the public holidays of " in line for line in proc.stderr.splitlines()), proc.stderr
 
 
-def test_manual_writes_the_work_instruction(tmp_path):
+def test_manual_writes_the_work_instruction(new_db, tmp_path):
     import docx
 
     out = tmp_path / "manual.docx"
-    assert Cli(tmp_path / "m.db").json("manual", "renovation", "-o", str(out))["file"] == str(out)
+    assert Cli(new_db("m.db")).json("manual", "renovation", "-o", str(out))["file"] == str(out)
     text = "\n".join(p.text for p in docx.Document(str(out)).paragraphs)
     assert "裝修管理作業指導書" in text and "工程部" in text
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ from engine import definitions
 from engine.errors import Conflict, Invalid, NotFound
 from engine.service import Engine
 
-from .conftest import REPO, T0, Clock, CoreRun, SqliteRun
+from .conftest import BACKENDS, REPO, T0, Clock, CoreRun, Databases, StoreRun, query
 
 TOY = REPO / "tests" / "fixtures" / "toy"
 # T0 is Monday 2026-11-02 09:30 in Shanghai; working hours 09:00-12:00 and 13:30-18:00 (the default)
@@ -37,20 +36,22 @@ def toy() -> definitions.Registry:
     return definitions.load_strict(TOY)
 
 
-@pytest.fixture(params=["core", "sqlite"])
+@pytest.fixture(params=["core", *BACKENDS])
 def run(request, toy, tmp_path):
-    """The `timed` toy workflow through the pure core, then through the engine on SQLite."""
+    """The `timed` toy workflow through the pure core, then through the engine on each backend."""
     runs = []
+    databases = Databases(request.param, tmp_path)
 
     def make(workflow: str = "timed"):
-        r = CoreRun(toy, workflow) if request.param == "core" else SqliteRun(toy, workflow, tmp_path / "t.db")
+        r = CoreRun(toy, workflow) if request.param == "core" else StoreRun(toy, workflow, databases(f"t{len(runs)}"))
         runs.append(r)
         return r
 
     yield make
     for r in runs:
-        if isinstance(r, SqliteRun):
+        if isinstance(r, StoreRun):
             r.close()
+    databases.drop()
 
 
 def fired(r, kind: str) -> list[dict]:
@@ -112,9 +113,9 @@ def test_an_escalated_role_decides_an_approval_alone_and_a_reassignment_replaces
         r2.act("sign", outcome="approve", user="e", roles=["eng"])
 
 
-def test_a_held_task_fires_nothing_and_its_due_time_moves_on_in_working_time(toy, tmp_path):
+def test_a_held_task_fires_nothing_and_its_due_time_moves_on_in_working_time(new_db, toy, tmp_path):
     clock = Clock(at("2026-11-02T10:30:00"))
-    engine = Engine(tmp_path / "h.db", toy, clock=clock)
+    engine = Engine(new_db("h.db"), toy, clock=clock)
     for user, role in (("c", "clerk"), ("e", "eng")):
         engine.add_user(user, [role])
     inst = engine.start("timed", "c", {"subject": "漏水"})
@@ -138,8 +139,8 @@ def test_a_held_task_fires_nothing_and_its_due_time_moves_on_in_working_time(toy
     engine.close()
 
 
-def test_hold_refuses_unknown_states_and_outsiders(toy, tmp_path, clock):
-    engine = Engine(tmp_path / "h.db", toy, clock=clock)
+def test_hold_refuses_unknown_states_and_outsiders(new_db, toy, tmp_path, clock):
+    engine = Engine(new_db("h.db"), toy, clock=clock)
     for user, role in (("c", "clerk"), ("e", "eng"), ("s", "sec")):
         engine.add_user(user, [role])
     task = engine.start("timed", "c", {"subject": "x"})["tasks"][0]["id"]
@@ -159,7 +160,7 @@ def test_a_relative_start_reaches_its_first_step_after_the_delay(run):
     r.start({"subject": "報修 12"})
     r.act("close", data={"note": "修好"})
     assert r.state["status"] == "completed"  # the parent does not wait for its return visit
-    if isinstance(r, SqliteRun):
+    if isinstance(r, StoreRun):
         child = r.engine.store.instance_row(r.iid + 1)
         assert child["parent_id"] == r.iid and child["state"]["tasks"] == {}
         assert child["wake_at"] == (T0 + timedelta(days=7)).isoformat()
@@ -176,8 +177,8 @@ def test_a_relative_start_reaches_its_first_step_after_the_delay(run):
         assert child.open_steps() == ["handle"]
 
 
-def test_overdue_work_reaches_the_notification_lists(toy, tmp_path, clock):
-    engine = Engine(tmp_path / "n.db", toy, clock=clock)
+def test_overdue_work_reaches_the_notification_lists(new_db, toy, tmp_path, clock):
+    engine = Engine(new_db("n.db"), toy, clock=clock)
     for user, role in (("c", "clerk"), ("e", "eng"), ("b", "boss")):
         engine.add_user(user, [role])
     inst = engine.start("timed", "c", {"subject": "漏水"})
@@ -206,8 +207,8 @@ def _tick_procs(db: Path, now: str, n: int = 2) -> list[dict]:
     return outs
 
 
-def test_two_tick_processes_never_apply_an_action_twice(toy, tmp_path, clock):
-    db = tmp_path / "race.db"
+def test_two_tick_processes_never_apply_an_action_twice(new_db, toy, tmp_path, clock):
+    db = new_db("race.db")
     engine = Engine(db, toy, clock=clock, synchronous="OFF")
     for user, role in (("c", "clerk"), ("e", "eng")):
         engine.add_user(user, [role])
@@ -215,18 +216,16 @@ def test_two_tick_processes_never_apply_an_action_twice(toy, tmp_path, clock):
         engine.start("timed", "c", {"subject": f"單 {i}"})
     engine.close()
     outs = _tick_procs(db, (T0 + timedelta(hours=8)).isoformat())
-    conn = sqlite3.connect(db)
-    counts = dict(conn.execute("SELECT type, count(*) FROM events WHERE type IN ('deadline_reminder', "
-                               "'deadline_notice', 'task_escalated') GROUP BY type"))
+    counts = dict(query(db, "SELECT type, count(*) FROM events WHERE type IN ('deadline_reminder', "
+                            "'deadline_notice', 'task_escalated') GROUP BY type"))
     assert counts == {"deadline_reminder": 300, "deadline_notice": 300, "task_escalated": 300}
     assert sum(sum(o["actions"].values()) for o in outs) == 900  # split between them somehow, never doubled
-    assert conn.execute("SELECT count(*) FROM notifications").fetchone() == (900,)
+    assert query(db, "SELECT count(*) FROM notifications") == [(900,)]
     assert _tick_procs(db, (T0 + timedelta(hours=9)).isoformat(), 1)[0]["actions"] == {}
-    conn.close()
 
 
-def test_a_schedule_missed_for_three_days_catches_up_once_per_run(toy, tmp_path):
-    db = tmp_path / "s.db"
+def test_a_schedule_missed_for_three_days_catches_up_once_per_run(new_db, toy, tmp_path):
+    db = new_db("s.db")
     engine = Engine(db, toy, clock=Clock(at("2026-11-02T07:00:00")))
     first = engine.tick()  # first sight of the schedule: nothing is owed for the time before
     assert first["started"] == 0
@@ -235,17 +234,16 @@ def test_a_schedule_missed_for_three_days_catches_up_once_per_run(toy, tmp_path)
     # the server is down from Tuesday to Thursday; two tickers start at once on Thursday 09:00
     outs = _tick_procs(db, utc("2026-11-05T09:00:00"))
     assert sum(o["started"] for o in outs) == 3
-    conn = sqlite3.connect(db)
-    rows = conn.execute("SELECT r.run_at, json_extract(i.state, '$.data.subject'), i.started_by FROM "
-                        "schedule_runs r JOIN instances i ON i.id = r.instance_id ORDER BY r.run_at").fetchall()
+    rows = [(run_at, json.loads(state)["data"]["subject"], by) for run_at, state, by in query(
+        db, "SELECT r.run_at, i.state, i.started_by FROM schedule_runs r JOIN instances i ON i.id = r.instance_id "
+            "ORDER BY r.run_at")]
     assert rows == [(utc(f"2026-11-0{d}T08:00:00"), f"巡視 11-0{d}", "schedule:daily") for d in (2, 3, 4, 5)]
     assert _tick_procs(db, utc("2026-11-05T09:30:00"), 1)[0]["started"] == 0
-    conn.close()
 
 
-def test_sla_figures_and_target_rates(toy, tmp_path):
+def test_sla_figures_and_target_rates(new_db, toy, tmp_path):
     clock = Clock(at("2026-11-02T07:00:00"))
-    engine = Engine(tmp_path / "sla.db", toy, clock=clock)
+    engine = Engine(new_db("sla.db"), toy, clock=clock)
     engine.add_user("s", ["sec"])
     engine.tick()
     for day in range(2, 6):  # four daily patrols; three are walked, one on time by 2h, two late

@@ -24,8 +24,8 @@ NASTY = 'A&B <c> "q"\n第二行'
 
 
 @pytest.fixture
-def engine(tmp_path, clock):
-    eng = Engine(tmp_path / "p.db", definitions.load_strict(TOY), clock=clock)
+def engine(new_db, tmp_path, clock):
+    eng = Engine(new_db("p.db"), definitions.load_strict(TOY), clock=clock)
     for user, role, title in (("c", "clerk", "陳文員"), ("e", "eng", "鄭工"), ("s", "sec", "孫保安"),
                               ("b", "boss", "白經理")):
         eng.add_user(user, [role], title)
@@ -79,7 +79,7 @@ def test_each_print_is_logged_and_a_reprint_is_a_copy(engine):
     assert "之後已重印" in old["message"] and new["message"] == "真實文件：有效，為最新列印"
 
 
-def test_verify_tells_forged_unknown_changed_and_cancelled_documents_apart(engine):
+def test_verify_tells_forged_unknown_changed_and_cancelled_documents_apart(engine, new_db):
     inst = engine.start("approve_all", "c", {"subject": "憑證"})
     code = engine.render(inst["id"], "memo", "c")[1]["code"]
     assert engine.verify(code.lower().replace("-", " "))["genuine"]  # typed by hand
@@ -87,7 +87,7 @@ def test_verify_tells_forged_unknown_changed_and_cancelled_documents_apart(engin
     assert engine.verify(tampered) == {"code": tampered, "genuine": False, "current": False,
                                        "message": "驗證碼無效：不是本系統發出的驗證碼（可能輸入錯誤或被竄改）"}
     assert not engine.verify("hello")["genuine"]
-    other = Engine(engine.store.path + ".other.db", engine.registry)  # a code from another site's secret
+    other = Engine(new_db("other.db"), engine.registry)  # a code from another site's secret
     other.add_user("c", ["clerk"])
     foreign = other.render(other.start("approve_all", "c", {"subject": "x"})["id"], "memo", "c")[1]["code"]
     other.close()
@@ -107,8 +107,8 @@ def test_printing_needs_a_role_of_the_workflow_and_a_declared_printout(engine):
     assert [e["type"] for e in engine.show(inst["id"])["history"]].count("printout_issued") == 0
 
 
-def test_the_cli_renders_and_verifies(tmp_path):
-    cli = Cli(tmp_path / "cli.db", TOY)
+def test_the_cli_renders_and_verifies(new_db, tmp_path):
+    cli = Cli(new_db("cli.db"), TOY)
     cli.run("users", "add", "c", "--role", "clerk")
     inst = cli.json("start", "approve_all", "--as", "c", "--data", '{"subject": "命令列"}')
     out = tmp_path / "memo.docx"
@@ -187,9 +187,9 @@ def test_a_style_without_a_chinese_font_is_a_warning_of_check(tmp_path):
     assert not [w for w in definitions.load(REPO, "", templates=True).warnings if w.path.startswith("printouts/")]
 
 
-def test_printout_new_writes_a_starting_template_that_checks_and_prints_and_never_overwrites(tmp_path):
+def test_printout_new_writes_a_starting_template_that_checks_and_prints_and_never_overwrites(new_db, tmp_path):
     defs = shutil.copytree(TOY, tmp_path / "defs")
-    cli = Cli(tmp_path / "new.db", defs)
+    cli = Cli(new_db("new.db"), defs)
     made = cli.json("printout", "new", "memo", "receipt", "--title", "收據")
     path = defs / "printouts" / "memo_receipt.docx"
     assert made["file"] == str(path) and made["problems"] == [] and "receipt: {title: 收據" in made["declare"]
@@ -235,12 +235,12 @@ def test_a_missing_template_is_reported_at_the_form(tmp_path):
     assert problems == ["forms/memo.yaml:19:32: printout 'memo': template printouts/memo.docx does not exist"]
 
 
-def test_a_broken_file_is_an_error_not_a_crash(engine, tmp_path):
+def test_a_broken_file_is_an_error_not_a_crash(new_db, engine, tmp_path):
     shutil.copytree(TOY, tmp_path / "defs")
     (tmp_path / "defs" / "printouts" / "memo.docx").write_bytes(b"not a zip")
     problems = [str(p) for p in definitions.load(tmp_path / "defs", "", templates=True).problems]
     assert problems == ["printouts/memo.docx:1:1: not a Word .docx file: File is not a zip file"]
-    broken = Engine(tmp_path / "b.db", definitions.load_strict(tmp_path / "defs"))
+    broken = Engine(new_db("b.db"), definitions.load_strict(tmp_path / "defs"))
     broken.add_user("c", ["clerk"])
     iid = broken.start("approve_all", "c", {"subject": "x"})["id"]
     with pytest.raises(Invalid, match="^列印範本 printouts/memo.docx 無法使用，請通知管理人員修正範本"):

@@ -1,4 +1,5 @@
-"""The store on real SQLite files: one writer wins, bad input writes nothing, versions are pinned."""
+"""The store on real databases (SQLite files, PostgreSQL schemas): one writer wins, bad input writes nothing,
+versions are pinned, the event log is append-only."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import multiprocessing
 import sqlite3
 import threading
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,23 +15,24 @@ from hypothesis import strategies as st
 from engine import definitions
 from engine.errors import Conflict, GoldkeyError, Invalid
 from engine.service import Engine
+from engine.store import open_store
 
 from .conftest import Cli
 from .test_definitions import TOY, copy_defs, edit
 
 
-def snapshot(db_path) -> dict[str, list]:
+def snapshot(db) -> dict[str, list]:
     """Every row of every table: equal snapshots mean nothing was written."""
-    conn = sqlite3.connect(db_path)
-    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
-    out = {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
-    conn.close()
-    return out
+    store = open_store(db)
+    try:
+        return {t: sorted((tuple(r) for r in store.table_rows(t)), key=repr) for t in store.table_names()}
+    finally:
+        store.close()
 
 
 @pytest.fixture
-def toy_engine(tmp_path, clock):
-    eng = Engine(tmp_path / "toy.db", definitions.load_strict(TOY), clock=clock)
+def toy_engine(new_db, tmp_path, clock):
+    eng = Engine(new_db("toy.db"), definitions.load_strict(TOY), clock=clock)
     for name, roles in [("amy", ["clerk"]), ("ed", ["eng"]), ("sam", ["sec"]), ("bo", ["boss"]),
                         ("bea", ["boss"])]:
         eng.add_user(name, roles)
@@ -49,13 +52,13 @@ def _race(db, defs, task, user, barrier, results):
         eng.close()
 
 
-def test_two_processes_complete_the_same_task_one_wins(toy_engine, tmp_path):
+def test_two_processes_complete_the_same_task_one_wins(new_db, toy_engine, tmp_path):
     ctx = multiprocessing.get_context("spawn")
     for _ in range(3):
         inst = toy_engine.start("self_ok", "amy", {"subject": "競爭"})
         task = inst["tasks"][0]["id"]
         barrier, results = ctx.Barrier(2), ctx.Queue()
-        procs = [ctx.Process(target=_race, args=(tmp_path / "toy.db", TOY, task, user, barrier, results))
+        procs = [ctx.Process(target=_race, args=(new_db("toy.db"), TOY, task, user, barrier, results))
                  for user in ("bo", "bea")]
         for p in procs:
             p.start()
@@ -71,10 +74,10 @@ def test_two_processes_complete_the_same_task_one_wins(toy_engine, tmp_path):
     assert toy_engine.store.verify_chain()[0]
 
 
-def test_threads_on_separate_connections_one_wins(toy_engine, tmp_path):
+def test_threads_on_separate_connections_one_wins(new_db, toy_engine, tmp_path):
     inst = toy_engine.start("quorum", "amy", {"subject": "x"})
     task = inst["tasks"][0]["id"]
-    engines = [Engine(tmp_path / "toy.db", toy_engine.registry) for _ in range(4)]
+    engines = [Engine(new_db("toy.db"), toy_engine.registry) for _ in range(4)]
     outcomes: list[str] = []
     barrier = threading.Barrier(4)
 
@@ -98,8 +101,8 @@ def test_threads_on_separate_connections_one_wins(toy_engine, tmp_path):
     assert toy_engine.show(inst["id"])["outcome"] == "rejected"
 
 
-def test_bad_input_changes_nothing(tmp_path):
-    cli = Cli(tmp_path / "bad.db", TOY)
+def test_bad_input_changes_nothing(new_db, tmp_path):
+    cli = Cli(new_db("bad.db"), TOY)
     for name, role in [("amy", "clerk"), ("ed", "eng"), ("bo", "boss")]:
         cli.run("users", "add", name, "--role", role)
     inst = cli.json("start", "quorum", "--as", "amy", "--data", '{"subject": "x"}')
@@ -133,18 +136,18 @@ def test_bad_input_changes_nothing(tmp_path):
         (["describe", "quorom"], 4, "did you mean 'quorum'"),
     ]
     for args, code, message in cases:
-        before = snapshot(tmp_path / "bad.db")
+        before = snapshot(new_db("bad.db"))
         proc = cli.run(*args, ok=False)
         assert proc.returncode == code, (args, proc.stderr)
         assert message in proc.stderr, (args, proc.stderr)
         assert proc.stderr.count("\n") == 1 and proc.stdout == "", (args, proc.stderr)
-        assert snapshot(tmp_path / "bad.db") == before, args
+        assert snapshot(new_db("bad.db")) == before, args
 
 
-def test_an_instance_finishes_on_the_version_it_started_with(tmp_path, clock):
+def test_an_instance_finishes_on_the_version_it_started_with(new_db, tmp_path, clock):
     (tmp_path / "defs").mkdir()
     root = copy_defs(TOY, tmp_path / "defs")
-    db = tmp_path / "v.db"
+    db = new_db("v.db")
     eng = Engine(db, root, clock=clock)
     eng.add_user("amy", ["clerk"])
     eng.add_user("bo", ["boss"])
@@ -165,23 +168,26 @@ def test_an_instance_finishes_on_the_version_it_started_with(tmp_path, clock):
     eng.close()
 
 
-def test_event_log_is_append_only_and_hash_chained(toy_engine):
+def test_event_log_is_append_only_and_hash_chained(toy_engine, backend):
     inst = toy_engine.start("self_ok", "amy", {"subject": "x"})
     toy_engine.complete(inst["tasks"][0]["id"], "bo", "approve")
     conn = toy_engine.store.conn
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        conn.execute("UPDATE events SET actor='mallory'")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        conn.execute("DELETE FROM events")
+    refused = sqlite3.DatabaseError if backend == "sqlite" else psycopg.errors.RaiseException
+    for statement in ("UPDATE events SET actor='mallory'", "DELETE FROM events",
+                      *(["TRUNCATE events"] if backend == "postgresql" else [])):
+        with pytest.raises(refused, match="append-only"):
+            conn.execute(statement)
     assert toy_engine.store.verify_chain() == (True, 4, "")
     iid = inst["id"]
-    conn.execute("DROP TRIGGER events_no_update")  # someone with file access goes around the triggers
+    # someone with the database's owner rights goes around the triggers
+    conn.execute("DROP TRIGGER events_no_update" if backend == "sqlite" else "ALTER TABLE events DISABLE TRIGGER ALL")
     conn.execute("UPDATE events SET actor='mallory' WHERE instance_id=? AND seq=3", (iid,))
     ok, _, problem = toy_engine.store.verify_chain()
     assert not ok and problem == f"event {iid}/3 does not match the chain"
     conn.execute("UPDATE events SET actor='bo' WHERE instance_id=? AND seq=3", (iid,))
     assert toy_engine.store.verify_chain()[0]
-    conn.execute("DROP TRIGGER events_no_delete")  # removing the last event is found through the head
+    if backend == "sqlite":
+        conn.execute("DROP TRIGGER events_no_delete")  # removing the last event is found through the head
     conn.execute("DELETE FROM events WHERE instance_id=? AND seq=4", (iid,))
     ok, _, problem = toy_engine.store.verify_chain()
     assert not ok and problem == f"instance {iid}: its events do not end at the recorded head"

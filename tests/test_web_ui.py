@@ -156,9 +156,9 @@ class Site:
 
 
 @pytest.fixture
-def site(tmp_path, registry):
+def site(new_db, tmp_path, registry):
     clock = Clock()
-    app = create_app(tmp_path / "ui.db", registry, tick_seconds=0, clock=clock)
+    app = create_app(new_db("ui.db"), registry, tick_seconds=0, clock=clock)
     with TestClient(app):  # runs the lifespan once; every browser below shares the app
         s = Site(app, clock)
         s.user("wang", ["concierge"], "王小明")
@@ -601,7 +601,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 @pytest.fixture
-def scans(tmp_path):
+def scans(new_db, tmp_path):
     defs = tmp_path / "defs"
     (defs / "forms").mkdir(parents=True)
     (defs / "workflows").mkdir()
@@ -615,7 +615,7 @@ def scans(tmp_path):
         "id: scan_in\ntitle: 收件\nform: scan\nstart: {roles: [clerk], fields: [subject, copy], next: check}\n"
         "steps:\n  check: {kind: form, roles: [clerk], fields: [copy], next: done}\n"
         "  done: {kind: end, outcome: done}\n", encoding="utf-8")
-    app = create_app(tmp_path / "scan.db", definitions.load_strict(defs), tick_seconds=0, clock=Clock())
+    app = create_app(new_db("scan.db"), definitions.load_strict(defs), tick_seconds=0, clock=Clock())
     with TestClient(app):
         s = Site(app, Clock())
         s.user("clerk1", ["clerk"])
@@ -645,9 +645,9 @@ def test_an_attachment_field_uploads_a_file_and_keeps_it_through_errors(scans):
     assert wrong.status_code == 422 and "PNG" in Page(wrong.text).fields["copy"]["errors"][0]
 
 
-def test_a_task_is_held_and_resumed_from_its_page(tmp_path):
+def test_a_task_is_held_and_resumed_from_its_page(new_db, tmp_path):
     toy = definitions.load_strict(REPO / "tests" / "fixtures" / "toy")
-    app = create_app(tmp_path / "toy.db", toy, tick_seconds=0, clock=Clock())
+    app = create_app(new_db("toy.db"), toy, tick_seconds=0, clock=Clock())
     with TestClient(app):
         s = Site(app, Clock())
         s.user("clerk1", ["clerk"])

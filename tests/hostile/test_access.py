@@ -105,12 +105,12 @@ def test_the_child_shows_what_it_copied_to_those_who_may_read_the_parent(site):
     assert tech["data"]["reporter"] == "（保密）"
 
 
-def test_a_repair_order_started_from_a_complaint_keeps_the_complainant_confidential(tmp_path, clock):
+def test_a_repair_order_started_from_a_complaint_keeps_the_complainant_confidential(new_db, tmp_path, clock):
     """The case the issue found: 維修 staff may not open the complaint, nor read its complainant in the repair order
     it starts, its page, its register, its export or its printout; the desk that took it may."""
     from ..procedures.test_complaint import ANALYSIS, COMPLAINT
 
-    app = create_app(tmp_path / "c.db", definitions.load_strict(REPO), tick_seconds=0, clock=clock)
+    app = create_app(new_db("c.db"), definitions.load_strict(REPO), tick_seconds=0, clock=clock)
     engine = app.state.engine
     for name, role in (("desk", "concierge"), ("zhu", "supervisor"), ("tech", "repair_tech")):
         engine.add_user(name, [role])

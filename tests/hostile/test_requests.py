@@ -30,8 +30,8 @@ CHUNK = 64 * 1024
 
 
 @pytest.fixture
-def client(tmp_path, clock):
-    app = create_app(tmp_path / "r.db", definitions.load_strict(ACCESS), tick_seconds=0, clock=clock)
+def client(new_db, tmp_path, clock):
+    app = create_app(new_db("r.db"), definitions.load_strict(ACCESS), tick_seconds=0, clock=clock)
     engine = app.state.engine
     engine.add_user("desk", ["desk"])
     engine.set_password("desk", PASSWORD)

@@ -18,8 +18,8 @@ from .test_access import ACCESS, PASSWORD, login
 
 
 @pytest.fixture
-def app(tmp_path, clock):
-    app = create_app(tmp_path / "s.db", definitions.load_strict(ACCESS), tick_seconds=0, clock=clock)
+def app(new_db, tmp_path, clock):
+    app = create_app(new_db("s.db"), definitions.load_strict(ACCESS), tick_seconds=0, clock=clock)
     engine = app.state.engine
     for name, roles in (("desk", ["desk"]), ("tech", ["tech"])):
         engine.add_user(name, roles)
@@ -96,10 +96,10 @@ def test_tokens_expire_can_be_revoked_and_record_their_last_use(app, clock):
     assert [t["revoked_at"] is not None for t in engine.tokens("tech")] == [False, True]
 
 
-def test_token_commands_make_list_and_revoke(tmp_path):
+def test_token_commands_make_list_and_revoke(new_db, tmp_path):
     from ..conftest import Cli
 
-    cli = Cli(tmp_path / "cli.db", ACCESS)
+    cli = Cli(new_db("cli.db"), ACCESS)
     cli.run("users", "add", "tech", "--role", "tech")
     made = cli.json("users", "token", "tech", "--days", "7")
     assert made["token"].startswith("gk_") and made["expires_at"] and len(made["id"]) == 12
@@ -152,8 +152,8 @@ def test_an_unknown_name_costs_as_much_work_as_a_known_one(app, monkeypatch):
         assert calls == [credentials.COST], name
 
 
-def test_behind_https_the_cookie_is_secure_and_browsers_are_told_to_stay(tmp_path):
-    app = create_app(tmp_path / "h.db", definitions.load_strict(ACCESS), tick_seconds=0, https=True)
+def test_behind_https_the_cookie_is_secure_and_browsers_are_told_to_stay(new_db, tmp_path):
+    app = create_app(new_db("h.db"), definitions.load_strict(ACCESS), tick_seconds=0, https=True)
     app.state.engine.add_user("desk", ["desk"])
     app.state.engine.set_password("desk", PASSWORD)
     with TestClient(app, base_url="https://testserver") as client:
@@ -163,7 +163,7 @@ def test_behind_https_the_cookie_is_secure_and_browsers_are_told_to_stay(tmp_pat
         signed = client.post("/login", data={"name": "desk", "password": PASSWORD, "csrf": Page(page.text).csrf()},
                              follow_redirects=False)
         assert signed.status_code == 303 and "secure" in signed.headers["set-cookie"].lower().split("; ")
-    plain = create_app(tmp_path / "p.db", definitions.load_strict(ACCESS), tick_seconds=0)
+    plain = create_app(new_db("p.db"), definitions.load_strict(ACCESS), tick_seconds=0)
     with TestClient(plain) as client:
         page = client.get("/login")
         assert "strict-transport-security" not in page.headers

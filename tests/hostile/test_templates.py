@@ -47,9 +47,9 @@ def test_check_reports_each_case_quickly(defs, line):
 
 
 @pytest.mark.parametrize("line", CASES, ids=[c[:40] for c in CASES])
-def test_a_print_with_it_is_refused_and_changes_nothing(defs, tmp_path, clock, line):
+def test_a_print_with_it_is_refused_and_changes_nothing(new_db, defs, tmp_path, clock, line):
     make(defs / "printouts" / "memo.docx", line)
-    engine = Engine(tmp_path / "p.db", definitions.load_strict(defs), clock=clock)  # (check would refuse it)
+    engine = Engine(new_db("p.db"), definitions.load_strict(defs), clock=clock)  # (check would refuse it)
     engine.add_user("c", ["clerk"])
     iid = engine.start("approve_all", "c", {"subject": "x", "amount": "10"})["id"]
     events = len(engine.show(iid)["history"])

@@ -37,9 +37,9 @@ def test_check_reports_each_case_in_lines_with_places(tmp_path, index, where):
     assert any(line.startswith(f"{root}/{where}:") for line in lines), lines
 
 
-def test_the_admin_endpoints_answer_and_keep_the_running_version(tmp_path, clock):
+def test_the_admin_endpoints_answer_and_keep_the_running_version(new_db, tmp_path, clock):
     root = shutil.copytree(TOY, tmp_path / "defs")
-    app = create_app(tmp_path / "a.db", definitions.load_strict(root), tick_seconds=0, clock=clock)
+    app = create_app(new_db("a.db"), definitions.load_strict(root), tick_seconds=0, clock=clock)
     engine = app.state.engine
     engine.add_user("boss", ["boss"])
     site = (root / "goldkey.yaml").read_text(encoding="utf-8")

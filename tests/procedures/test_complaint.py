@@ -11,7 +11,7 @@ import pytest
 from engine.errors import Forbidden, Invalid
 from engine.service import Engine
 
-from ..conftest import Cli, Clock, SqliteRun
+from ..conftest import Cli, Clock, StoreRun
 
 COMPLAINT = {"complainant": "陳女士", "unit": "6-1202", "phone": "13800001111", "channel": "來電",
              "department": "保安部", "importance": "一般投訴", "content": "夜間巡邏保安在樓下大聲喧嘩，影響休息"}
@@ -98,7 +98,7 @@ def test_a_repair_is_handed_to_the_repair_order_and_the_complaint_goes_on(core_r
     run.act("analyse", data=dict(repair, needs_repair=True, repair_location="陽台水管", someone_home=True),
             user="desk", roles=DESK)
     assert run.open_steps() == ["resolve"]  # the complaint does not wait for the repair's own return visit
-    if isinstance(run, SqliteRun):
+    if isinstance(run, StoreRun):
         child = run.engine.store.instance_row(run.iid + 1)
         assert child["parent_id"] == run.iid
         state = child["state"]
@@ -139,13 +139,13 @@ def at(local: str) -> datetime:
     return datetime.fromisoformat(local + "+08:00").astimezone(UTC)
 
 
-def test_cli_sla_reports_the_complaint_visit_rate_against_100_percent(tmp_path, registry):
+def test_cli_sla_reports_the_complaint_visit_rate_against_100_percent(new_db, tmp_path, registry):
     clock = Clock(at("2026-11-02T09:30:00"))
-    engine = Engine(tmp_path / "c.db", registry, clock=clock)
+    engine = Engine(new_db("c.db"), registry, clock=clock)
     for user, role in (("desk", "concierge"), ("zhu", "supervisor"), ("jing", "manager"), ("ma", "security_lead"),
                        ("xiao", "assistant")):
         engine.add_user(user, [role])
-    cli = Cli(tmp_path / "c.db")
+    cli = Cli(new_db("c.db"))
 
     def handled() -> dict:
         inst = engine.start("complaint", "desk", COMPLAINT)

@@ -5,12 +5,13 @@ path with its three calls and two visits, and the months without arrears."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from engine.errors import Forbidden, Invalid
+
+from ..conftest import query
 
 
 def utc(local: str) -> str:
@@ -48,11 +49,9 @@ def test_schedules_start_one_instance_per_run_and_catch_up_missed_runs_once(cli)
         ("2027-01", "出帳", "schedule:bills"), ("2027-01", "欠費催繳", "schedule:arrears"),
         ("2027-02", "出帳", "schedule:bills"), ("2027-02", "欠費催繳", "schedule:arrears")]
     assert cli.run("show", "7", ok=False).returncode == 4
-    conn = sqlite3.connect(cli.db)
-    runs = conn.execute("SELECT r.key, r.run_at, json_extract(i.state, '$.data.stage'), "
-                        "json_extract(i.state, '$.data.period') FROM schedule_runs r JOIN instances i "
-                        "ON i.id = r.instance_id ORDER BY r.key, r.run_at").fetchall()
-    conn.close()
+    runs = [(key, run_at, json.loads(state)["data"]["stage"], json.loads(state)["data"]["period"])
+            for key, run_at, state in query(cli.db, "SELECT r.key, r.run_at, i.state FROM schedule_runs r JOIN "
+                                                    "instances i ON i.id = r.instance_id ORDER BY r.key, r.run_at")]
     months = ("2026-12", "2027-01", "2027-02")
     assert runs == [("fee_collection:arrears", utc(f"{m}-20T09:00:00"), "欠費催繳", m) for m in months] + [
         ("fee_collection:bills", utc(f"{m}-01T09:00:00"), "出帳", m) for m in months]

@@ -31,15 +31,15 @@ def events(inst: dict, kind: str) -> list[dict]:
 
 
 @pytest.fixture
-def site(tmp_path, registry):
+def site(new_db, tmp_path, registry):
     """An engine on a SQLite file with a hand-moved clock, and the real CLI on the same file."""
     clock = Clock(at("2026-09-18T10:00:00"))
-    engine = Engine(tmp_path / "site.db", registry, clock=clock)
+    engine = Engine(new_db("site.db"), registry, clock=clock)
     for user, role in (("xiao", "assistant"), ("gong", "engineering_lead"), ("zhu", "supervisor"),
                        ("jing", "manager"), ("desk", "concierge"), ("ban", "repair_foreman"), ("zhang", "repair_tech"),
                        ("sup", "cs_supervisor"), ("kf", "service_centre")):
         engine.add_user(user, [role])
-    yield engine, clock, Cli(tmp_path / "site.db")
+    yield engine, clock, Cli(new_db("site.db"))
     engine.close()
 
 

@@ -11,7 +11,7 @@ import pytest
 from engine import printouts
 from engine.errors import Conflict
 
-from ..conftest import SqliteRun, docx_text
+from ..conftest import StoreRun, docx_text
 from . import test_golden_key as golden
 from . import test_pet as pet
 from . import test_renovation as renovation
@@ -20,11 +20,11 @@ from . import test_special_incident as incident
 
 
 @pytest.fixture
-def sqlite_run(registry, tmp_path):
-    runs: list[SqliteRun] = []
+def sqlite_run(registry, new_db):
+    runs: list[StoreRun] = []
 
-    def make(workflow: str) -> SqliteRun:
-        run = SqliteRun(registry, workflow, tmp_path / f"p{len(runs)}.db")
+    def make(workflow: str) -> StoreRun:
+        run = StoreRun(registry, workflow, new_db(f"p{len(runs)}.db"))
         runs.append(run)
         return run
 
@@ -33,13 +33,13 @@ def sqlite_run(registry, tmp_path):
         run.close()
 
 
-def printed(run: SqliteRun, printout: str, user: str = "printer") -> tuple[str, dict, bytes]:
+def printed(run: StoreRun, printout: str, user: str = "printer") -> tuple[str, dict, bytes]:
     run.engine.set_roles(user, sorted(run.registry.site.roles))
     body, info = run.engine.render(run.iid, printout, user)
     return docx_text(body), info, body
 
 
-def check_common(run: SqliteRun, printout: str, text: str, info: dict, body: bytes) -> None:
+def check_common(run: StoreRun, printout: str, text: str, info: dict, body: bytes) -> None:
     """What every printout carries: its copies with the number, its signature lines, the verification code and
     the QR that leads to it, which `verify` accepts."""
     spec = run.wf.form.printouts[printout]

@@ -21,13 +21,13 @@ steps:
 
 
 @pytest.fixture
-def engine(tmp_path, clock):
+def engine(new_db, tmp_path, clock):
     registry = toy_with(slip=SLIP)
     assert registry.problems == []
     from ..conftest import TOY
 
     registry.root = TOY  # the printout templates
-    eng = Engine(tmp_path / "p.db", registry, clock=clock)
+    eng = Engine(new_db("p.db"), registry, clock=clock)
     eng.add_user("c", ["clerk"])
     yield eng
     eng.close()

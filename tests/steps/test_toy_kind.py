@@ -104,8 +104,8 @@ def defs(tmp_path):
     return root
 
 
-def test_check_knows_the_kind_and_its_lint_and_forgets_it_when_unregistered(tally, defs, tmp_path):
-    cli = Cli(tmp_path / "c.db", defs)
+def test_check_knows_the_kind_and_its_lint_and_forgets_it_when_unregistered(new_db, tally, defs, tmp_path):
+    cli = Cli(new_db("c.db"), defs)
     assert cli.run("check").stdout.startswith("ok:")
     (defs / "workflows" / "calls.yaml").write_text(CALLS.replace("target: 3", "target: 300"), encoding="utf-8")
     proc = cli.run("check", ok=False)
@@ -129,8 +129,8 @@ def test_simulate_walks_the_kind(tally, defs):
     assert report["ends"] == {"called": 1} and report["stuck"] == [] and not report["truncated"]
 
 
-def test_the_store_runs_the_kind_to_its_end(tally, defs, tmp_path, clock):
-    engine = Engine(tmp_path / "s.db", definitions.load_strict(defs), clock=clock)
+def test_the_store_runs_the_kind_to_its_end(new_db, tally, defs, tmp_path, clock):
+    engine = Engine(new_db("s.db"), definitions.load_strict(defs), clock=clock)
     engine.add_user("c", ["clerk"])
     inst = engine.start("calls", "c", {"subject": "三樓商鋪欠費"})
     task = inst["tasks"][0]
@@ -148,8 +148,8 @@ def test_the_store_runs_the_kind_to_its_end(tally, defs, tmp_path, clock):
     engine.close()
 
 
-def test_the_cli_graph_and_manual_show_the_kind(tally, defs, tmp_path):
-    cli = Cli(tmp_path / "cli.db", defs)
+def test_the_cli_graph_and_manual_show_the_kind(new_db, tally, defs, tmp_path):
+    cli = Cli(new_db("cli.db"), defs)
     described = {s["id"]: s for s in cli.json("describe", "calls")["steps"]}
     assert described["ring"]["target"] == 3 and described["ring"]["kind"] == "tally"
     cli.run("users", "add", "c", "--role", "clerk")
