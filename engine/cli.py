@@ -683,13 +683,9 @@ def db_migrate(ctx: click.Context) -> None:
       goldkey --db postgresql://goldkey@db.example/goldkey db migrate
       goldkey db migrate                     # ./goldkey.db
     """
-    from .store import open_store
+    from .database import migrate
 
-    store = open_store(ctx.obj["db"])
-    try:
-        _out({"applied": store.applied, "migrations": store.migrations()})
-    finally:
-        store.close()
+    _out(migrate(ctx.obj["db"]))
 
 
 @db_group.command("copy")
@@ -704,9 +700,9 @@ def db_copy(source: str, target: str) -> None:
       goldkey db copy goldkey.db postgresql://goldkey@db.example/goldkey
       goldkey db copy postgresql://goldkey@db.example/goldkey backup.db
     """
-    from . import dbcopy
+    from .database import copy
 
-    _out(dbcopy.copy(source, target))
+    _out(copy(source, target))
 
 
 @main.command()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -50,6 +52,9 @@ class Engine(People):
         self._written: dict[int, dict] = {}  # rows written in the open transaction
         self._actors: dict[tuple[str, str], Actor] = {}
         self._actors_read = 0.0
+        self.follow_every = 1.0  # seconds between looks at whether another server reloaded the definitions
+        self._followed = time.monotonic()
+        self._reload_seen = self.store.setting("definitions_reloaded")
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -83,10 +88,10 @@ class Engine(People):
     def close(self) -> None:
         self.store.close()
 
-    def reload(self) -> dict:
+    def reload(self, announce: bool = True) -> dict:
         """Read the definitions folder again. When it passes the checks (templates included) the new versions
         serve from now on (running instances keep their own); otherwise nothing changes and the problems are
-        returned."""
+        returned. `announce`: tell the other servers on this database (they follow within a second)."""
         fresh = definitions.load(self.registry.root, templates=True)
         problems = [str(p) for p in fresh.problems]
         if problems:
@@ -95,7 +100,26 @@ class Engine(People):
                          if wid not in self.registry.workflows or self.registry.workflows[wid].version != wf.version)
         self.registry = fresh
         self._versions.update({wf.version: wf for wf in fresh.workflows.values()})
+        if announce:
+            self._reload_seen = f"{iso(self.clock())} {secrets.token_hex(4)}"
+            self.store.set_setting("definitions_reloaded", self._reload_seen)
         return {"ok": True, "problems": [], "warnings": [str(w) for w in fresh.warnings], "changed": changed}
+
+    def follow_reloads(self) -> bool:
+        """Load the definitions folder again if another server on this database reloaded it since (each server
+        reads the same folder: shared, or deployed alike); looked at most every `follow_every` seconds."""
+        moment = time.monotonic()
+        if moment - self._followed < self.follow_every:
+            return False
+        self._followed = moment
+        stamp = self.store.setting("definitions_reloaded")
+        if stamp == self._reload_seen:
+            return False
+        self._reload_seen = stamp
+        result = self.reload(announce=False)
+        if not result["ok"]:
+            log.warning("definitions reloaded elsewhere do not load here: %s", result["problems"])
+        return result["ok"]
 
     def check_definitions(self) -> dict:
         """The definitions folder as it is on disk now (what a reload would load): problems and warnings."""

@@ -383,6 +383,11 @@ class Store:
         row = self.conn.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
 
+    def set_setting(self, key: str, value: str) -> None:
+        with self.write():
+            self.conn.execute("INSERT INTO settings VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                              (key, value))
+
     def add_print(self, code: str, instance_id: int, printout: str, print_no: int, template_hash: str,
                   data_hash: str, shown: list[str] | None, revision: int, at: str, user: str, copies: int) -> None:
         """Record a print; `data_hash` covers the `shown` fields (None: all)."""

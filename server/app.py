@@ -25,7 +25,7 @@ from engine.service import Engine, utcnow
 
 from . import api, errors, registers, views
 from .auth import LoginLimiter
-from .middleware import BodyLimit, OffLoop, SecurityHeaders
+from .middleware import BodyLimit, FollowReloads, OffLoop, SecurityHeaders
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("goldkey.server")
@@ -58,9 +58,9 @@ def create_app(db: str | Path, registry: Registry, tick_seconds: float = 30.0,
         routes=[Route("/healthz", healthz), *api.routes, *registers.routes, *views.routes,
                 Mount("/static", StaticFiles(directory=HERE / "static"), name="static")],
         middleware=[Middleware(SecurityHeaders, https=https), Middleware(BodyLimit), Middleware(OffLoop),
-                    Middleware(SessionMiddleware, secret_key=engine.session_secret,
-                               session_cookie="goldkey", same_site="lax", https_only=https,
-                               max_age=int(SESSION_LIFE.total_seconds()))],
+                    Middleware(FollowReloads, engine=engine),
+                    Middleware(SessionMiddleware, secret_key=engine.session_secret, session_cookie="goldkey",
+                               same_site="lax", https_only=https, max_age=int(SESSION_LIFE.total_seconds()))],
         exception_handlers={GoldkeyError: errors.goldkey_error, HTTPException: errors.http_error,
                             Exception: errors.server_error},
         lifespan=lifespan)
@@ -74,6 +74,7 @@ async def _tick_forever(engine: Engine, seconds: float) -> None:
     while True:
         await asyncio.sleep(seconds)
         try:
+            engine.follow_reloads()
             result = engine.tick()
             if result["started"] or result["actions"] or result["timers_fired"] or result["errors"]:
                 log.info("tick: %s", result)

@@ -85,6 +85,19 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return receiving
 
 
+class FollowReloads:
+    """On the worker, before a request: definitions another server on the same database reloaded are loaded here
+    too (the Engine looks at most once a second)."""
+
+    def __init__(self, app: ASGIApp, engine) -> None:
+        self.app, self.engine = app, engine
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.engine.follow_reloads()
+        await self.app(scope, receive, send)
+
+
 class OffLoop:
     """The app's work runs on one worker thread with an event loop of its own; the server's loop only moves
     bytes and answers the paths in `here` (/healthz). So a request that is busy for a while (an expression or a

@@ -18,7 +18,6 @@ from .procedures import test_renovation as renovation
 from .procedures import test_repair as repair
 from .procedures import test_special_incident as incident
 
-
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 

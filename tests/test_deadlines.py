@@ -207,7 +207,7 @@ def _tick_procs(db: Path, now: str, n: int = 2) -> list[dict]:
     return outs
 
 
-def test_two_tick_processes_never_apply_an_action_twice(new_db, toy, tmp_path, clock):
+def test_four_tick_processes_never_apply_an_action_twice(new_db, toy, tmp_path, clock):
     db = new_db("race.db")
     engine = Engine(db, toy, clock=clock, synchronous="OFF")
     for user, role in (("c", "clerk"), ("e", "eng")):
@@ -215,7 +215,7 @@ def test_two_tick_processes_never_apply_an_action_twice(new_db, toy, tmp_path, c
     for i in range(300):
         engine.start("timed", "c", {"subject": f"單 {i}"})
     engine.close()
-    outs = _tick_procs(db, (T0 + timedelta(hours=8)).isoformat())
+    outs = _tick_procs(db, (T0 + timedelta(hours=8)).isoformat(), 4)
     counts = dict(query(db, "SELECT type, count(*) FROM events WHERE type IN ('deadline_reminder', "
                             "'deadline_notice', 'task_escalated') GROUP BY type"))
     assert counts == {"deadline_reminder": 300, "deadline_notice": 300, "task_escalated": 300}

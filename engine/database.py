@@ -1,5 +1,5 @@
-"""`goldkey db copy SOURCE TARGET`: a whole database into another (a site's SQLite file into the company's
-PostgreSQL, or back into a file), verified after the copy.
+"""Whole databases: `goldkey db migrate` (the schema of one) and `goldkey db copy SOURCE TARGET` (a whole database
+into another: a site's SQLite file into the company's PostgreSQL, or back into a file), verified after the copy.
 
 Both are brought to the same migrations first; every table's rows then go across in one transaction of the
 target, under their own keys, so a row the target already holds refuses the copy whole (nothing is written).
@@ -19,6 +19,15 @@ BATCH = 1000
 # not copied as rows: the target's own (made by its migrations; the source's secrets replace its), and the
 # attachments' bytes, which each store keeps its own way (files beside an SQLite file)
 _NOT_ROWS = {"migrations", "settings", "attachment_bytes"}
+
+
+def migrate(url: str) -> dict:
+    """Create or update the schema of the database at `url`: the migrations it applied now, and all it has."""
+    store = open_store(url)
+    try:
+        return {"applied": store.applied, "migrations": store.migrations()}
+    finally:
+        store.close()
 
 
 def _is_url(text: str) -> bool:
