@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -625,8 +626,12 @@ def calendar_days(ctx: click.Context, first: str, last: str) -> None:
 @click.option("--https", is_flag=True,
               help="Served to browsers over HTTPS (by a proxy in front): the session cookie is sent only over HTTPS "
                    "and browsers are told to use nothing else (Strict-Transport-Security).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes on the one port (each with its own engine; on PostgreSQL, or SQLite on one "
+                   "machine). Sessions, reloads and ticks work across them.")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, demo: bool, tick_seconds: float, https: bool) -> None:
+def serve(ctx: click.Context, host: str, port: int, demo: bool, tick_seconds: float, https: bool,
+          workers: int) -> None:
     """Run the web UI and JSON API on the SQLite database (--db).
 
     \b
@@ -634,10 +639,11 @@ def serve(ctx: click.Context, host: str, port: int, demo: bool, tick_seconds: fl
       goldkey serve --demo           # then open http://127.0.0.1:8000
       goldkey --db /srv/gk.db serve --host 0.0.0.0 --port 8080
       goldkey --db /srv/gk.db serve --port 8080 --https   # behind an HTTPS proxy
+      goldkey --db postgresql://goldkey@db/goldkey serve --workers 4 --host 0.0.0.0
     """
     import uvicorn
 
-    from server.app import create_app
+    from server.app import ENVIRONMENT, create_app
 
     registry = definitions.load_strict(ctx.obj["defs"])
     if demo:
@@ -645,6 +651,12 @@ def serve(ctx: click.Context, host: str, port: int, demo: bool, tick_seconds: fl
 
         for line in seed(ctx.obj["db"], registry):
             click.echo(line)
+    if workers > 1:  # each worker process builds its app from what this command was given
+        os.environ[ENVIRONMENT] = json.dumps({"db": ctx.obj["db"], "defs": ctx.obj["defs"], "tick": tick_seconds,
+                                              "https": https})
+        uvicorn.run("server.app:from_environment", factory=True, workers=workers, host=host, port=port,
+                    log_level="info", proxy_headers=False)
+        return
     app = create_app(ctx.obj["db"], registry, tick_seconds=tick_seconds, https=https)
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
 

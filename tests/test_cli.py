@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 import click
 import pytest
@@ -193,3 +195,40 @@ def test_serve_starts_with_demo_users_and_answers(tmp_path):
         proc.terminate()
         out = proc.communicate(timeout=10)[0]
     assert "demo users" in out and "concierge" in out and "demo instances started:" in out
+
+
+def test_serve_runs_several_worker_processes_on_one_database(new_db, tmp_path):
+    """`serve --workers 2`: two processes answer on one port, each with its own engine on the one database."""
+    import socket
+    import sys
+    import time
+    import urllib.request
+
+    db = new_db("w.db")
+    cli = Cli(db)
+    cli.run("users", "add", "wang", "--role", "concierge")
+    token = cli.json("users", "token", "wang")["token"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "engine.cli", "--db", db, "--defs", str(REPO), "serve", "--port", str(port),
+           "--tick", "0", "--workers", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError("the server did not answer") from None
+                time.sleep(0.1)
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert len(children) >= 2, children  # (the workers; and a resource tracker, where one runs)
+        asked = urllib.request.Request(f"http://127.0.0.1:{port}/api/tasks",
+                                       headers={"Authorization": f"Bearer {token}"})
+        assert all(urllib.request.urlopen(asked, timeout=5).status == 200 for _ in range(20))
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
