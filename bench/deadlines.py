@@ -60,8 +60,9 @@ sys.path.insert(0, str(ROOT))  # before bench/ (the script's folder), whose engi
 
 from engine import definitions  # noqa: E402
 from engine.jsontext import loads  # noqa: E402
+from engine.schema import MIGRATIONS  # noqa: E402
 from engine.service import Engine  # noqa: E402
-from engine.store import GENESIS, MIGRATIONS, _chain  # noqa: E402
+from engine.store import GENESIS, _chain  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("bench_engine", ROOT / "bench" / "engine.py")
 _bench = importlib.util.module_from_spec(_spec)

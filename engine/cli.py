@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -643,7 +642,7 @@ def serve(ctx: click.Context, host: str, port: int, demo: bool, tick_seconds: fl
     """
     import uvicorn
 
-    from server.app import ENVIRONMENT, create_app
+    from server.app import create_app
 
     registry = definitions.load_strict(ctx.obj["defs"])
     if demo:
@@ -651,11 +650,10 @@ def serve(ctx: click.Context, host: str, port: int, demo: bool, tick_seconds: fl
 
         for line in seed(ctx.obj["db"], registry):
             click.echo(line)
-    if workers > 1:  # each worker process builds its app from what this command was given
-        os.environ[ENVIRONMENT] = json.dumps({"db": ctx.obj["db"], "defs": ctx.obj["defs"], "tick": tick_seconds,
-                                              "https": https})
-        uvicorn.run("server.app:from_environment", factory=True, workers=workers, host=host, port=port,
-                    log_level="info", proxy_headers=False)
+    if workers > 1:
+        from server.workers import serve as serve_workers
+
+        serve_workers(host, port, workers, ctx.obj["db"], ctx.obj["defs"], tick_seconds, https)
         return
     app = create_app(ctx.obj["db"], registry, tick_seconds=tick_seconds, https=https)
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)

@@ -203,7 +203,7 @@ class Store:
         else:
             cur = self.conn.execute(f"UPDATE instances SET {', '.join(sets)} WHERE id=? AND revision=?",
                                     args + [iid, row["revision"]])
-            if cur.rowcount != 1:
+            if self.changed(cur) != 1:
                 raise Conflict(f"案件 {iid} 剛被其他人更新，請重新整理後再試")
         self.conn.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
         digests = {d for r in rows for d in DIGEST.findall(r[-2])}  # (what the events wrote, payloads included)
@@ -350,7 +350,7 @@ class Store:
         with self.write():
             cur = self.conn.execute('UPDATE tokens SET revoked_at=? WHERE "user"=? AND revoked_at IS NULL AND '
                                     f"hash {self.LIKE} ?", (now, user, f"{prefix}%"))
-        return cur.rowcount
+        return self.changed(cur)
 
     def user_exists(self, name: str) -> bool:
         return self.conn.execute("SELECT 1 FROM users WHERE name=?", (name,)).fetchone() is not None
@@ -456,10 +456,11 @@ class Store:
         """Record that the run of `key` at `run_at` is being started; False if it already was."""
         cur = self.conn.execute("INSERT INTO schedule_runs (key, run_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
                                 (key, run_at))
-        if cur.rowcount:
+        claimed = self.changed(cur)
+        if claimed:
             self.conn.execute("UPDATE schedules SET last_run = ? WHERE key=? AND (last_run IS NULL OR last_run < ?)",
                               (run_at, key, run_at))
-        return bool(cur.rowcount)
+        return bool(claimed)
 
     def record_run(self, key: str, run_at: str, instance_id: int) -> None:
         self.conn.execute("UPDATE schedule_runs SET instance_id=? WHERE key=? AND run_at=?", (instance_id, key, run_at))
@@ -578,6 +579,10 @@ class Store:
 
     def after_copy(self) -> None:
         """After rows were written with their own keys (engine/dbcopy.py): counters move past them."""
+
+    def changed(self, cur) -> int:
+        """How many rows the statement of `cur` changed."""
+        return cur.rowcount
 
     def put_bytes(self, digest: str, data: bytes) -> None:
         """Keep an attachment's bytes under its content hash (idempotent)."""

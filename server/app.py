@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +18,6 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from engine import definitions
 from engine.definitions import Registry
 from engine.errors import GoldkeyError
 from engine.people import SESSION_LIFE
@@ -31,7 +28,6 @@ from .auth import LoginLimiter
 from .middleware import BodyLimit, FollowReloads, OffLoop, SecurityHeaders
 
 HERE = Path(__file__).resolve().parent
-ENVIRONMENT = "GOLDKEY_SERVE"  # what `goldkey serve --workers N` hands its worker processes
 log = logging.getLogger("goldkey.server")
 
 
@@ -71,13 +67,6 @@ def create_app(db: str | Path, registry: Registry, tick_seconds: float = 30.0,
     app.state.engine = engine
     app.state.logins = LoginLimiter()
     return app
-
-
-def from_environment() -> Starlette:
-    """The app of one worker process of `goldkey serve --workers N`, from what the command was given."""
-    given = json.loads(os.environ[ENVIRONMENT])
-    return create_app(given["db"], definitions.load_strict(given["defs"]), tick_seconds=given["tick"],
-                      https=given["https"])
 
 
 async def _tick_forever(engine: Engine, seconds: float) -> None:
