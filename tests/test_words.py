@@ -16,7 +16,7 @@ from engine import definitions, samples
 from engine.errors import GoldkeyError
 from server.app import create_app
 
-from .conftest import REPO, Clock, docx_text
+from .conftest import BACKENDS, REPO, Clock, Databases, docx_text
 from .test_definitions import TOY, copy_defs, edit
 
 PASSWORD = "secret-pass"
@@ -189,11 +189,13 @@ class Walk:
         self.page(user, f"/verify/{info['code']}")
 
 
-@pytest.fixture(scope="module")
-def walked(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def walked(request, tmp_path_factory):
     registry = definitions.load_strict(REPO)
     clock = Clock()
-    app = create_app(tmp_path_factory.mktemp("words") / "w.db", registry, tick_seconds=0, clock=clock)
+    databases = Databases(request.param, tmp_path_factory.mktemp("words"))
+    request.addfinalizer(databases.drop)
+    app = create_app(databases("w.db"), registry, tick_seconds=0, clock=clock)
     results = {}
     with TestClient(app):
         for user in PEOPLE:
