@@ -62,9 +62,11 @@ class Connection:
 
 
 def _unavailable(exc: psycopg.OperationalError) -> Exception:
-    """A lost server is told in words (and nothing was written); a deadlock or a serialization failure stays
-    itself, for write() to turn into a Conflict."""
-    return exc if isinstance(exc, _RETRY) else Unavailable("資料庫暫時無法使用，這次的操作沒有寫入；請稍後再試")
+    """A lost server is told in words (a write cut off at COMMIT may have been committed: the message says to look);
+    a deadlock or a serialization failure stays itself, for write() to turn into a Conflict."""
+    if isinstance(exc, _RETRY):
+        return exc
+    return Unavailable("資料庫暫時無法使用，請稍後再試；重新整理後可確認剛才的操作是否已完成")
 
 
 def _pool(url: str) -> ConnectionPool:

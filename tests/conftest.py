@@ -87,7 +87,7 @@ def _admin():
 def pytest_terminal_summary(terminalreporter) -> None:
     """How many tests passed on each backend (a test on the database runs once per backend)."""
     passed = [r.nodeid for r in terminalreporter.stats.get("passed", []) if r.when == "call"]
-    on_pg = sum(1 for nodeid in passed if "postgresql" in nodeid.rsplit("[", 1)[-1])
+    on_pg = sum(1 for nodeid in passed if "[" in nodeid and "postgresql" in nodeid.rsplit("[", 1)[1])
     terminalreporter.write_line(f"goldkey: {len(passed)} passed in all; {on_pg} of them on PostgreSQL"
                                 + ("" if PG else " (GOLDKEY_TEST_PG not set: SQLite only)"))
 

@@ -336,3 +336,22 @@ def test_verify_refuses_what_cannot_be_a_code_and_answers_for_any_that_could(api
     assert long.status_code == 422 and "驗證碼太長" in long.json()["message"]
     typed = api.get("/api/verify/k7qx m2pd 9a")
     assert typed.status_code == 200 and typed.json()["genuine"] is False
+
+
+def test_a_lost_database_connection_is_a_503_in_words_and_the_next_request_reconnects(api, backend):
+    """PostgreSQL: the server's connection is ended under it (a restart, a failover); that request is told in
+    Chinese that nothing was written, and the next one works on a fresh connection from the pool."""
+    if backend != "postgresql":
+        pytest.skip("a connection to a server: PostgreSQL only")
+    from .conftest import _admin
+
+    wang = api.users["wang"]
+    assert api.get("/api/tasks", headers=wang).status_code == 200
+    pids = {c.raw.info.backend_pid for c in api.engine.store._held}  # (the server's, on its worker thread)
+    for pid in pids:
+        _admin().execute("SELECT pg_terminate_backend(%s)", (pid,))
+    lost = api.get("/api/tasks", headers=wang)
+    assert lost.status_code == 503
+    assert lost.json()["message"] == "資料庫暫時無法使用，請稍後再試；重新整理後可確認剛才的操作是否已完成"
+    again = api.get("/api/tasks", headers=wang)
+    assert again.status_code == 200 and again.json() == api.get("/api/tasks", headers=wang).json()

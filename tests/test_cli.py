@@ -232,3 +232,12 @@ def test_serve_runs_several_worker_processes_on_one_database(new_db, tmp_path):
     finally:
         proc.terminate()
         proc.communicate(timeout=20)
+
+
+def test_a_postgresql_server_that_cannot_be_reached_is_told_in_words(tmp_path):
+    """Exit 6 and one line in Chinese, the URL's password left out; nothing else is tried."""
+    url = "postgresql://goldkey:s3cret-pw@127.0.0.1:1/goldkey?connect_timeout=2"
+    proc = Cli(url).run("tasks", "--as", "wang", ok=False)
+    assert proc.returncode == 6 and proc.stdout == ""
+    assert proc.stderr.startswith("goldkey: 無法連線到 PostgreSQL 資料庫") and proc.stderr.count("\n") == 1
+    assert "s3cret-pw" not in proc.stderr and "goldkey:***@127.0.0.1:1" in proc.stderr
