@@ -180,15 +180,19 @@ def users() -> None:
 @click.argument("name")
 @click.option("--role", "roles", multiple=True, required=True, help="A role id from goldkey.yaml (repeatable).")
 @click.option("--title", help="Display name, e.g. 王小明.")
+@click.option("--site", help="The site (管理處) the roles are held at; '*' for the whole company. Needed once there "
+                             "are sites besides the default one.")
 @click.pass_context
-def users_add(ctx: click.Context, name: str, roles: tuple[str, ...], title: str | None) -> None:
+def users_add(ctx: click.Context, name: str, roles: tuple[str, ...], title: str | None, site: str | None) -> None:
     """Add a user (or give an existing user more roles).
 
     \b
     Example:
       goldkey users add wang --role concierge --role service_centre
+      goldkey users add wang --role concierge --site yilin
+      goldkey users add zhou --role manager --site '*'      # every site
     """
-    _out(_engine(ctx).add_user(name, list(roles), title))
+    _out(_engine(ctx).add_user(name, list(roles), title, site))
 
 
 @users.command("password")
@@ -280,7 +284,39 @@ def users_list(ctx: click.Context) -> None:
     Example:
       goldkey users list
     """
-    _out([{k: u[k] for k in ("name", "title", "roles")} for u in _engine(ctx).users()])
+    _out([{k: u[k] for k in ("name", "title", "roles", "sites")} for u in _engine(ctx).users()])
+
+
+@main.group()
+def sites() -> None:
+    """The sites (管理處) one deployment serves."""
+
+
+@sites.command("add")
+@click.argument("site")
+@click.option("--title", required=True, help="The name staff read, e.g. 意林小鎮管理處.")
+@click.option("--prefix", help="Put before each document number of the site, e.g. YL (YL-JYS-2026-0001).")
+@click.pass_context
+def sites_add(ctx: click.Context, site: str, title: str, prefix: str | None) -> None:
+    """Add a site (or change its title and prefix); its numbers are counted on their own.
+
+    \b
+    Example:
+      goldkey sites add yilin --title 意林小鎮管理處 --prefix YL
+    """
+    _out(_engine(ctx).add_site(site, title, prefix))
+
+
+@sites.command("list")
+@click.pass_context
+def sites_list(ctx: click.Context) -> None:
+    """List the sites: id, title, number prefix.
+
+    \b
+    Example:
+      goldkey sites list
+    """
+    _out(_engine(ctx).sites())
 
 
 @users.command("deputy")
@@ -303,16 +339,18 @@ def users_deputy(ctx: click.Context, name: str, deputy: str, starts: str, ends: 
 @click.argument("workflow")
 @click.option("--as", "user", required=True, help="The user starting it.")
 @click.option("--data", help="Start fields as JSON, or @file.json.")
+@click.option("--site", help="At which site (管理處); needed when the user may start it at several.")
 @click.pass_context
-def start(ctx: click.Context, workflow: str, user: str, data: str | None) -> None:
+def start(ctx: click.Context, workflow: str, user: str, data: str | None, site: str | None) -> None:
     """Start an instance of WORKFLOW; prints the instance (open tasks, ledger, history).
 
     \b
     Example:
       goldkey start key_lending --as li --data @request.json
+      goldkey start key_lending --as zhou --site yilin --data @request.json
     """
     engine = _engine(ctx)
-    _out(engine.show(engine.start(workflow, user, _parse_data(data))["id"]))
+    _out(engine.show(engine.start(workflow, user, _parse_data(data), site)["id"]))
 
 
 @main.command()
@@ -620,6 +658,8 @@ def calendar_days(ctx: click.Context, first: str, last: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--demo", is_flag=True, help="Create one user per role (passwords printed) and a few instances.")
+@click.option("--sites", "demo_sites", default=0, type=click.IntRange(0, 10), show_default=True,
+              help="With --demo: a demo company of this many sites, one user per role at each.")
 @click.option("--tick", "tick_seconds", default=30.0, show_default=True, type=float,
               help="Seconds between the server's own ticks (deadlines, schedules); 0 to leave it to cron.")
 @click.option("--https", is_flag=True,
@@ -629,13 +669,14 @@ def calendar_days(ctx: click.Context, first: str, last: str) -> None:
               help="Server processes on the one port (each with its own engine; on PostgreSQL, or SQLite on one "
                    "machine). Sessions, reloads and ticks work across them.")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, demo: bool, tick_seconds: float, https: bool,
-          workers: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, demo: bool, demo_sites: int, tick_seconds: float,
+          https: bool, workers: int) -> None:
     """Run the web UI and JSON API on the SQLite database (--db).
 
     \b
     Example:
       goldkey serve --demo           # then open http://127.0.0.1:8000
+      goldkey --db postgresql://localhost/goldkey serve --demo --sites 3   # a demo company of three sites
       goldkey --db /srv/gk.db serve --host 0.0.0.0 --port 8080
       goldkey --db /srv/gk.db serve --port 8080 --https   # behind an HTTPS proxy
       goldkey --db postgresql://goldkey@db/goldkey serve --workers 4 --host 0.0.0.0
@@ -648,7 +689,7 @@ def serve(ctx: click.Context, host: str, port: int, demo: bool, tick_seconds: fl
     if demo:
         from server.demo import seed
 
-        for line in seed(ctx.obj["db"], registry):
+        for line in seed(ctx.obj["db"], registry, demo_sites):
             click.echo(line)
     if workers > 1:
         from server.workers import serve as serve_workers

@@ -3,10 +3,10 @@ into another: a site's SQLite file into the company's PostgreSQL, or back into a
 
 Both are brought to the same migrations first; every table's rows then go across in one transaction of the
 target, under their own keys, so a row the target already holds refuses the copy whole (nothing is written).
-The target may hold only what its own migrations wrote (its secrets, replaced by the source's so that printed
-verification codes and sessions stay valid). After the copy: every audit chain is verified on the target, each
-table has the source's number of rows, every ledger's balance is the source's, and the target's counters are
-moved past the copied ids."""
+The target may hold only what its own migrations wrote (its secrets and default site, replaced by the source's, so
+that printed verification codes and sessions stay valid). After the copy: every audit chain is verified on the
+target, each table has the source's number of rows, every ledger's balance is the source's, and the target's
+counters are moved past the copied ids."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from .errors import Conflict, Invalid, NotFound
 from .store import Store, open_store
 
 BATCH = 1000
-# not copied as rows: the target's own (made by its migrations; the source's secrets replace its), and the
-# attachments' bytes, which each store keeps its own way (files beside an SQLite file)
-_NOT_ROWS = {"migrations", "settings", "attachment_bytes"}
+# not copied as rows: the migrations the target applied itself; the rows its migrations made (its secrets, its
+# default site), which the source's replace; the attachments' bytes, which each store keeps its own way (files
+# beside an SQLite file)
+_REPLACED = ("settings", "sites")
+_NOT_ROWS = {"migrations", "attachment_bytes", *_REPLACED}
 
 
 def migrate(url: str) -> dict:
@@ -78,9 +80,11 @@ def _copy(src: Store, dst: Store) -> dict:
                 dst.conn.executemany(insert, batch)
                 count += len(batch)
             counts[table] = count
-        dst.conn.execute("DELETE FROM settings")
-        dst.conn.executemany("INSERT INTO settings VALUES (?, ?)",
-                             [tuple(r) for r in src.conn.execute("SELECT key, value FROM settings")])
+        for table in _REPLACED:
+            columns = src.columns(table)
+            dst.conn.execute(f"DELETE FROM {table}")
+            dst.conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                                 f"({','.join('?' * len(columns))})", [tuple(r) for r in src.table_rows(table)])
         for (digest,) in src.conn.execute("SELECT id FROM attachments").fetchall():
             body = src.attachment_bytes(digest)
             if body is not None:

@@ -12,6 +12,7 @@ from . import access, credentials
 from .core import Actor, iso
 from .errors import Forbidden, Invalid, NotFound
 from .model import Registry, Workflow
+from .store import COMPANY, DEFAULT_SITE
 
 ACTOR_TTL = 1.0  # seconds
 TOKEN_DAYS = 90  # an API token's life unless asked otherwise
@@ -29,46 +30,68 @@ class People:
     _actors: dict[tuple[str, str], Actor]
     _actors_read: float
 
-    def actor(self, user: str, now: datetime) -> Actor:
-        """The user's roles and deputyships today. Read at most every ACTOR_TTL seconds (a change made by
-        another process takes effect within that time; one made through this engine at once)."""
+    def actor(self, user: str, now: datetime, site: str = DEFAULT_SITE) -> Actor:
+        """The user's roles and deputyships today at `site` (those granted there and the company's, at '*'; `site`
+        '*': the company's only). Read at most every ACTOR_TTL seconds (a change made by another process takes
+        effect within that time; one made through this engine at once)."""
         day = now.astimezone(self.registry.site.tz).date().isoformat()
+        key = (user, day, site)
+        actor = self._cached_actors().get(key)
+        if actor is None:
+            triples = self._grants(user, day)
+            held = [(r, p) for r, p, s in triples if s in (site, COMPANY)]
+            own = frozenset(r for r, p in held if p is None)
+            deputy_for: dict[str, set[str]] = {}
+            for role, principal in held:
+                if principal is not None:
+                    deputy_for.setdefault(principal, set()).add(role)
+            actor = self._actors[key] = Actor(user, own, tuple((p, frozenset(r))
+                                                                for p, r in sorted(deputy_for.items())))
+        return actor
+
+    def visible_sites(self, user: str, now: datetime) -> list[str] | None:
+        """The sites where the user holds a role (own or deputised) today; None: every site (a company role)."""
+        day = now.astimezone(self.registry.site.tz).date().isoformat()
+        sites = {s for _, _, s in self._grants(user, day)}
+        return None if COMPANY in sites else sorted(sites)
+
+    def _cached_actors(self) -> dict:
         moment = time.monotonic()
         if moment - self._actors_read > ACTOR_TTL:
             self._actors.clear()
             self._actors_read = moment
-        actor = self._actors.get((user, day))
-        if actor is None:
-            actor = self._actors[(user, day)] = self._load_actor(user, day)
-        return actor
+        return self._actors
 
-    def _load_actor(self, user: str, day: str) -> Actor:
-        exists, pairs = self.store.actor_roles(user, day)
-        if not exists:
-            raise NotFound(f"沒有使用者「{user}」；請先用 goldkey users add 建立")
-        own = frozenset(r for r, p in pairs if p is None)
-        deputy_for: dict[str, set[str]] = {}
-        for role, principal in pairs:
-            if principal is not None:
-                deputy_for.setdefault(principal, set()).add(role)
-        return Actor(user, own, tuple((p, frozenset(r)) for p, r in sorted(deputy_for.items())))
-
+    def _grants(self, user: str, day: str) -> list[tuple[str, str | None, str]]:
+        key = (user, day, None)
+        cached = self._cached_actors().get(key)
+        if cached is None:
+            exists, cached = self.store.actor_roles(user, day)
+            if not exists:
+                raise NotFound(f"沒有使用者「{user}」；請先用 goldkey users add 建立")
+            self._actors[key] = cached
+        return cached
 
     # --- who may do what --------------------------------------------------------------------------------
     def roles_of(self, user: str) -> frozenset[str]:
-        """The user's roles today, own and deputised."""
-        return self.actor(user, self.clock()).every_role
+        """The user's roles today at any site, own and deputised."""
+        day = self.clock().astimezone(self.registry.site.tz).date().isoformat()
+        return frozenset(r for r, _, _ in self._grants(user, day))
 
     def may_start(self, user: str, workflow_id: str) -> bool:
         return bool(self.roles_of(user) & set(self.registry.workflow(workflow_id).start.roles))
 
-    def may_view(self, user: str, wf: Workflow) -> bool:
-        """May the user see every instance of `wf`, print them and read its register?"""
-        return access.may_view(self.actor(user, self.clock()), wf)
+    def may_view(self, user: str, wf: Workflow, site: str | None = None) -> bool:
+        """May the user see every instance of `wf` at `site` (None: at some site), print them and read its
+        register?"""
+        now = self.clock()
+        sites = [site] if site else (self.visible_sites(user, now) or [COMPANY])
+        return any(access.may_view(self.actor(user, now, s), wf) for s in sites)
 
     def is_admin(self, user: str) -> bool:
-        """May the user check and reload the definitions and manage users (`admin_roles` of goldkey.yaml)?"""
-        return bool(self.roles_of(user) & set(self.registry.site.admin_roles))
+        """May the user check and reload the definitions and manage users (`admin_roles` of goldkey.yaml, held
+        for the whole company: the definitions are the company's)?"""
+        return bool(self.actor(user, self.clock(), COMPANY).every_role & set(self.registry.site.admin_roles))
 
     def require_admin(self, user: str) -> None:
         if not self.is_admin(user):
@@ -95,7 +118,10 @@ class People:
         """The secret that signs this site's session cookies (made with the database)."""
         return self.store.setting("session_secret") or ""
 
-    def add_user(self, name: str, roles: list[str], title: str | None = None) -> dict:
+    def add_user(self, name: str, roles: list[str], title: str | None = None, site: str | None = None) -> dict:
+        """A user (or an existing one with more roles), the roles granted at `site` ('*': the whole company; None:
+        the company when there is one site, else it must be said)."""
+        site = self._grant_site(site)
         unknown = [r for r in roles if r not in self.registry.site.roles]
         if unknown:
             known = "、".join(f"{k}（{v}）" for k, v in self.registry.site.roles.items())
@@ -104,9 +130,20 @@ class People:
             raise Invalid("使用者名稱不可為空")
         if len(name) > MAX_NAME and not self.store.user_exists(name):
             raise Invalid(f"使用者名稱最多 {MAX_NAME} 個字元")
-        self.store.add_user(name, roles, iso(self.clock()), title)
+        self.store.add_user(name, roles, iso(self.clock()), title, site)
         self._actors.clear()
-        return {"name": name, "roles": sorted(self.store.user_roles(name))}
+        grants = self.store.user_roles(name)
+        return {"name": name, "roles": sorted({r for rs in grants.values() for r in rs}), "sites": grants}
+
+    def _grant_site(self, site: str | None) -> str:
+        sites = {s["id"] for s in self.store.sites()}
+        if site is None:
+            if sites == {DEFAULT_SITE}:
+                return COMPANY
+            raise Invalid(f"有多個管理處，請指定角色所屬的管理處（{'、'.join(sorted(sites))}），或 '*' 表示全公司")
+        if site != COMPANY and site not in sites:
+            raise NotFound(f"沒有管理處「{site}」；可用：{'、'.join(sorted(sites))}，或 '*' 表示全公司")
+        return site
 
     def set_password(self, name: str, password: str) -> None:
         if not self.store.user_exists(name):
@@ -191,12 +228,13 @@ class People:
             raise Invalid("權杖代號應為 tokens 列出的十六進位代號")
         return self.store.revoke_tokens(name, token_id, iso(self.clock()))
 
-    def set_roles(self, name: str, roles: list[str]) -> dict:
-        """Give a user exactly these roles (creating the user if needed)."""
+    def set_roles(self, name: str, roles: list[str], site: str | None = None) -> dict:
+        """Give a user exactly these roles at `site` (as for add_user), creating the user if needed."""
+        site = self._grant_site(site)
         unknown = [r for r in roles if r not in self.registry.site.roles]
         if unknown:
             raise Invalid(f"沒有角色：{'、'.join(unknown)}")
-        self.store.set_roles(name, roles, iso(self.clock()))
+        self.store.set_roles(name, roles, iso(self.clock()), site)
         self._actors.clear()
         return {"name": name, "roles": sorted(roles)}
 

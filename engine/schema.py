@@ -126,7 +126,23 @@ def _m0007_attachment_bytes(m: Migration) -> None:
     m.ddl("CREATE TABLE attachment_bytes (id TEXT PRIMARY KEY, body BLOB NOT NULL)")
 
 
+def _m0008_sites(m: Migration) -> None:
+    """Sites (管理處): one deployment serves many. Every instance belongs to one (its tasks, ledger entries, prints
+    and attachments through it); a role is granted at a site, or at '*' (the whole company). What was there before
+    is the default site's, and the roles granted before are the company's: a single-site installation works as
+    it did."""
+    m.ddl("CREATE TABLE sites (id TEXT PRIMARY KEY, title TEXT, number_prefix TEXT, created_at TEXT)")
+    m.execute("INSERT INTO sites (id) VALUES ('default')")
+    m.ddl("ALTER TABLE instances ADD COLUMN site TEXT NOT NULL DEFAULT 'default'")
+    m.ddl("CREATE INDEX instances_site ON instances (site, status, workflow)")
+    m.ddl('CREATE TABLE site_roles ("user" TEXT, role TEXT, site TEXT, PRIMARY KEY ("user", role, site))')
+    m.execute('INSERT INTO site_roles SELECT "user", role, \'*\' FROM user_roles WHERE true')
+    m.ddl("DROP TABLE user_roles")
+    m.ddl("ALTER TABLE site_roles RENAME TO user_roles")
+    m.ddl("CREATE INDEX user_roles_site ON user_roles (site)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Migration], None]]] = [
     ("0001_initial", _m0001_initial), ("0002_time", _m0002_time), ("0003_prints", _m0003_prints),
     ("0004_tokens", _m0004_tokens), ("0005_attachments", _m0005_attachments), ("0006_access", _m0006_access),
-    ("0007_attachment_bytes", _m0007_attachment_bytes)]
+    ("0007_attachment_bytes", _m0007_attachment_bytes), ("0008_sites", _m0008_sites)]

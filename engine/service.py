@@ -21,7 +21,7 @@ from .inputs import check_input
 from .jsontext import dumps, loads
 from .model import Registry, Workflow
 from .people import People
-from .store import GENESIS, open_store
+from .store import COMPANY, DEFAULT_SITE, GENESIS, open_store
 from .views import describe, instance_view, task_view
 
 log = logging.getLogger("goldkey.engine")
@@ -143,9 +143,10 @@ class Engine(People):
         view = instance_view(wf, row)
         view["ledger"] = self.store.ledger_entries(row["id"])
         view["history"] = self.store.events(row["id"])
+        view["site"] = row["site"]
         if user is None:
             return view
-        actor = self.actor(user, self.clock())
+        actor = self.actor(user, self.clock(), row["site"])
         if not access.may_view(actor, wf, view["started_by"]):
             raise Forbidden(f"使用者「{user}」不能查看案件 {view['id']}")
         hidden = access.hidden_fields(actor, wf, row["state"])
@@ -155,11 +156,11 @@ class Engine(People):
         """Open tasks `user` may act on (own roles and deputised ones), overdue and soonest due first; each
         with a `summary` of its instance (the first text fields the starter filled that the user may see)."""
         now = self.clock()
-        actor = self.actor(user, now)
-        roles = sorted(actor.every_role)
+        roles = sorted(self.roles_of(user))
         out = []
         states: dict[int, dict] = {}
-        for row in self.store.open_tasks_for_roles(roles):
+        for row in self.store.open_tasks_for_roles(roles, self.visible_sites(user, now)):
+            actor = self.actor(user, now, row["site"])
             if row["instance_id"] not in states:
                 states[row["instance_id"]] = self.store.instance_row(row["instance_id"])
             inst = states[row["instance_id"]]
@@ -185,16 +186,23 @@ class Engine(People):
         if form is None:
             raise NotFound(f"沒有表單「{form_id}」")
         wfs = sorted((wf for wf in self.registry.workflows.values() if wf.form.id == form_id), key=lambda w: w.id)
-        actor = self.actor(user, self.clock())
-        if not any(access.may_view(actor, wf) for wf in wfs):
+        now = self.clock()
+        visible = self.visible_sites(user, now)
+        actors = {s: self.actor(user, now, s) for s in (visible if visible is not None else [COMPANY])}
+        actors = {s: a for s, a in actors.items() if any(access.may_view(a, wf) for wf in wfs)}
+        if not actors:
             raise Forbidden(f"使用者「{user}」不能查看「{form.title}」臺帳")
         since, before = registers.bounds(first, last, self.registry.site.tz)
-        hidden = form.hidden_from(actor.every_role)
+        # what the search may look into: the fields the reader may see at every site it covers
+        hidden = set().union(*(form.hidden_from(a.every_role) for a in actors.values()))
+        readers = sorted(set.intersection(*(set(a.every_role) for a in actors.values())))
         rows, total = self.store.register_rows([wf.id for wf in wfs], search, status, since, before, unit, sort,
                                                page, per_page, [f for f in form.properties if f not in hidden],
-                                               sorted(actor.every_role))
-        for row in rows:  # (each row also hides what it inherited as confidential from a parent)
-            row["data"] = access.mask(row["data"], hidden | access.inherited_hidden(actor, row.pop("confidential")))
+                                               readers, None if visible is None else sorted(actors))
+        for row in rows:  # as the reader may see it at the row's site, and without what it inherited as confidential
+            actor = actors.get(row["site"]) or self.actor(user, now, row["site"])
+            row["data"] = access.mask(row["data"], form.hidden_from(actor.every_role)
+                                      | access.inherited_hidden(actor, row.pop("confidential")))
         return {"form": form, "workflows": wfs, "hidden": hidden, "rows": rows, "total": total}
 
     def workflow_at(self, version: str) -> Workflow:
@@ -210,15 +218,59 @@ class Engine(People):
         return wf
 
     # --- commands -----------------------------------------------------------------------------------
-    def start(self, workflow_id: str, user: str, data: dict | None = None) -> dict:
-        """Start an instance of the current version of a workflow as `user`."""
+    def start(self, workflow_id: str, user: str, data: dict | None = None, site: str | None = None) -> dict:
+        """Start an instance of the current version of a workflow as `user`, at `site` (None: the one site where
+        the user may start it; asked for when there are several)."""
         wf = self.registry.workflow(workflow_id)
         check_input(data or {})
         now = self.clock()
-        actor = self.actor(user, now)
+        site = site or self._start_site(wf, user, now)
+        if site not in self._sites():
+            raise NotFound(f"沒有管理處「{site}」")
+        actor = self.actor(user, now, site)
         with self._transaction():
-            row = self._start(wf, actor, data or {}, now, None)
-        return instance_view(wf, row)
+            row = self._start(wf, actor, data or {}, now, None, site=site)
+        return dict(instance_view(wf, row), site=site)
+
+    def start_sites(self, workflow_id: str, user: str) -> list[dict]:
+        """The sites where `user` may start the workflow: [{id, title}] (the default site alone before there are
+        others)."""
+        wf, now, sites = self.registry.workflow(workflow_id), self.clock(), self._sites()
+        if len(sites) > 1:
+            sites.pop(DEFAULT_SITE, None)  # (a company's sites; the default one only serves a single site)
+        return [{"id": s, "title": t} for s, t in sites.items()
+                if set(wf.start.roles) & self.actor(user, now, s).every_role]
+
+    def _start_site(self, wf: Workflow, user: str, now: datetime) -> str:
+        sites = self._sites()
+        if len(sites) == 1:
+            return next(iter(sites))
+        candidates = self.start_sites(wf.id, user)
+        if len(candidates) == 1:
+            return candidates[0]["id"]
+        titles = "、".join(s["title"] for s in candidates) or "（無）"
+        raise Invalid(f"請選擇在哪個管理處開立「{wf.title}」：{titles}", [{"field": "site", "message": "請選擇管理處"}])
+
+    def _prefixes(self) -> dict[str, str]:
+        return {s["id"]: s["number_prefix"] for s in self.store.sites() if s["number_prefix"]}
+
+    def _sites(self) -> dict[str, str]:
+        """site id -> title (the default site's is goldkey.yaml's `site`)."""
+        return {s["id"]: s["title"] or self.registry.site.name for s in self.store.sites()}
+
+    def sites(self) -> list[dict]:
+        return [dict(s, title=s["title"] or self.registry.site.name) for s in self.store.sites()]
+
+    def add_site(self, site: str, title: str, number_prefix: str | None = None) -> dict:
+        """A site (管理處): its id (letters, digits, - or _), the title staff read, the prefix of its numbers."""
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", site or ""):
+            raise Invalid("管理處代號只能用小寫英文字母、數字、- 與 _（最多 32 個字元），例如 yilin")
+        if not (title or "").strip():
+            raise Invalid("請填寫管理處名稱，例如 意林小鎮管理處")
+        if number_prefix is not None and not re.fullmatch(r"[A-Z0-9]{1,8}", number_prefix):
+            raise Invalid("編號前綴只能用大寫英文字母與數字（最多 8 個字元），例如 YL")
+        self.store.add_site(site, title.strip(), number_prefix, iso(self.clock()))
+        return next(s for s in self.sites() if s["id"] == site)
 
     def complete(self, task_id: str, user: str, outcome: str | None = None, data: dict | None = None,
                  comment: str | None = None) -> dict:
@@ -228,16 +280,18 @@ class Engine(People):
         if comment is not None:
             check_input(comment, "comment")
         now = self.clock()
-        actor = self.actor(user, now)
+        self.roles_of(user)  # (a user who does not exist is told so first)
         row = self._cache.get(iid)
         try:
-            return self._complete(row or self.store.instance_row(iid), task_id, actor, outcome, data, comment, now)
+            first = row or self.store.instance_row(iid)
+            return self._complete(first, task_id, self.actor(user, now, first["site"]), outcome, data, comment, now)
         except GoldkeyError:
             if row is None:
                 raise
             # the cached state may be stale (another process moved the instance): read it and try once more
             self._cache.pop(iid, None)
-            return self._complete(self.store.instance_row(iid), task_id, actor, outcome, data, comment, now)
+            fresh = self.store.instance_row(iid)
+            return self._complete(fresh, task_id, self.actor(user, now, fresh["site"]), outcome, data, comment, now)
 
     def _complete(self, row: dict, task_id: str, actor: Actor, outcome, data, comment, now) -> dict:
         if task_id not in row["state"].get("tasks", {}) and self.store.task_status(task_id) is None:
@@ -263,9 +317,10 @@ class Engine(People):
         if comment is not None:
             check_input(comment, "comment")
         now = self.clock()
-        actor = self.actor(user, now)
+        self.roles_of(user)  # (a user who does not exist is told so first)
         with self._transaction():  # read inside the write lock: nobody moves the instance in between
             row = self.store.instance_row(iid)
+            actor = self.actor(user, now, row["site"])
             if task_id not in row["state"].get("tasks", {}) and self.store.task_status(task_id) is None:
                 raise NotFound(f"沒有任務 {task_id}")
             wf = self.workflow_at(row["version"])
@@ -280,9 +335,13 @@ class Engine(People):
         at = iso(now)
         counts: dict[str, int] = {}
         errors: list[dict] = []
+        sites = sorted(self._sites())
+        if len(sites) > 1:  # the sites run the schedules; the default site only while it is the only one
+            sites.remove(DEFAULT_SITE)
         for wf in sorted(self.registry.workflows.values(), key=lambda w: w.id):
             for schedule in wf.schedules:
-                self._run_schedule(wf, schedule, now, counts, errors)
+                for site in sites:
+                    self._run_schedule(wf, schedule, now, counts, errors, site)
         cursor = ("", 0)
         while True:
             with self._transaction():  # the due rows are this transaction's (another ticker passes over them)
@@ -313,12 +372,12 @@ class Engine(People):
                 counts[_TICK_EVENTS[event["type"]]] = counts.get(_TICK_EVENTS[event["type"]], 0) + 1
 
     def _run_schedule(self, wf: Workflow, schedule, now: datetime, counts: dict[str, int],
-                      errors: list[dict]) -> None:
-        """Start one instance per run of the schedule due since its last run (or since it was first seen),
-        each exactly once: the run is claimed in the same transaction as the start."""
+                      errors: list[dict], site: str = DEFAULT_SITE) -> None:
+        """Start one instance per run of the schedule at `site` due since its last run (or since it was first seen
+        there), each exactly once: the run is claimed in the same transaction as the start."""
         from croniter import croniter
 
-        key = f"{wf.id}:{schedule.id}"
+        key = f"{wf.id}:{schedule.id}" if site == DEFAULT_SITE else f"{site}/{wf.id}:{schedule.id}"
         tz = self.registry.site.tz
         anchor = self.store.schedule_anchor(key, iso(now))
         runs = croniter(schedule.cron, datetime.fromisoformat(anchor).astimezone(tz))
@@ -334,7 +393,7 @@ class Engine(People):
                 try:
                     with self._savepoint():
                         row = self._start(wf, Actor(f"schedule:{schedule.id}", frozenset()), data, now, None,
-                                          as_child=True)
+                                          as_child=True, site=site)
                 except GoldkeyError as exc:  # e.g. data the form refuses: the run is recorded, not retried
                     errors.append({"schedule": key, "run": run, "message": exc.message})
                     continue
@@ -372,8 +431,10 @@ class Engine(People):
 
         iid = _instance_id(instance_id)
         now = self.clock()
-        actor = self.actor(user, now)
-        wf = self.workflow_at(self.store.instance_row(iid)["version"])
+        self.roles_of(user)  # (a user who does not exist is told so first)
+        first = self.store.instance_row(iid)
+        actor = self.actor(user, now, first["site"])
+        wf = self.workflow_at(first["version"])
         spec = wf.form.printouts.get(printout)
         if spec is None:
             raise NotFound(f"「{wf.form.title}」沒有列印格式「{printout}」"
@@ -470,8 +531,8 @@ class Engine(People):
         return meta, body
 
     def _holds(self, digest: str, user: str) -> bool:
-        actor = self.actor(user, self.clock())
         for row in self.store.instances_holding(digest):
+            actor = self.actor(user, self.clock(), row["site"])
             wf = self.workflow_at(row["version"])
             if not access.may_view(actor, wf, row["state"].get("started_by")):
                 continue
@@ -482,8 +543,7 @@ class Engine(People):
 
     def notifications(self, user: str, limit: int = 100) -> list[dict]:
         """Reminders, escalations and notices for the user's roles (own and deputised), newest first."""
-        actor = self.actor(user, self.clock())
-        return self.store.notifications(sorted(actor.every_role), limit)
+        return self.store.notifications(sorted(self.roles_of(user)), limit, self.visible_sites(user, self.clock()))
 
 
     def has_instances(self, workflow_id: str) -> bool:
@@ -496,7 +556,7 @@ class Engine(People):
 
     # --- the write path (always inside store.write()) -----------------------------------------------
     def _start(self, wf: Workflow, actor: Actor, data: dict, now: datetime, parent: int | None,
-               as_child: bool = False, delay=None, confidential: dict | None = None) -> dict:
+               as_child: bool = False, delay=None, confidential: dict | None = None, site: str = DEFAULT_SITE) -> dict:
         store = self.store
         if wf.version not in self._saved:
             store.save_version(wf.version, wf.id, wf.files, iso(now))
@@ -505,12 +565,15 @@ class Engine(People):
         number = None
         if wf.form.number:
             year = now.astimezone(self.registry.site.tz).year
-            number = wf.form.number.format(year=year, seq=store.next_number(wf.form.id, year))
+            series = wf.form.id if site == DEFAULT_SITE else f"{site}:{wf.form.id}"  # gap-free per site, form, year
+            number = wf.form.number.format(year=year, seq=store.next_number(series, year))
+            prefix = self._prefixes().get(site)
+            number = f"{prefix}-{number}" if prefix else number
         result = core.start(wf, iid, number, actor, data, now, as_child=as_child, delay=delay,
                             confidential=confidential)
         row = {"id": iid, "version": wf.version, "parent_id": parent, "revision": 0, "status": "active",
                "outcome": None, "number": None, "wake_at": None, "ended_at": None, "events": 0,
-               "head": GENESIS, "state": {}, "state_text": "{}"}
+               "head": GENESIS, "state": {}, "state_text": "{}", "site": site}
         return self._persist(wf, row, result, actor, now)
 
     def _persist(self, wf: Workflow, row: dict, result: Result, actor: Actor | None, now: datetime) -> dict:
@@ -522,7 +585,8 @@ class Engine(People):
             if effect["type"] == "start_child":
                 child_wf = self.registry.workflow(effect["workflow"])
                 child = self._start(child_wf, actor or Actor("system", frozenset()), effect["data"], now, iid,
-                                    as_child=True, delay=effect.get("after"), confidential=effect.get("confidential"))
+                                    as_child=True, delay=effect.get("after"), confidential=effect.get("confidential"),
+                                    site=row["site"])
                 events.append({"type": "child_started", "step": None, "task": None,
                                "payload": {"child": child["id"], "workflow": child_wf.id,
                                            "waits": effect.get("wait", True), "starts_at": child["wake_at"]

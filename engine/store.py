@@ -50,7 +50,9 @@ _TASK_UPSERT = (
     "closed_by=coalesce(excluded.closed_by, tasks.closed_by), outcome=coalesce(excluded.outcome, tasks.outcome)")
 _CLOSING = {"task_completed": "done", "task_cancelled": "cancelled", "task_expired": "expired"}
 _ROW = ("id", "version", "parent_id", "revision", "status", "outcome", "number", "wake_at", "ended_at", "events",
-        "head")
+        "head", "site")
+DEFAULT_SITE = "default"  # the site of a single-site installation, and of everything from before sites
+COMPANY = "*"  # a role granted at '*' holds at every site
 
 
 def _chain(prev: str, fields: tuple) -> str:
@@ -161,7 +163,8 @@ class Store:
     def instance_row(self, instance_id: int) -> dict:
         """What the write path needs of an instance: its version, revision, chain head and state."""
         row = self.conn.execute("SELECT id, version, parent_id, revision, status, outcome, number, wake_at, "
-                                "ended_at, events, head, state FROM instances WHERE id=?", (instance_id,)).fetchone()
+                                "ended_at, events, head, site, state FROM instances WHERE id=?",
+                                (instance_id,)).fetchone()
         if row is None:
             raise NotFound(f"沒有案件 {instance_id}")
         return dict(zip(_ROW, row[:-1], strict=True), state=loads(row[-1]), state_text=row[-1])
@@ -195,11 +198,11 @@ class Store:
                 args.append(new[column])
         if row["revision"] == 0:  # a new instance: one INSERT with its final columns
             self.conn.execute("INSERT INTO instances (id, workflow, version, number, status, outcome, started_by, "
-                              "started_at, ended_at, updated_at, parent_id, wake_at, revision, events, head, state) "
-                              "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                              "started_at, ended_at, updated_at, parent_id, wake_at, revision, events, head, state, "
+                              "site) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                               (iid, workflow, row["version"], new["number"], new["status"], new["outcome"],
                                state["started_by"], state["started_at"], new["ended_at"], at, row["parent_id"],
-                               wake, 1, seq, prev, text))
+                               wake, 1, seq, prev, text, row["site"]))
         else:
             cur = self.conn.execute(f"UPDATE instances SET {', '.join(sets)} WHERE id=? AND revision=?",
                                     args + [iid, row["revision"]])
@@ -277,20 +280,21 @@ class Store:
         return True, count, ""
 
     # --- users --------------------------------------------------------------------------------------
-    def add_user(self, name: str, roles: list[str], now: str, title: str | None = None) -> None:
+    def add_user(self, name: str, roles: list[str], now: str, title: str | None = None, site: str = COMPANY) -> None:
         with self.write():
             self.conn.execute("INSERT INTO users (name, title, created_at) VALUES (?,?,?) "
                               "ON CONFLICT(name) DO UPDATE SET title=coalesce(excluded.title, users.title)",
                               (name, title, now))
-            self.conn.executemany("INSERT INTO user_roles VALUES (?,?) ON CONFLICT DO NOTHING",
-                                  [(name, r) for r in roles])
+            self.conn.executemany("INSERT INTO user_roles VALUES (?,?,?) ON CONFLICT DO NOTHING",
+                                  [(name, r, site) for r in roles])
 
 
-    def set_roles(self, name: str, roles: list[str], now: str) -> None:
+    def set_roles(self, name: str, roles: list[str], now: str, site: str = COMPANY) -> None:
+        """The user's roles at `site` become exactly `roles` (those at other sites stay)."""
         with self.write():
             self.conn.execute("INSERT INTO users (name, created_at) VALUES (?,?) ON CONFLICT DO NOTHING", (name, now))
-            self.conn.execute('DELETE FROM user_roles WHERE "user"=?', (name,))
-            self.conn.executemany("INSERT INTO user_roles VALUES (?,?)", [(name, r) for r in roles])
+            self.conn.execute('DELETE FROM user_roles WHERE "user"=? AND site=?', (name, site))
+            self.conn.executemany("INSERT INTO user_roles VALUES (?,?,?)", [(name, r, site) for r in roles])
 
     def set_password(self, name: str, password_hash: str, end_sessions: bool = True) -> None:
         """A new password hash; `end_sessions`: the user's sessions end (a rehash at login keeps them)."""
@@ -355,13 +359,22 @@ class Store:
     def user_exists(self, name: str) -> bool:
         return self.conn.execute("SELECT 1 FROM users WHERE name=?", (name,)).fetchone() is not None
 
-    def user_roles(self, name: str) -> frozenset[str]:
-        return frozenset(r[0] for r in self.conn.execute('SELECT role FROM user_roles WHERE "user"=?', (name,)))
+    def user_roles(self, name: str) -> dict[str, list[str]]:
+        """site ('*': the company) -> the roles granted to the user there."""
+        grants: dict[str, list[str]] = {}
+        for role, site in self.conn.execute('SELECT role, site FROM user_roles WHERE "user"=? ORDER BY site, role',
+                                            (name,)):
+            grants.setdefault(site, []).append(role)
+        return grants
 
     def users(self) -> list[dict]:
-        rows = self.conn.execute(f"SELECT u.name, u.title, {self.GROUP_CONCAT}(r.role, ' ') FROM users u "
-                                 "LEFT JOIN user_roles r ON r.user = u.name GROUP BY u.name ORDER BY u.name")
-        return [{"name": n, "title": t, "roles": sorted((roles or "").split())} for n, t, roles in rows]
+        """Every user: name, title, roles (at any site) and sites (site -> roles granted there)."""
+        grants: dict[str, dict[str, list[str]]] = {}
+        for user, role, site in self.conn.execute('SELECT "user", role, site FROM user_roles ORDER BY site, role'):
+            grants.setdefault(user, {}).setdefault(site, []).append(role)
+        return [{"name": n, "title": t, "roles": sorted({r for rs in grants.get(n, {}).values() for r in rs}),
+                 "sites": grants.get(n, {})}
+                for n, t in self.conn.execute("SELECT name, title FROM users ORDER BY name")]
 
     def add_delegation(self, user: str, deputy: str, starts: str, ends: str, now: str) -> None:
         with self.write():
@@ -369,14 +382,24 @@ class Store:
                               "VALUES (?,?,?,?,?)",
                               (user, deputy, starts, ends, now))
 
-    def actor_roles(self, user: str, day: str) -> tuple[bool, list[tuple[str, str | None]]]:
-        """In one statement: does the user exist, and (role, principal) pairs: the user's own roles
-        (principal None) and those of everyone who named them deputy for `day`."""
+    def actor_roles(self, user: str, day: str) -> tuple[bool, list[tuple[str, str | None, str]]]:
+        """In one statement: does the user exist, and (role, principal, site) triples: the user's own roles
+        (principal None) and those of everyone who named them deputy for `day`, with the site each is held at."""
         rows = self.conn.execute(
-            "SELECT r.role, NULL FROM users u LEFT JOIN user_roles r ON r.user = u.name WHERE u.name = ? "
-            "UNION ALL SELECT r.role, d.user FROM delegations d JOIN user_roles r ON r.user = d.user "
+            "SELECT r.role, NULL, r.site FROM users u LEFT JOIN user_roles r ON r.user = u.name WHERE u.name = ? "
+            "UNION ALL SELECT r.role, d.user, r.site FROM delegations d JOIN user_roles r ON r.user = d.user "
             "WHERE d.deputy = ? AND d.starts <= ? AND d.ends >= ?", (user, user, day, day)).fetchall()
-        return bool(rows) and any(p is None for _, p in rows), [(r, p) for r, p in rows if r is not None]
+        return bool(rows) and any(p is None for _, p, _ in rows), [(r, p, s) for r, p, s in rows if r is not None]
+
+    # --- sites ----------------------------------------------------------------------------------------
+    def sites(self) -> list[dict]:
+        cur = self.conn.execute("SELECT id, title, number_prefix FROM sites ORDER BY id")
+        return [{"id": i, "title": t, "number_prefix": p} for i, t, p in cur]
+
+    def add_site(self, site: str, title: str, number_prefix: str | None, now: str) -> None:
+        with self.write():
+            self.conn.execute("INSERT INTO sites VALUES (?,?,?,?) ON CONFLICT(id) DO UPDATE SET title=excluded.title, "
+                              "number_prefix=excluded.number_prefix", (site, title, number_prefix, now))
 
     # --- printouts ------------------------------------------------------------------------------------
     def setting(self, key: str) -> str | None:
@@ -429,16 +452,18 @@ class Store:
         return {n: t for n, t in self.conn.execute("SELECT name, title FROM users WHERE title IS NOT NULL")}
 
     # --- time -----------------------------------------------------------------------------------------
-    def notifications(self, roles: list[str], limit: int = 100) -> list[dict]:
-        """The newest notifications addressed to any of `roles`, one per event."""
-        if not roles:
+    def notifications(self, roles: list[str], limit: int = 100, sites: list[str] | None = None) -> list[dict]:
+        """The newest notifications addressed to any of `roles` (about instances at `sites`; None: any), one per
+        event."""
+        if not roles or sites == []:
             return []
+        where, args = _at_sites(sites)
         cur = self.conn.execute(
             "SELECT min(n.id), min(n.instance_id), min(n.task), min(n.type), min(n.message), min(n.at), "
             f"{self.GROUP_CONCAT}(n.role, ' '), min(i.workflow), min(i.number) FROM notifications n "
             "JOIN instances i ON i.id = n.instance_id "
-            f"WHERE n.role IN ({','.join('?' * len(roles))}) GROUP BY n.event_id ORDER BY min(n.id) DESC LIMIT ?",
-            (*roles, limit))
+            f"WHERE n.role IN ({','.join('?' * len(roles))}){where} GROUP BY n.event_id ORDER BY min(n.id) DESC "
+            "LIMIT ?", (*roles, *args, limit))
         return [{"id": r[0], "instance": r[1], "task": r[2], "type": r[3], "message": r[4], "at": r[5],
                  "roles": sorted(r[6].split()), "workflow": r[7], "number": r[8]} for r in cur]
 
@@ -490,7 +515,7 @@ class Store:
     def register_rows(self, workflows: list[str], search: str = "", status: str = "", since: str | None = None,
                       before: str | None = None, unit: str = "", sort: str = "-started", page: int = 1,
                       per_page: int = 50, fields: list[str] | None = None,
-                      roles: list[str] = ()) -> tuple[list[dict], int]:
+                      roles: list[str] = (), sites: list[str] | None = None) -> tuple[list[dict], int]:
         """(rows, total) of the instances of `workflows` (those on one form) matching the filters (started in
         [since, before), UTC); each row has the instance's id, number, workflow, status, started_at/by, data and
         the confidentiality it inherited from a parent. The search and the unit filter look only into `fields`
@@ -498,6 +523,9 @@ class Store:
         parent whose readers are not among `roles`: a hidden value never decides what is found."""
         where = [f"i.workflow IN ({','.join('?' * len(workflows))})"]
         args: list = list(workflows)
+        if sites is not None:
+            where.append(f"i.site IN ({','.join('?' * len(sites)) or 'NULL'})")
+            args += sites
         for clause, value in (("i.status = ?", status), ("i.started_at >= ?", since), ("i.started_at < ?", before)):
             if value:
                 where.append(clause)
@@ -515,34 +543,35 @@ class Store:
         sql_where = " AND ".join(where)
         total = self.conn.execute(f"SELECT count(*) FROM instances i WHERE {sql_where}", args).fetchone()[0]
         cur = self.conn.execute(
-            f"SELECT i.id, i.number, i.workflow, i.status, i.outcome, i.started_at, i.started_by, i.ended_at, "
+            f"SELECT i.id, i.number, i.workflow, i.status, i.outcome, i.started_at, i.started_by, i.ended_at, i.site, "
             f"{self.json_at('i.state', 'data')}, {self.json_at('i.state', 'balances')}, "
             f"{self.json_at('i.state', 'confidential')} FROM instances i WHERE {sql_where} "
             f"ORDER BY {order} LIMIT ? OFFSET ?", args + [per_page, max(page - 1, 0) * per_page])
         rows = [{"id": r[0], "number": r[1], "workflow": r[2], "status": r[3], "outcome": r[4], "started_at": r[5],
-                 "started_by": r[6], "ended_at": r[7], "data": loads(r[8] or "{}"),
-                 "balances": {k: fen_text(v) for k, v in loads(r[9] or "{}").items()},
-                 "confidential": loads(r[10]) if r[10] else None} for r in cur]
+                 "started_by": r[6], "ended_at": r[7], "site": r[8], "data": loads(r[9] or "{}"),
+                 "balances": {k: fen_text(v) for k, v in loads(r[10] or "{}").items()},
+                 "confidential": loads(r[11]) if r[11] else None} for r in cur]
         return rows, total
 
     def instances_holding(self, digest: str) -> list[dict]:
         """(id, version, state) of the instances whose data held the attachment `digest` at some step."""
-        cur = self.conn.execute("SELECT i.id, i.version, i.state FROM attachment_refs r JOIN instances i ON "
+        cur = self.conn.execute("SELECT i.id, i.version, i.state, i.site FROM attachment_refs r JOIN instances i ON "
                                 "i.id = r.instance_id WHERE r.attachment=?", (digest,))
-        return [{"id": r[0], "version": r[1], "state": loads(r[2])} for r in cur]
+        return [{"id": r[0], "version": r[1], "state": loads(r[2]), "site": r[3]} for r in cur]
 
     def has_instances(self, workflow: str) -> bool:
         return self.conn.execute("SELECT 1 FROM instances WHERE workflow=? LIMIT 1", (workflow,)).fetchone() is not None
 
-    def open_tasks_for_roles(self, roles: list[str]) -> list[dict]:
-        """Open tasks any of `roles` may act on, soonest due first."""
-        if not roles:
+    def open_tasks_for_roles(self, roles: list[str], sites: list[str] | None = None) -> list[dict]:
+        """Open tasks any of `roles` may act on (at `sites`; None: any), soonest due first."""
+        if not roles or sites == []:
             return []
+        where, args = _at_sites(sites)
         cur = self.conn.execute(
-            "SELECT t.id, t.instance_id, t.step, t.roles, t.opened_at, t.due_at, i.workflow, i.number "
+            "SELECT t.id, t.instance_id, t.step, t.roles, t.opened_at, t.due_at, i.workflow, i.number, i.site "
             "FROM instances i JOIN tasks t ON t.key BETWEEN i.id << 24 AND ((i.id + 1) << 24) - 1 "
-            f"WHERE i.status = 'active' AND t.status = 'open' AND {self.json_any('t.roles', '', len(roles))} "
-            "ORDER BY t.due_at IS NULL, t.due_at, t.opened_at, t.key", roles)
+            f"WHERE i.status = 'active' AND t.status = 'open' AND {self.json_any('t.roles', '', len(roles))}{where} "
+            "ORDER BY t.due_at IS NULL, t.due_at, t.opened_at, t.key", [*roles, *args])
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur]
 
@@ -623,6 +652,13 @@ class _Migrator:
     def execute(self, sql: str, args: tuple | list = ()) -> list[tuple]:
         cur = self.store.conn.execute(sql, args)
         return cur.fetchall() if cur.description else []
+
+
+def _at_sites(sites: list[str] | None) -> tuple[str, list[str]]:
+    """An `AND i.site IN (...)` clause and its parameters (nothing for None: every site)."""
+    if sites is None:
+        return "", []
+    return f" AND i.site IN ({','.join('?' * len(sites))})", list(sites)
 
 
 def _like(text: str) -> str:

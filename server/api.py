@@ -75,8 +75,9 @@ async def start(request: Request) -> Response:
     if not wid:
         raise Invalid("請指定流程 workflow", [{"field": "workflow", "message": "必填"}])
     fields = _field(data, "data", dict, "資料") or {}
+    site = _field(data, "site", str, "管理處")
     engine = request.app.state.engine
-    return json_out(engine.start(wid, user, fields), 201)
+    return json_out(engine.start(wid, user, fields, site or None), 201)
 
 
 async def instance(request: Request) -> Response:

@@ -12,30 +12,44 @@ from engine.errors import GoldkeyError
 from engine.service import Engine
 
 
-def seed(db: str | Path, registry: Registry) -> Iterator[str]:
+def seed(db: str | Path, registry: Registry, sites: int = 0) -> Iterator[str]:
     """Create the demo users (once) and start one instance of each workflow a demo user may start; yield the
-    lines to print."""
+    lines to print. `sites`: a demo company of that many sites (s1, s2, ...), with one user per role at each
+    (`concierge-1` at s1 ...), beside one per role for the whole company (`concierge`, at '*')."""
     engine = Engine(db, registry)
     try:
+        places = [(f"s{i}", f"示範{_NUMERALS[i]}管理處", f"S{i}") for i in range(1, sites + 1)]
+        for site, title, prefix in places:
+            engine.add_site(site, title, prefix)
+        if places:
+            yield "demo sites: " + "、".join(f"{site} {title}" for site, title, _ in places)
         yield "demo users (name / password / role):"
-        for role, title in registry.site.roles.items():
-            if engine.user_exists(role):
-                yield f"  {role:<18} (exists)           {title}"
+        people = [(role, "*", f"{title}（示範）", title) for role, title in registry.site.roles.items()]
+        people += [(f"{role}-{i}", site, f"{title}（{site_title}）", f"{title} @ {site}")
+                   for i, (site, site_title, _) in enumerate(places, 1) for role, title in registry.site.roles.items()]
+        for name, site, display, label in people:
+            role = name.split("-")[0]
+            if engine.user_exists(name):
+                yield f"  {name:<20} (exists)           {label}"
                 continue
-            password = f"{role}-{secrets.token_hex(3)}"
-            engine.add_user(role, [role], f"{title}（示範）")
-            engine.set_password(role, password)
-            yield f"  {role:<18} {password:<18} {title}"
+            password = f"{name}-{secrets.token_hex(3)}"
+            engine.add_user(name, [role], display, site=site)
+            engine.set_password(name, password)
+            yield f"  {name:<20} {password:<22} {label}"
         started = 0
         for wf in sorted(registry.workflows.values(), key=lambda w: w.id):
             if engine.has_instances(wf.id):
                 continue
             data = samples.data(wf.form, [n for n in wf.start.fields if n in wf.start.required])
-            try:
-                engine.start(wf.id, wf.start.roles[0], data)
-                started += 1
-            except GoldkeyError:
-                continue  # a form whose sample data does not pass: start it by hand in the UI
+            for site, _, _ in places or [(None, None, None)]:
+                try:
+                    engine.start(wf.id, wf.start.roles[0], data, site)
+                    started += 1
+                except GoldkeyError:
+                    continue  # a form whose sample data does not pass: start it by hand in the UI
         yield f"demo instances started: {started}"
     finally:
         engine.close()
+
+
+_NUMERALS = "〇一二三四五六七八九十"

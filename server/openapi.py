@@ -79,7 +79,8 @@ def document() -> dict:
                 media="image/svg+xml", query={"instance": _ID})},
             "/api/instances": {"post": _op(
                 "Start an instance of a workflow with the start form's data", (401, 403, 404, 413, 422),
-                body=_obj(("workflow",), workflow={"type": "string", "minLength": 1}, data={"type": "object"}),
+                body=_obj(("workflow",), workflow={"type": "string", "minLength": 1}, data={"type": "object"},
+                          site={"type": "string"}),
                 body_required=True, ok=201)},
             "/api/instances/{instance}": {"get": _op("An instance: data, status, open tasks, history",
                                                      (401, 403, 404), ("instance",))},

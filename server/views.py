@@ -294,10 +294,11 @@ async def start_form(request: Request, user: str) -> Response:
     data = forms_html.to_data(fields, values, _tz(request))
     try:
         _check_formats(fields, data, problems)
-        made = engine.start(wid, user, data)
+        made = engine.start(wid, user, data, str(posted.get("site") or "") or None)
     except Invalid as exc:
-        errors, other = forms_html.field_errors(exc.details, [f.name for f in fields])
-        return _render_start(request, user, described, secs, values, errors, exc.message, other, 422)
+        errors, other = forms_html.field_errors(exc.details, [f.name for f in fields] + ["site"])
+        return _render_start(request, user, described, secs, values, errors, exc.message, other, 422,
+                             str(posted.get("site") or ""))
     return RedirectResponse(f"/instances/{made['id']}", status_code=303)
 
 
@@ -327,10 +328,11 @@ async def _uploads(engine, user: str, fields, form) -> tuple[dict[str, str], lis
     return uploads, problems
 
 
-def _render_start(request, user, described, secs, values, errors, message, other, status) -> Response:
+def _render_start(request, user, described, secs, values, errors, message, other, status, site: str = "") -> Response:
     engine = _engine(request)
     ctx = _base(request, user, "start")
     wf = engine.registry.workflow(described["id"])
+    ctx.update(start_sites=engine.start_sites(wf.id, user), chosen_site=site)
     ctx.update(workflow=described, start_title=wf.start.title or "", sections=secs, values=values, errors=errors,
                multipart=forms_html.has_files(secs),
                form_error=message, other_errors=other, values_json="{}")

@@ -106,7 +106,8 @@ def test_audit_and_users_list(cli):
     cli.run("users", "add", "wang", "--role", "concierge", "--title", "王小明")
     cli.run("users", "add", "wang", "--role", "cs_supervisor")
     assert cli.json("users", "list") == [{"name": "wang", "title": "王小明",
-                                          "roles": ["concierge", "cs_supervisor"]}]
+                                          "roles": ["concierge", "cs_supervisor"],
+                                          "sites": {"*": ["concierge", "cs_supervisor"]}}]
     assert cli.json("audit") == {"ok": True, "events": 0, "problem": None}
 
 

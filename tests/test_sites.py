@@ -1,0 +1,131 @@
+"""Sites (管理處): one deployment, many sites. A role is held at a site or for the whole company ('*'); a 客服 of one
+site neither sees nor acts on another's tasks, records, registers or printouts; numbers are gap-free per site;
+a single-site installation needs none of it."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from engine import definitions
+from engine.errors import Invalid, NotFound
+from engine.service import Engine
+from server.app import create_app
+
+from .conftest import REPO, Cli
+
+PAID = {"owner": "李先生", "unit": "3-1201", "phone": "13800000000", "category": "訂票",
+        "request": "訂兩張火車票", "nature": "有償", "prepaid": "500"}
+
+
+def test_a_single_site_needs_no_site_configuration(cli):
+    made = cli.json("users", "add", "wang", "--role", "concierge")
+    assert made["sites"] == {"*": ["concierge"]}
+    started = cli.json("start", "golden_key_service", "--as", "wang", "--data", '{"owner": "李先生", "unit": "1-1", '
+                       '"phone": "13800000000", "category": "訂票", "request": "x", "nature": "無償"}')
+    assert started["site"] == "default" and started["number"].startswith("JYS-")
+    assert cli.json("sites", "list") == [{"id": "default", "title": "意林小鎮管理處", "number_prefix": None}]
+
+
+@pytest.fixture
+def company(new_db, clock):
+    """Two sites with a concierge each, and a manager for the whole company, on one database; served."""
+    app = create_app(new_db("company.db"), definitions.load_strict(REPO), tick_seconds=0, clock=clock)
+    engine: Engine = app.state.engine
+    engine.add_site("yilin", "意林小鎮管理處", "YL")
+    engine.add_site("lake", "湖畔花園管理處", "HB")
+    engine.add_user("wang", ["concierge"], "王小明", site="yilin")
+    engine.add_user("li", ["concierge"], "李小紅", site="lake")
+    engine.add_user("zhou", ["concierge", "manager"], "周經理", site="*")
+    tokens = {name: {"authorization": f"Bearer {engine.new_token(name)}"} for name in ("wang", "li", "zhou")}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.engine, client.tokens = engine, tokens
+        yield client
+
+
+def test_roles_are_granted_per_site_and_said_where(company):
+    with pytest.raises(Invalid, match="請指定角色所屬的管理處"):
+        company.engine.add_user("chen", ["concierge"])
+    with pytest.raises(NotFound, match="沒有管理處「moon」"):
+        company.engine.add_user("chen", ["concierge"], site="moon")
+    with pytest.raises(Invalid, match="管理處代號"):
+        company.engine.add_site("Bad Id", "x")
+    users = {u["name"]: u["sites"] for u in company.engine.users()}
+    assert users["wang"] == {"yilin": ["concierge"]} and users["zhou"] == {"*": ["concierge", "manager"]}
+
+
+def test_a_site_sees_and_acts_on_its_own_only_and_numbers_are_per_site(company):
+    api, t = company, company.tokens
+    first = api.post("/api/instances", headers=t["wang"], json={"workflow": "golden_key_service", "data": PAID})
+    second = api.post("/api/instances", headers=t["wang"], json={"workflow": "golden_key_service", "data": PAID})
+    other = api.post("/api/instances", headers=t["li"], json={"workflow": "golden_key_service", "data": PAID})
+    assert [r.status_code for r in (first, second, other)] == [201, 201, 201]
+    first, second, other = first.json(), second.json(), other.json()
+    assert (first["site"], other["site"]) == ("yilin", "lake")
+    assert [first["number"], second["number"], other["number"]] == ["YL-JYS-2026-00001", "YL-JYS-2026-00002",
+                                                                    "HB-JYS-2026-00001"]
+    inbox = {name: {task["instance"] for task in api.get("/api/tasks", headers=t[name]).json()}
+             for name in ("wang", "li", "zhou")}
+    assert inbox == {"wang": {first["id"], second["id"]}, "li": {other["id"]},
+                     "zhou": {first["id"], second["id"], other["id"]}}
+    # another site's record, task, printout and register rows: refused or not there
+    assert api.get(f"/api/instances/{other['id']}", headers=t["wang"]).status_code == 403
+    task = other["tasks"][0]["id"]
+    assert api.post(f"/api/tasks/{task}/complete", headers=t["wang"], json={}).status_code == 403
+    assert api.get(f"/api/instances/{other['id']}/printouts/slip", headers=t["wang"]).status_code == 403
+    rows = {name: {r["id"] for r in api.get("/api/registers/golden_key_slip", headers=t[name]).json()["rows"]}
+            for name in ("wang", "li", "zhou")}
+    assert rows == {"wang": {first["id"], second["id"]}, "li": {other["id"]},
+                    "zhou": {first["id"], second["id"], other["id"]}}
+    # the company's concierge may act at either site, and must say where to start
+    assert api.post(f"/api/tasks/{task}/complete", headers=t["zhou"], json={}).status_code == 200
+    ask = api.post("/api/instances", headers=t["zhou"], json={"workflow": "golden_key_service", "data": PAID})
+    assert ask.status_code == 422 and "請選擇在哪個管理處" in ask.json()["message"]
+    assert "湖畔花園管理處" in ask.json()["message"] and "意林小鎮管理處" in ask.json()["message"]
+    there = api.post("/api/instances", headers=t["zhou"],
+                     json={"workflow": "golden_key_service", "data": PAID, "site": "lake"})
+    assert there.status_code == 201 and there.json()["number"] == "HB-JYS-2026-00002"
+    # a site's concierge cannot start at another site
+    assert api.post("/api/instances", headers=t["wang"],
+                    json={"workflow": "golden_key_service", "data": PAID, "site": "lake"}).status_code == 403
+
+
+def test_schedules_run_once_per_site(new_db, registry, clock):
+    engine = Engine(new_db("sched.db"), registry, clock=clock)
+    try:
+        engine.add_site("yilin", "意林小鎮管理處", "YL")
+        engine.add_site("lake", "湖畔花園管理處", "HB")
+        engine.tick()  # first sight of each schedule at each site
+        clock.advance(days=30)
+        started = engine.tick()["started"]
+        per_site = Cli(engine.store.url).json("sites", "list")
+        assert [s["id"] for s in per_site] == ["default", "lake", "yilin"]
+        assert started > 0 and started % 2 == 0  # each run once at each of the two sites, none at the default
+        assert engine.tick()["started"] == 0
+    finally:
+        engine.close()
+
+
+def test_the_start_page_asks_for_the_site_when_the_user_has_several(company):
+    from .hostile.test_access import PASSWORD
+    from .test_web_ui import SLIP, Page
+
+    browsers = {}
+    for name, sites in (("zhou", ["意林小鎮管理處", "湖畔花園管理處"]), ("wang", [])):
+        company.engine.set_password(name, PASSWORD)
+        browser = browsers[name] = TestClient(company.app, raise_server_exceptions=False)
+        page = Page(browser.get("/login").text)
+        browser.post("/login", data={"name": name, "password": PASSWORD, "csrf": page.csrf()})
+        form = browser.get("/start/golden_key_service").text
+        assert [t for t in sites if t in form] == sites and ('name="site"' in form) == bool(sites)
+    zhou, wang = browsers["zhou"], browsers["wang"]
+    csrf = Page(zhou.get("/start/golden_key_service").text).csrf()
+    asked = zhou.post("/start/golden_key_service", data=dict(SLIP, csrf=csrf), follow_redirects=False)
+    assert asked.status_code == 422 and "請選擇在哪個管理處" in asked.text and "李先生" in asked.text  # kept
+    chosen = zhou.post("/start/golden_key_service", data=dict(SLIP, csrf=csrf, site="lake"), follow_redirects=False)
+    assert chosen.status_code == 303
+    assert company.engine.show(chosen.headers["location"].rsplit("/", 1)[1])["site"] == "lake"
+    csrf = Page(wang.get("/start/golden_key_service").text).csrf()
+    mine = wang.post("/start/golden_key_service", data=dict(SLIP, csrf=csrf), follow_redirects=False)
+    assert mine.status_code == 303  # wang: his one site, nothing asked
+    assert company.engine.show(mine.headers["location"].rsplit("/", 1)[1])["site"] == "yilin"
