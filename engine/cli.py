@@ -742,7 +742,10 @@ def db_migrate(ctx: click.Context) -> None:
 @db_group.command("copy")
 @click.argument("source")
 @click.argument("target")
-def db_copy(source: str, target: str) -> None:
+@click.option("--site", help="SOURCE is one site's database: it becomes this site of TARGET (with --title).")
+@click.option("--title", help="With --site: the site's name, e.g. 意林小鎮管理處.")
+@click.option("--prefix", help="With --site: the prefix of the site's new document numbers, e.g. YL.")
+def db_copy(source: str, target: str, site: str | None, title: str | None, prefix: str | None) -> None:
     """Copy the whole database SOURCE into the empty database TARGET (SQLite files or postgresql:// URLs);
     every audit chain, row count and ledger balance is checked on the copy. Refuses a TARGET that holds data.
 
@@ -750,10 +753,11 @@ def db_copy(source: str, target: str) -> None:
     Example:
       goldkey db copy goldkey.db postgresql://goldkey@db.example/goldkey
       goldkey db copy postgresql://goldkey@db.example/goldkey backup.db
+      goldkey db copy yilin.db postgresql://goldkey@db/goldkey --site yilin --title 意林小鎮管理處 --prefix YL
     """
     from .database import copy
 
-    _out(copy(source, target))
+    _out(copy(source, target, site, title, prefix))
 
 
 @main.command()

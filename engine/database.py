@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import sites
 from .errors import Conflict, Invalid, NotFound
 from .store import Store, open_store
 
@@ -36,24 +37,31 @@ def _is_url(text: str) -> bool:
     return text.startswith(("postgresql://", "postgres://"))
 
 
-def copy(source: str, target: str) -> dict:
-    """Copy `source` into `target` (a file path or a postgresql:// URL); a report of what went across."""
+def copy(source: str, target: str, site: str | None = None, title: str | None = None,
+         number_prefix: str | None = None) -> dict:
+    """Copy `source` into `target` (a file path or a postgresql:// URL); a report of what went across. `site`: the
+    source is one site's database, which becomes that site of the target (its instances, the roles granted there,
+    its number series), titled `title`, its new numbers prefixed with `number_prefix`."""
     if source == target:
         raise Invalid("來源與目標是同一個資料庫")
     if not _is_url(source) and not Path(source).is_file():
         raise NotFound(f"沒有來源資料庫 {source}")
     src = open_store(source)
     try:
+        if site is not None:
+            sites.check(site, title, number_prefix)
+        if site is not None and [s["id"] for s in src.sites()] != ["default"]:
+            raise Invalid("來源資料庫已分成多個管理處，不能整個當成一個管理處複製")
         dst = open_store(target)
         try:
-            return _copy(src, dst)
+            return _copy(src, dst, site and (site, title, number_prefix))
         finally:
             dst.close()
     finally:
         src.close()
 
 
-def _copy(src: Store, dst: Store) -> dict:
+def _copy(src: Store, dst: Store, as_site: tuple | None = None) -> dict:
     ok, events, problem = src.verify_chain()
     if not ok:
         raise Invalid(f"來源資料庫的稽核鏈不完整，未複製：{problem}")
@@ -89,8 +97,20 @@ def _copy(src: Store, dst: Store) -> dict:
             body = src.attachment_bytes(digest)
             if body is not None:
                 dst.put_bytes(digest, body)
+        if as_site:
+            _as_site(dst, *as_site)
         dst.after_copy()
-    return _verify(src, dst, counts, events)
+    return dict(_verify(src, dst, counts, events), site=as_site[0] if as_site else None)
+
+
+def _as_site(dst: Store, site: str, title: str | None, number_prefix: str | None) -> None:
+    """What was the source's single site becomes `site` of the target."""
+    dst.conn.execute("INSERT INTO sites (id, title, number_prefix) VALUES (?,?,?)", (site, title, number_prefix))
+    dst.conn.execute("UPDATE instances SET site=? WHERE site='default'", (site,))
+    dst.conn.execute("UPDATE user_roles SET site=? WHERE site='*' OR site='default'", (site,))
+    series = dst.conn.execute("SELECT series, year, last FROM counters").fetchall()
+    dst.conn.execute("DELETE FROM counters")
+    dst.conn.executemany("INSERT INTO counters VALUES (?,?,?)", [(f"{site}:{s}", y, n) for s, y, n in series])
 
 
 def _verify(src: Store, dst: Store, counts: dict[str, int], events: int) -> dict:

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from pathlib import Path
 
-from . import access, attachments, core, definitions, registers, sla, verification
+from . import access, attachments, core, definitions, registers, sites, sla, verification
 from .core import Actor, Result, iso
 from .errors import Conflict, Forbidden, GoldkeyError, Invalid, NotFound
 from .hints import did_you_mean
@@ -263,12 +263,7 @@ class Engine(People):
 
     def add_site(self, site: str, title: str, number_prefix: str | None = None) -> dict:
         """A site (管理處): its id (letters, digits, - or _), the title staff read, the prefix of its numbers."""
-        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", site or ""):
-            raise Invalid("管理處代號只能用小寫英文字母、數字、- 與 _（最多 32 個字元），例如 yilin")
-        if not (title or "").strip():
-            raise Invalid("請填寫管理處名稱，例如 意林小鎮管理處")
-        if number_prefix is not None and not re.fullmatch(r"[A-Z0-9]{1,8}", number_prefix):
-            raise Invalid("編號前綴只能用大寫英文字母與數字（最多 8 個字元），例如 YL")
+        sites.check(site, title, number_prefix)
         self.store.add_site(site, title.strip(), number_prefix, iso(self.clock()))
         return next(s for s in self.sites() if s["id"] == site)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine.errors import Forbidden
 from engine.service import Engine
 
 from .conftest import Cli, StoreRun
@@ -89,3 +90,31 @@ def test_a_target_holding_data_is_refused_and_keeps_it(site, new_db):
     assert Cli(target).run("show", str(ids["complaint"]), ok=False).returncode == 4
     missing = Cli(source).run("db", "copy", source + ".nope", target, ok=False)
     assert missing.returncode == 4 and "沒有來源資料庫" in missing.stderr
+
+
+def test_a_site_database_becomes_one_site_of_the_company(site, new_db, registry):
+    """`--site`: the copied instances, roles and number series are that site's; the company adds others beside."""
+    source, ids, code, _ = site
+    target = new_db("company.db")
+    report = Cli(source).json("db", "copy", source, target, "--site", "yilin", "--title", "意林小鎮管理處",
+                              "--prefix", "YL")
+    assert report["site"] == "yilin" and report["audit"] == "ok"
+    after = Engine(target, registry)
+    try:
+        after.add_site("lake", "湖畔花園管理處", "HB")
+        after.add_user("li", ["concierge"], site="lake")
+        assert {s["id"] for s in after.sites()} == {"default", "yilin", "lake"}
+        assert {after.show(i)["site"] for i in ids.values()} == {"yilin"}
+        assert after.users()[[u["name"] for u in after.users()].index("printer")]["sites"].keys() == {"yilin"}
+        with pytest.raises(Forbidden):
+            after.show(ids["complaint"], "li")  # another site's concierge
+        assert after.tasks("li") == []
+        old = after.show(ids["golden_key_service"])["number"]
+        fresh = after.start("golden_key_service", "printer", golden.PAID)  # printer's one site: yilin
+        assert fresh["site"] == "yilin" and fresh["number"].startswith("YL-")
+        assert int(fresh["number"].rsplit("-", 1)[1]) == int(old.rsplit("-", 1)[1]) + 1  # the series goes on
+        assert after.verify(code)["genuine"]
+    finally:
+        after.close()
+    bad = Cli(source).run("db", "copy", source, new_db("other.db"), "--site", "Yi Lin", "--title", "x", ok=False)
+    assert bad.returncode == 1 and "管理處代號" in bad.stderr
