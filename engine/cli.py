@@ -462,8 +462,9 @@ def notifications(ctx: click.Context, user: str, limit: int) -> None:
 @click.option("--from", "first", help="First day, YYYY-MM-DD (default: 29 days before --to).")
 @click.option("--to", "last", help="Last day, YYYY-MM-DD (default: today).")
 @click.option("--workflow", help="Only this workflow.")
+@click.option("--site", help="Only this site (管理處); default: every site.")
 @click.pass_context
-def sla(ctx: click.Context, first: str | None, last: str | None, workflow: str | None) -> None:
+def sla(ctx: click.Context, first: str | None, last: str | None, workflow: str | None, site: str | None) -> None:
     """SLA figures: per step count, on time, overdue, median and 90th percentile minutes; per workflow its
     target rates (e.g. return visits) with pass/fail.
 
@@ -471,8 +472,9 @@ def sla(ctx: click.Context, first: str | None, last: str | None, workflow: str |
     Example:
       goldkey sla --from 2026-11-01 --to 2026-11-30
       goldkey sla --workflow key_lending
+      goldkey sla --site yilin
     """
-    _out(_engine(ctx).sla(_parse_day(first, "--from"), _parse_day(last, "--to"), workflow))
+    _out(_engine(ctx).sla(_parse_day(first, "--from"), _parse_day(last, "--to"), workflow, site))
 
 
 @main.command()

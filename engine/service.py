@@ -395,9 +395,13 @@ class Engine(People):
                 self.store.record_run(key, run, row["id"])
                 counts["started"] = counts.get("started", 0) + 1
 
-    def sla(self, first: date | None = None, last: date | None = None, workflow: str | None = None) -> dict:
+    def sla(self, first: date | None = None, last: date | None = None, workflow: str | None = None,
+            site: str | None = None) -> dict:
         """SLA figures for tasks closed and instances ended from `first` to `last` (local dates, inclusive;
-        default: the last 30 days): per step timeliness and each workflow's target rates."""
+        default: the last 30 days) at `site` (None: every site): per step timeliness and each workflow's target
+        rates."""
+        if site is not None and site not in self._sites():
+            raise NotFound(f"沒有管理處「{site}」")
         tz = self.registry.site.tz
         now = self.clock()
         last = last or now.astimezone(tz).date()
@@ -408,15 +412,15 @@ class Engine(People):
         wanted = [self.registry.workflow(workflow)] if workflow else sorted(self.registry.workflows.values(),
                                                                              key=lambda w: w.id)
         names = {wf.id for wf in wanted}
-        steps = sla.step_figures([r for r in self.store.closed_tasks(start, end) if r[0] in names],
-                                 [r for r in self.store.open_overdue(iso(now)) if r[0] in names])
+        steps = sla.step_figures([r for r in self.store.closed_tasks(start, end, site) if r[0] in names],
+                                 [r for r in self.store.open_overdue(iso(now), site) if r[0] in names])
         for figure in steps:
             wf = self.registry.workflows.get(figure["workflow"])
             step = wf.steps.get(figure["step"]) if wf else None
             figure["title"] = step.title if step else figure["step"]
-        rates = [dict(sla.rate_figures(t, self.store.ended_with_steps(wf.id, start, end), tz), workflow=wf.id,
+        rates = [dict(sla.rate_figures(t, self.store.ended_with_steps(wf.id, start, end, site), tz), workflow=wf.id,
                       workflow_title=wf.title) for wf in wanted for t in wf.targets]
-        return {"from": first.isoformat(), "to": last.isoformat(), "steps": steps, "rates": rates}
+        return {"from": first.isoformat(), "to": last.isoformat(), "site": site, "steps": steps, "rates": rates}
 
     # --- printouts ------------------------------------------------------------------------------------
     def render(self, instance_id: int | str, printout: str, user: str) -> tuple[bytes, dict]:

@@ -490,27 +490,31 @@ class Store:
     def record_run(self, key: str, run_at: str, instance_id: int) -> None:
         self.conn.execute("UPDATE schedule_runs SET instance_id=? WHERE key=? AND run_at=?", (instance_id, key, run_at))
 
-    def closed_tasks(self, start: str, end: str) -> list[tuple]:
-        """(workflow, step, opened_at, closed_at, due_at, status) of tasks closed in [start, end)."""
+    def closed_tasks(self, start: str, end: str, site: str | None = None) -> list[tuple]:
+        """(workflow, step, opened_at, closed_at, due_at, status) of tasks closed in [start, end) (at `site`)."""
+        where, args = _at_sites(None if site is None else [site])
         return self.conn.execute(
             "SELECT i.workflow, t.step, t.opened_at, t.closed_at, t.due_at, t.status FROM tasks t "
             "JOIN instances i ON i.id = t.instance_id WHERE t.closed_at >= ? AND t.closed_at < ? "
-            "AND t.status IN ('done', 'expired')", (start, end)).fetchall()
+            f"AND t.status IN ('done', 'expired'){where}", (start, end, *args)).fetchall()
 
-    def open_overdue(self, now: str) -> list[tuple]:
-        """(workflow, step) of every open task past its due time."""
+    def open_overdue(self, now: str, site: str | None = None) -> list[tuple]:
+        """(workflow, step) of every open task past its due time (at `site`)."""
+        where, args = _at_sites(None if site is None else [site])
         return self.conn.execute(
             "SELECT i.workflow, t.step FROM tasks t JOIN instances i ON i.id = t.instance_id "
-            "WHERE t.status = 'open' AND t.due_at IS NOT NULL AND t.due_at < ?", (now,)).fetchall()
+            f"WHERE t.status = 'open' AND t.due_at IS NOT NULL AND t.due_at < ?{where}", (now, *args)).fetchall()
 
-    def ended_with_steps(self, workflow: str, start: str, end: str) -> list[tuple[int, str, str]]:
-        """(instance, ended_at, steps completed) of the instances of `workflow` that ended (completed) in the
-        window, the steps as a space-separated list."""
+    def ended_with_steps(self, workflow: str, start: str, end: str,
+                         site: str | None = None) -> list[tuple[int, str, str]]:
+        """(instance, ended_at, steps completed) of the instances of `workflow` (at `site`) that ended (completed)
+        in the window, the steps as a space-separated list."""
+        where, args = _at_sites(None if site is None else [site])
         return self.conn.execute(
             f"SELECT i.id, i.ended_at, (SELECT {self.GROUP_CONCAT}(t.step, ' ') FROM tasks t WHERE t.key BETWEEN "
             "i.id << 24 AND ((i.id + 1) << 24) - 1 AND t.status = 'done') FROM instances i "
-            "WHERE i.workflow = ? AND i.status = 'completed' AND i.ended_at >= ? AND i.ended_at < ?",
-            (workflow, start, end)).fetchall()
+            f"WHERE i.workflow = ? AND i.status = 'completed' AND i.ended_at >= ? AND i.ended_at < ?{where}",
+            (workflow, start, end, *args)).fetchall()
 
     def register_rows(self, workflows: list[str], search: str = "", status: str = "", since: str | None = None,
                       before: str | None = None, unit: str = "", sort: str = "-started", page: int = 1,

@@ -549,7 +549,8 @@ async def instance_page(request: Request, user: str) -> Response:
                         balance=yuan_label(x["balance"]), who=_who(names, x.get("actor")))
                    for x in view["ledger"] if x["ledger"] == lid]
         ledgers.append({"title": ledger.title, "balance": _money(view["balances"].get(lid, "0")), "entries": entries})
-    may_print = engine.may_view(user, wf)
+    may_print = engine.may_view(user, wf, view["site"])
+    sites = {s["id"]: s["title"] for s in engine.sites()}
     printouts = [{"name": name, "title": spec.get("title") or name} for name, spec in wf.form.printouts.items()]
     history = [_event_line(e, wf, names, tz, now, engine.registry.site.roles) for e in view["history"]]
     ended = next((e for e in reversed(view["history"]) if e["type"] == "instance_ended"), None)
@@ -563,7 +564,8 @@ async def instance_page(request: Request, user: str) -> Response:
                ended=_when(view.get("ended_at"), tz, now), description=wf.description or "",
                waiting=[dict(step=(wf.steps[w["step"]].title if w["step"] in wf.steps else w["step"]),
                              until=_when(w["until"], tz, now)) for w in view["waiting"]],
-               children=view["children"], parent=view.get("parent"))
+               children=view["children"], parent=view.get("parent"),
+               site_title=sites.get(view["site"], "") if len(sites) > 1 else "")
     return _page(request, "instance.html", ctx)
 
 

@@ -129,3 +129,27 @@ def test_the_start_page_asks_for_the_site_when_the_user_has_several(company):
     mine = wang.post("/start/golden_key_service", data=dict(SLIP, csrf=csrf), follow_redirects=False)
     assert mine.status_code == 303  # wang: his one site, nothing asked
     assert company.engine.show(mine.headers["location"].rsplit("/", 1)[1])["site"] == "yilin"
+
+
+def test_sla_figures_per_site(company):
+    engine = company.engine
+    for user, times in (("wang", 2), ("li", 1)):
+        for _ in range(times):
+            inst = engine.start("golden_key_service", user, PAID)
+            engine.complete(inst["tasks"][0]["id"], user, data={})
+    done = {site: sum(f["count"] for f in engine.sla(site=site)["steps"]) for site in ("yilin", "lake", None)}
+    assert done == {"yilin": 2, "lake": 1, None: 3}
+    with pytest.raises(NotFound, match="沒有管理處"):
+        engine.sla(site="moon")
+
+
+def test_the_instance_page_names_its_site(company):
+    from .hostile.test_access import PASSWORD
+    from .test_web_ui import Page
+
+    inst = company.engine.start("golden_key_service", "wang", PAID)
+    company.engine.set_password("wang", PASSWORD)
+    browser = TestClient(company.app, raise_server_exceptions=False)
+    browser.post("/login", data={"name": "wang", "password": PASSWORD, "csrf": Page(browser.get("/login").text).csrf()})
+    page = browser.get(f"/instances/{inst['id']}").text
+    assert '<span class="site">意林小鎮管理處</span>' in page and "yilin" not in page
