@@ -153,3 +153,44 @@ def test_the_instance_page_names_its_site(company):
     browser.post("/login", data={"name": "wang", "password": PASSWORD, "csrf": Page(browser.get("/login").text).csrf()})
     page = browser.get(f"/instances/{inst['id']}").text
     assert '<span class="site">意林小鎮管理處</span>' in page and "yilin" not in page
+
+
+def test_the_demo_company_of_three_sites_keeps_each_site_to_itself(new_db):
+    """`serve --demo --sites 3`: the staff of one site see only their site's work, in the UI and the API; the
+    company's see all three; numbers are per site."""
+    from server.demo import seed
+
+    from .test_web_ui import Page
+
+    registry = definitions.load_strict(REPO)
+    db = new_db("demo.db")
+    lines = list(seed(db, registry, 3))
+    passwords = {parts[0]: parts[1] for parts in (line.split() for line in lines if line.startswith("  "))}
+    app = create_app(db, registry, tick_seconds=0)
+    with TestClient(app, raise_server_exceptions=False):
+        engine = app.state.engine
+        rows = engine.store.conn.execute("SELECT id, site, number FROM instances ORDER BY id").fetchall()
+        by_site: dict[str, list] = {}
+        for iid, site, number in rows:
+            by_site.setdefault(site, []).append((iid, number))
+        assert sorted(by_site) == ["s1", "s2", "s3"]
+        numbers = {site: {n.split("-", 1)[0] for _, n in made if n} for site, made in by_site.items()}
+        assert numbers == {"s1": {"S1"}, "s2": {"S2"}, "s3": {"S3"}}
+        role = engine.show(by_site["s1"][0][0])["tasks"][0]["roles"][0]  # who works on the first demo record
+        desks = {name: TestClient(app, raise_server_exceptions=False) for name in (f"{role}-1", f"{role}-2", role)}
+        for name, browser in desks.items():
+            browser.post("/login", data={"name": name, "password": passwords[name],
+                                         "csrf": Page(browser.get("/login").text).csrf()})
+        one, other = by_site["s1"][0][0], by_site["s2"][0][0]
+        mine, theirs = desks[f"{role}-1"], desks[f"{role}-2"]
+        assert mine.get(f"/instances/{one}").status_code == 200
+        assert mine.get(f"/instances/{other}").status_code == 403  # the UI
+        assert mine.get(f"/api/instances/{other}").status_code == 403  # the API
+        assert theirs.get(f"/instances/{other}").status_code == 200
+        seen = {name: {t["instance"] for t in b.get("/api/tasks").json()} for name, b in desks.items()}
+        assert one in seen[f"{role}-1"] and seen[f"{role}-1"] <= {i for i, _ in by_site["s1"]}
+        assert other in seen[f"{role}-2"] and seen[f"{role}-2"] <= {i for i, _ in by_site["s2"]}
+        third = {t["instance"] for t in engine.tasks(f"{role}-3")}
+        assert seen[role] == seen[f"{role}-1"] | seen[f"{role}-2"] | third and third
+        inbox = mine.get("/").text  # the inbox page lists only the site's own numbers
+        assert "S1-" in inbox and "S2-" not in inbox and "S3-" not in inbox
