@@ -624,7 +624,9 @@ async def register(request: Request, user: str) -> Response:
     key = [n for n in wfs[0].start.fields if n not in hidden][:4] if wfs else []
     titles = {wf.id: wf.title for wf in wfs}
     names = _names(engine)
+    sites = {s["id"]: s["title"] for s in engine.sites()}
     table = [dict(id=r["id"], number=r["number"] or f"#{r['id']}", workflow=titles.get(r["workflow"], r["workflow"]),
+                  site=sites.get(r["site"], ""),
                   status=words.status(r["status"]), started=_when(r["started_at"], tz, now),
                   by=_who(names, r["started_by"]),
                   cells=[_shown(form.properties.get(n, {}), r["data"].get(n), tz, now).get("text", "") for n in key])
@@ -638,7 +640,8 @@ async def register(request: Request, user: str) -> Response:
     ctx = _base(request, user, "registers")
     ctx.update(form=form, rows=table, total=total, head=[str(form.properties.get(n, {}).get("title") or n)
                                                           for n in key],
-               several=len(wfs) > 1, statuses=words.STATUS, q=query, page=args["page"], pages=pages,
+               several=len(wfs) > 1, sites=len(sites) > 1, statuses=words.STATUS, q=query, page=args["page"],
+               pages=pages,
                prev=page_link(args["page"] - 1) if args["page"] > 1 else None,
                next=page_link(args["page"] + 1) if args["page"] < pages else None,
                csv=f"/registers/{form.id}.csv?" + urlencode(query),

@@ -194,3 +194,16 @@ def test_the_demo_company_of_three_sites_keeps_each_site_to_itself(new_db):
         assert seen[role] == seen[f"{role}-1"] | seen[f"{role}-2"] | third and third
         inbox = mine.get("/").text  # the inbox page lists only the site's own numbers
         assert "S1-" in inbox and "S2-" not in inbox and "S3-" not in inbox
+
+
+def test_the_register_page_names_each_rows_site_for_the_company(company):
+    from .hostile.test_access import PASSWORD
+    from .test_web_ui import Page
+
+    for user in ("wang", "li"):
+        company.engine.start("golden_key_service", user, PAID)
+    company.engine.set_password("zhou", PASSWORD)
+    browser = TestClient(company.app, raise_server_exceptions=False)
+    browser.post("/login", data={"name": "zhou", "password": PASSWORD, "csrf": Page(browser.get("/login").text).csrf()})
+    page = browser.get("/registers/golden_key_slip").text
+    assert "<th>管理處</th>" in page and "<td>意林小鎮管理處</td>" in page and "<td>湖畔花園管理處</td>" in page
