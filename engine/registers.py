@@ -22,14 +22,17 @@ def _utc(day: date, tz) -> str:
     return datetime.combine(day, time(), tz).astimezone(UTC).isoformat(timespec="seconds")
 
 
-def table(form, rows: list[dict], hidden: set[str], titles: dict[str, str]) -> tuple[list[str], list[list[str]]]:
-    """Header and cells of a register: number, procedure, status, started, starter, then every form field
-    (hidden ones as 保密); values as text."""
+def table(form, rows: list[dict], hidden: set[str], titles: dict[str, str],
+          sites: dict[str, str] | None = None) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of a register: number, procedure, (with `sites`, id -> title: the site,) status, started,
+    starter, then every form field (hidden ones as 保密); values as text."""
     fields = list(form.properties)
-    header = ["編號", "流程", "狀態", "開始時間", "經辦人"] + [form.title_of(f) for f in fields]
+    header = ["編號", "流程", *(["管理處"] if sites else []), "狀態", "開始時間", "經辦人"]
+    header += [form.title_of(f) for f in fields]
     out = []
     for row in rows:
         cells = [row["number"] or "", titles.get(row["workflow"], row["workflow"]),
+                 *([sites.get(row["site"], "")] if sites else []),
                  words.status(row["status"]), row["started_at"], row["started_by"]]
         for name in fields:
             value = row["data"].get(name)

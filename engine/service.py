@@ -503,7 +503,9 @@ class Engine(People):
         if newer:
             notes.append(f"此為第 {record['print_no']} 次列印，之後已重印（共 {record['latest']} 次）")
         current = state["status"] == "active" and not changed and not newer
+        sites = self._sites()
         return {"code": normal, "genuine": True, "current": current, "instance": record["instance_id"],
+                "site": sites.get(row["site"], "") if len(sites) > 1 else "",
                 "number": state.get("number"), "printout": record["printout"],
                 "title": wf.form.printouts.get(record["printout"], {}).get("title", record["printout"]),
                 "workflow": wf.title, "status": state["status"], "outcome": state.get("outcome"),

@@ -8,7 +8,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from engine import definitions
-from engine.errors import Invalid, NotFound
+from engine.errors import Forbidden, Invalid, NotFound
 from engine.service import Engine
 from server.app import create_app
 
@@ -207,3 +207,18 @@ def test_the_register_page_names_each_rows_site_for_the_company(company):
     browser.post("/login", data={"name": "zhou", "password": PASSWORD, "csrf": Page(browser.get("/login").text).csrf()})
     page = browser.get("/registers/golden_key_slip").text
     assert "<th>管理處</th>" in page and "<td>意林小鎮管理處</td>" in page and "<td>湖畔花園管理處</td>" in page
+    export = browser.get("/registers/golden_key_slip.csv").text.lstrip("\ufeff").splitlines()  # (a BOM, for Excel)
+    assert export[0].split(",")[:3] == ["編號", "流程", "管理處"]
+    assert sorted(line.split(",")[2] for line in export[1:]) == sorted(["湖畔花園管理處", "意林小鎮管理處"])
+
+
+def test_a_printed_document_verifies_with_the_name_of_its_site(company):
+    inst = company.engine.start("golden_key_service", "wang", PAID)
+    code = company.engine.render(inst["id"], "slip", "wang")[1]["code"]
+    assert company.engine.render(inst["id"], "slip", "zhou")[1]["code"]  # the company may print it too
+    with pytest.raises(Forbidden):
+        company.engine.render(inst["id"], "slip", "li")  # another site may not
+    result = company.engine.verify(code)
+    assert result["genuine"] and result["site"] == "意林小鎮管理處"
+    page = company.get(f"/verify/{code}").text
+    assert "<dd>意林小鎮管理處</dd>" in page
