@@ -296,15 +296,25 @@ def sites() -> None:
 @click.argument("site")
 @click.option("--title", required=True, help="The name staff read, e.g. 意林小鎮管理處.")
 @click.option("--prefix", help="Put before each document number of the site, e.g. YL (YL-JYS-2026-0001).")
+@click.option("--timezone", help="The site's time zone if not goldkey.yaml's, e.g. Asia/Hong_Kong.")
+@click.option("--holiday", "holidays", multiple=True, metavar="DATE=NAME",
+              help="A day off the site adds to goldkey.yaml's calendar (repeatable).")
+@click.option("--workday", "workdays", multiple=True, metavar="DATE=NAME",
+              help="A make-up working day the site adds (repeatable).")
 @click.pass_context
-def sites_add(ctx: click.Context, site: str, title: str, prefix: str | None) -> None:
-    """Add a site (or change its title and prefix); its numbers are counted on their own.
+def sites_add(ctx: click.Context, site: str, title: str, prefix: str | None, timezone: str | None,
+              holidays: tuple[str, ...], workdays: tuple[str, ...]) -> None:
+    """Add a site (or change it); its numbers are counted on their own, its deadlines on its own calendar.
 
     \b
     Example:
       goldkey sites add yilin --title 意林小鎮管理處 --prefix YL
+      goldkey sites add hk --title 香港管理處 --timezone Asia/Hong_Kong --holiday 2027-07-01=香港特區成立紀念日
     """
-    _out(_engine(ctx).add_site(site, title, prefix))
+    def days(given: tuple[str, ...]) -> dict[str, str]:
+        return {d.strip(): (n.strip() or "休假") for d, _, n in (item.partition("=") for item in given)}
+
+    _out(_engine(ctx).add_site(site, title, prefix, timezone, days(holidays), days(workdays)))
 
 
 @sites.command("list")

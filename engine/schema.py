@@ -142,7 +142,15 @@ def _m0008_sites(m: Migration) -> None:
     m.ddl("CREATE INDEX user_roles_site ON user_roles (site)")
 
 
+def _m0009_site_calendars(m: Migration) -> None:
+    """A site's own time zone and the days its calendar adds to goldkey.yaml's (local holidays, make-up working
+    days), as JSON {"holidays": {date: name}, "workdays": {date: name}}; empty: goldkey.yaml's."""
+    m.ddl("ALTER TABLE sites ADD COLUMN timezone TEXT")
+    m.ddl("ALTER TABLE sites ADD COLUMN calendar TEXT")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Migration], None]]] = [
     ("0001_initial", _m0001_initial), ("0002_time", _m0002_time), ("0003_prints", _m0003_prints),
     ("0004_tokens", _m0004_tokens), ("0005_attachments", _m0005_attachments), ("0006_access", _m0006_access),
-    ("0007_attachment_bytes", _m0007_attachment_bytes), ("0008_sites", _m0008_sites)]
+    ("0007_attachment_bytes", _m0007_attachment_bytes), ("0008_sites", _m0008_sites),
+    ("0009_site_calendars", _m0009_site_calendars)]

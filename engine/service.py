@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import secrets
@@ -23,6 +24,7 @@ from .model import Registry, Workflow
 from .people import People
 from .store import COMPANY, DEFAULT_SITE, GENESIS, open_store
 from .views import describe, instance_view, task_view
+from .workcalendar import BusinessCalendar
 
 log = logging.getLogger("goldkey.engine")
 MAX_CATCH_UP = 1000  # runs of one schedule started per tick; the rest follow on the next tick
@@ -52,6 +54,9 @@ class Engine(People):
         self._written: dict[int, dict] = {}  # rows written in the open transaction
         self._actors: dict[tuple[str, str], Actor] = {}
         self._actors_read = 0.0
+        self._local: dict[tuple[str, str], Workflow] = {}  # (version, site) -> the workflow on the site's calendar
+        self._calendars: dict[tuple, BusinessCalendar] = {}
+        self._site_cache: tuple[float, dict[str, dict]] | None = None
         self.follow_every = 1.0  # seconds between looks at whether another server reloaded the definitions
         self._followed = time.monotonic()
         self._reload_seen = self.store.setting("definitions_reloaded")
@@ -139,7 +144,7 @@ class Engine(People):
         """An instance with its ledger entries and history. With `user`: as that user may see it (Forbidden
         unless they started it or hold a role of its workflow; confidential fields masked)."""
         row = self.store.instance_row(_instance_id(instance_id))
-        wf = self.workflow_at(row["version"])
+        wf = self.workflow_at(row["version"], row["site"])
         view = instance_view(wf, row)
         view["ledger"] = self.store.ledger_entries(row["id"])
         view["history"] = self.store.events(row["id"])
@@ -164,7 +169,7 @@ class Engine(People):
             if row["instance_id"] not in states:
                 states[row["instance_id"]] = self.store.instance_row(row["instance_id"])
             inst = states[row["instance_id"]]
-            wf = self.workflow_at(inst["version"])
+            wf = self.workflow_at(inst["version"], inst["site"])
             task = inst["state"]["tasks"].get(row["id"])
             if task is None or not core.may_act(wf, inst["state"], task, actor):
                 continue
@@ -205,8 +210,40 @@ class Engine(People):
                                       | access.inherited_hidden(actor, row.pop("confidential")))
         return {"form": form, "workflows": wfs, "hidden": hidden, "rows": rows, "total": total}
 
-    def workflow_at(self, version: str) -> Workflow:
-        """The workflow definition of a stored version (the current one, or rebuilt from stored YAML)."""
+    def workflow_at(self, version: str, site: str = DEFAULT_SITE) -> Workflow:
+        """The workflow definition of a stored version (the current one, or rebuilt from stored YAML), on the
+        calendar of `site`."""
+        return self._at_site(self._version(version), site)
+
+    def _at_site(self, wf: Workflow, site: str) -> Workflow:
+        """`wf` counting its deadlines on `site`'s calendar (the same object when the site keeps goldkey.yaml's)."""
+        cal = self.calendar_of(site)
+        if cal is wf.calendar:
+            return wf
+        local = self._local.get((wf.version, site))
+        if local is None or local.calendar is not cal:
+            local = self._local[(wf.version, site)] = dataclasses.replace(wf, calendar=cal)
+        return local
+
+    def calendar_of(self, site: str) -> BusinessCalendar:
+        """The business calendar of `site`: goldkey.yaml's, in the site's time zone with its own days added."""
+        row = self._site_rows().get(site)
+        if row is None or not (row["timezone"] or row["calendar"]):
+            return self.registry.site.calendar
+        key = (site, row["timezone"], dumps(row["calendar"]), id(self.registry.site.calendar))
+        cal = self._calendars.get(key)
+        if cal is None:
+            cal = self._calendars[key] = sites.calendar(self.registry.site.calendar, row["timezone"], row["calendar"])
+        return cal
+
+    def _site_rows(self) -> dict[str, dict]:
+        """The sites, read at most once a second (a site added by another process is seen within that time)."""
+        moment = time.monotonic()
+        if self._site_cache is None or moment - self._site_cache[0] > 1.0:
+            self._site_cache = (moment, {s["id"]: s for s in self.store.sites()})
+        return self._site_cache[1]
+
+    def _version(self, version: str) -> Workflow:
         wf = self._versions.get(version)
         if wf is None:
             files = self.store.version_files(version)
@@ -228,6 +265,7 @@ class Engine(People):
         if site not in self._sites():
             raise NotFound(f"沒有管理處「{site}」")
         actor = self.actor(user, now, site)
+        wf = self._at_site(wf, site)
         with self._transaction():
             row = self._start(wf, actor, data or {}, now, None, site=site)
         return dict(instance_view(wf, row), site=site)
@@ -252,19 +290,28 @@ class Engine(People):
         raise Invalid(f"請選擇在哪個管理處開立「{wf.title}」：{titles}", [{"field": "site", "message": "請選擇管理處"}])
 
     def _prefixes(self) -> dict[str, str]:
-        return {s["id"]: s["number_prefix"] for s in self.store.sites() if s["number_prefix"]}
+        return {s: row["number_prefix"] for s, row in self._site_rows().items() if row["number_prefix"]}
 
     def _sites(self) -> dict[str, str]:
         """site id -> title (the default site's is goldkey.yaml's `site`)."""
-        return {s["id"]: s["title"] or self.registry.site.name for s in self.store.sites()}
+        return {s: row["title"] or self.registry.site.name for s, row in self._site_rows().items()}
 
     def sites(self) -> list[dict]:
-        return [dict(s, title=s["title"] or self.registry.site.name) for s in self.store.sites()]
+        return [dict(row, title=row["title"] or self.registry.site.name) for row in self._site_rows().values()]
 
-    def add_site(self, site: str, title: str, number_prefix: str | None = None) -> dict:
-        """A site (管理處): its id (letters, digits, - or _), the title staff read, the prefix of its numbers."""
+    def add_site(self, site: str, title: str, number_prefix: str | None = None, timezone: str | None = None,
+                 holidays: dict[str, str] | None = None, workdays: dict[str, str] | None = None) -> dict:
+        """A site (管理處): its id (letters, digits, - or _), the title staff read, the prefix of its numbers, its
+        time zone (default goldkey.yaml's) and the holidays and make-up working days it adds to goldkey.yaml's."""
         sites.check(site, title, number_prefix)
-        self.store.add_site(site, title.strip(), number_prefix, iso(self.clock()))
+        days = {k: sites.check_days(v, what) for k, v, what in (("holidays", holidays, "休假日"),
+                                                                ("workdays", workdays, "補班日")) if v}
+        both = sorted(set(days.get("holidays", {})) & set(days.get("workdays", {})))
+        if both:
+            raise Invalid(f"{both[0]} 不能同時是休假日與補班日")
+        self.store.add_site(site, title.strip(), number_prefix, iso(self.clock()),
+                            sites.check_timezone(timezone) if timezone else None, days)
+        self._site_cache = None
         return next(s for s in self.sites() if s["id"] == site)
 
     def complete(self, task_id: str, user: str, outcome: str | None = None, data: dict | None = None,
@@ -291,7 +338,7 @@ class Engine(People):
     def _complete(self, row: dict, task_id: str, actor: Actor, outcome, data, comment, now) -> dict:
         if task_id not in row["state"].get("tasks", {}) and self.store.task_status(task_id) is None:
             raise NotFound(f"沒有任務 {task_id}")
-        wf = self.workflow_at(row["version"])
+        wf = self.workflow_at(row["version"], row["site"])
         result = core.complete(wf, row["state"], task_id, actor, outcome, data, comment, now, owned=True)
         with self._transaction():
             new = self._persist(wf, row, result, actor, now)
@@ -318,7 +365,7 @@ class Engine(People):
             actor = self.actor(user, now, row["site"])
             if task_id not in row["state"].get("tasks", {}) and self.store.task_status(task_id) is None:
                 raise NotFound(f"沒有任務 {task_id}")
-            wf = self.workflow_at(row["version"])
+            wf = self.workflow_at(row["version"], row["site"])
             new = self._persist(wf, row, command(wf, row, actor, now), actor, now)
         return instance_view(wf, new)
 
@@ -355,7 +402,7 @@ class Engine(People):
         try:
             with self._savepoint():
                 row = self.store.instance_row(iid)
-                wf = self.workflow_at(row["version"])
+                wf = self.workflow_at(row["version"], row["site"])
                 result = core.fire_due(wf, row["state"], now)
                 if result.state.get("wake_at") != row["state"].get("wake_at") or result.events:
                     self._persist(wf, row, result, None, now)
@@ -373,7 +420,8 @@ class Engine(People):
         from croniter import croniter
 
         key = f"{wf.id}:{schedule.id}" if site == DEFAULT_SITE else f"{site}/{wf.id}:{schedule.id}"
-        tz = self.registry.site.tz
+        wf = self._at_site(wf, site)
+        tz = wf.calendar.tz  # (the site's: a run at 09:00 is 09:00 there)
         anchor = self.store.schedule_anchor(key, iso(now))
         runs = croniter(schedule.cron, datetime.fromisoformat(anchor).astimezone(tz))
         for _ in range(MAX_CATCH_UP):
@@ -433,7 +481,7 @@ class Engine(People):
         self.roles_of(user)  # (a user who does not exist is told so first)
         first = self.store.instance_row(iid)
         actor = self.actor(user, now, first["site"])
-        wf = self.workflow_at(first["version"])
+        wf = self.workflow_at(first["version"], first["site"])
         spec = wf.form.printouts.get(printout)
         if spec is None:
             raise NotFound(f"「{wf.form.title}」沒有列印格式「{printout}」"
@@ -489,7 +537,7 @@ class Engine(People):
             return {"code": normal, "genuine": False, "current": False,
                     "message": "查無此驗證碼：此文件不是本系統列印的"}
         row = self.store.instance_row(record["instance_id"])
-        wf = self.workflow_at(row["version"])
+        wf = self.workflow_at(row["version"], row["site"])
         state = row["state"]
         changed = core.shown_hash(state["data"], loads(record["shown"])) != record["data_hash"]
         newer = record["latest"] > record["print_no"]
@@ -534,7 +582,7 @@ class Engine(People):
     def _holds(self, digest: str, user: str) -> bool:
         for row in self.store.instances_holding(digest):
             actor = self.actor(user, self.clock(), row["site"])
-            wf = self.workflow_at(row["version"])
+            wf = self.workflow_at(row["version"], row["site"])
             if not access.may_view(actor, wf, row["state"].get("started_by")):
                 continue
             hidden = access.hidden_fields(actor, wf, row["state"])
@@ -565,7 +613,7 @@ class Engine(People):
         iid = store.next_instance_id()
         number = None
         if wf.form.number:
-            year = now.astimezone(self.registry.site.tz).year
+            year = now.astimezone(wf.calendar.tz).year  # (the site's year)
             series = wf.form.id if site == DEFAULT_SITE else f"{site}:{wf.form.id}"  # gap-free per site, form, year
             number = wf.form.number.format(year=year, seq=store.next_number(series, year))
             prefix = self._prefixes().get(site)
@@ -584,7 +632,7 @@ class Engine(People):
         state, events = result.state, list(result.events)
         for effect in result.effects:
             if effect["type"] == "start_child":
-                child_wf = self.registry.workflow(effect["workflow"])
+                child_wf = self._at_site(self.registry.workflow(effect["workflow"]), row["site"])
                 child = self._start(child_wf, actor or Actor("system", frozenset()), effect["data"], now, iid,
                                     as_child=True, delay=effect.get("after"), confidential=effect.get("confidential"),
                                     site=row["site"])
@@ -601,7 +649,7 @@ class Engine(People):
                     state, events = done.state, events + done.events
             elif effect["type"] == "cancel_child":
                 child = self.store.instance_row(effect["child"])
-                child_wf = self.workflow_at(child["version"])
+                child_wf = self.workflow_at(child["version"], child["site"])
                 self._persist(child_wf, dict(child, parent_id=None),
                               core.cancel(child_wf, child["state"], now, "parent ended"), None, now)
         acting_for = next((e["payload"]["acting_for"] for e in events if e["payload"].get("acting_for")), None)
@@ -612,7 +660,7 @@ class Engine(People):
             # starts is handled by its parent, whose row is written after this one)
             parent = self.store.instance_row(row["parent_id"])
             if parent["status"] == "active":
-                pwf = self.workflow_at(parent["version"])
+                pwf = self.workflow_at(parent["version"], parent["site"])
                 done = core.child_done(pwf, parent["state"], iid, new["outcome"], now)
                 if done.events:  # a parent that started the child without waiting has nothing to do
                     self._persist(pwf, parent, done, actor, now)

@@ -393,13 +393,18 @@ class Store:
 
     # --- sites ----------------------------------------------------------------------------------------
     def sites(self) -> list[dict]:
-        cur = self.conn.execute("SELECT id, title, number_prefix FROM sites ORDER BY id")
-        return [{"id": i, "title": t, "number_prefix": p} for i, t, p in cur]
+        cur = self.conn.execute("SELECT id, title, number_prefix, timezone, calendar FROM sites ORDER BY id")
+        return [{"id": i, "title": t, "number_prefix": p, "timezone": z, "calendar": loads(c) if c else {}}
+                for i, t, p, z, c in cur]
 
-    def add_site(self, site: str, title: str, number_prefix: str | None, now: str) -> None:
+    def add_site(self, site: str, title: str, number_prefix: str | None, now: str, timezone: str | None = None,
+                 calendar: dict | None = None) -> None:
         with self.write():
-            self.conn.execute("INSERT INTO sites VALUES (?,?,?,?) ON CONFLICT(id) DO UPDATE SET title=excluded.title, "
-                              "number_prefix=excluded.number_prefix", (site, title, number_prefix, now))
+            self.conn.execute("INSERT INTO sites (id, title, number_prefix, created_at, timezone, calendar) "
+                              "VALUES (?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET title=excluded.title, "
+                              "number_prefix=excluded.number_prefix, timezone=excluded.timezone, "
+                              "calendar=excluded.calendar",
+                              (site, title, number_prefix, now, timezone, dumps(calendar) if calendar else None))
 
     # --- printouts ------------------------------------------------------------------------------------
     def setting(self, key: str) -> str | None:

@@ -24,7 +24,8 @@ def test_a_single_site_needs_no_site_configuration(cli):
     started = cli.json("start", "golden_key_service", "--as", "wang", "--data", '{"owner": "李先生", "unit": "1-1", '
                        '"phone": "13800000000", "category": "訂票", "request": "x", "nature": "無償"}')
     assert started["site"] == "default" and started["number"].startswith("JYS-")
-    assert cli.json("sites", "list") == [{"id": "default", "title": "意林小鎮管理處", "number_prefix": None}]
+    assert cli.json("sites", "list") == [{"id": "default", "title": "意林小鎮管理處", "number_prefix": None,
+                                          "timezone": None, "calendar": {}}]
 
 
 @pytest.fixture
@@ -222,3 +223,29 @@ def test_a_printed_document_verifies_with_the_name_of_its_site(company):
     assert result["genuine"] and result["site"] == "意林小鎮管理處"
     page = company.get(f"/verify/{code}").text
     assert "<dd>意林小鎮管理處</dd>" in page
+
+
+def test_each_site_counts_deadlines_on_its_own_calendar(new_db, clock):
+    """A local holiday of one site moves its due times, not the other site's; a bad date or zone is refused."""
+    from .conftest import TOY
+
+    engine = Engine(new_db("cal.db"), definitions.load_strict(TOY), clock=clock)
+    try:
+        cli = Cli(engine.store.url, TOY)
+        cli.run("sites", "add", "yilin", "--title", "意林小鎮管理處")
+        cli.run("sites", "add", "lake", "--title", "湖畔花園管理處", "--holiday", "2026-11-03=社區活動日")
+        for site in ("yilin", "lake"):
+            engine.add_user(f"clerk-{site}", ["clerk"], site=site)
+        due = {}
+        for site in ("yilin", "lake"):
+            inst = engine.start("timed", f"clerk-{site}", {"subject": "時限"})
+            due[site] = engine.show(inst["id"])["tasks"][0]["hard_at"]
+        # started Monday 09:30 (Shanghai); 2 working days: Wednesday, or Thursday where Tuesday is a holiday
+        assert due == {"yilin": "2026-11-04T01:30:00+00:00", "lake": "2026-11-05T01:30:00+00:00"}
+        bad = cli.run("sites", "add", "moon", "--title", "月球管理處", "--holiday", "2026-13-01=x", ok=False)
+        assert bad.returncode == 1 and "不是日期" in bad.stderr
+        zone = cli.run("sites", "add", "moon", "--title", "月球管理處", "--timezone", "Moon/Base", ok=False)
+        assert zone.returncode == 1 and "沒有時區" in zone.stderr
+        assert [s["id"] for s in engine.sites()] == ["default", "lake", "yilin"]
+    finally:
+        engine.close()
