@@ -243,4 +243,5 @@ class PgStore(Store):
 
 def _safe(url: str) -> str:
     """The URL without its password, for a message."""
-    return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
+    url = re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
+    return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", url)

@@ -242,3 +242,6 @@ def test_a_postgresql_server_that_cannot_be_reached_is_told_in_words(tmp_path):
     assert proc.returncode == 6 and proc.stdout == ""
     assert proc.stderr.startswith("goldkey: 無法連線到 PostgreSQL 資料庫") and proc.stderr.count("\n") == 1
     assert "s3cret-pw" not in proc.stderr and "goldkey:***@127.0.0.1:1" in proc.stderr
+    other = Cli("postgresql://goldkey@127.0.0.1:1/goldkey?password=s3cret-pw&connect_timeout=2").run(
+        "tasks", "--as", "wang", ok=False)
+    assert other.returncode == 6 and "s3cret-pw" not in other.stderr
