@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import sites
 from .errors import Conflict, Invalid, NotFound
-from .store import Store, open_store
+from .store import COMPANY, DEFAULT_SITE, Store, is_postgres, open_store
 
 BATCH = 1000
 # not copied as rows: the migrations the target applied itself; the rows its migrations made (its secrets, its
@@ -33,10 +33,6 @@ def migrate(url: str) -> dict:
         store.close()
 
 
-def _is_url(text: str) -> bool:
-    return text.startswith(("postgresql://", "postgres://"))
-
-
 def copy(source: str, target: str, site: str | None = None, title: str | None = None,
          number_prefix: str | None = None) -> dict:
     """Copy `source` into `target` (a file path or a postgresql:// URL); a report of what went across. `site`: the
@@ -44,13 +40,13 @@ def copy(source: str, target: str, site: str | None = None, title: str | None = 
     its number series), titled `title`, its new numbers prefixed with `number_prefix`."""
     if source == target:
         raise Invalid("來源與目標是同一個資料庫")
-    if not _is_url(source) and not Path(source).is_file():
+    if not is_postgres(source) and not Path(source).is_file():
         raise NotFound(f"沒有來源資料庫 {source}")
     src = open_store(source)
     try:
         if site is not None:
             sites.check(site, title, number_prefix)
-        if site is not None and [s["id"] for s in src.sites()] != ["default"]:
+        if site is not None and [s["id"] for s in src.sites()] != [DEFAULT_SITE]:
             raise Invalid("來源資料庫已分成多個管理處，不能整個當成一個管理處複製")
         dst = open_store(target)
         try:
@@ -106,11 +102,12 @@ def _copy(src: Store, dst: Store, as_site: tuple | None = None) -> dict:
 def _as_site(dst: Store, site: str, title: str | None, number_prefix: str | None) -> None:
     """What was the source's single site becomes `site` of the target."""
     dst.conn.execute("INSERT INTO sites (id, title, number_prefix) VALUES (?,?,?)", (site, title, number_prefix))
-    dst.conn.execute("UPDATE instances SET site=? WHERE site='default'", (site,))
-    dst.conn.execute("UPDATE user_roles SET site=? WHERE site='*' OR site='default'", (site,))
-    series = dst.conn.execute("SELECT series, year, last FROM counters").fetchall()
+    dst.conn.execute("UPDATE instances SET site=? WHERE site=?", (site, DEFAULT_SITE))
+    dst.conn.execute("UPDATE user_roles SET site=? WHERE site IN (?, ?)", (site, COMPANY, DEFAULT_SITE))
+    counters = dst.conn.execute("SELECT series, year, last FROM counters").fetchall()
     dst.conn.execute("DELETE FROM counters")
-    dst.conn.executemany("INSERT INTO counters VALUES (?,?,?)", [(f"{site}:{s}", y, n) for s, y, n in series])
+    dst.conn.executemany("INSERT INTO counters VALUES (?,?,?)",
+                         [(sites.series(site, s), y, n) for s, y, n in counters])
 
 
 def _verify(src: Store, dst: Store, counts: dict[str, int], events: int) -> dict:

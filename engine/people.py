@@ -27,18 +27,17 @@ class People:
     store: object
     registry: Registry
     clock: object
-    _actors: dict[tuple[str, str], Actor]
+    _actors: dict[tuple, object]
     _actors_read: float
 
     def actor(self, user: str, now: datetime, site: str = DEFAULT_SITE) -> Actor:
         """The user's roles and deputyships today at `site` (those granted there and the company's, at '*'; `site`
         '*': the company's only). Read at most every ACTOR_TTL seconds (a change made by another process takes
         effect within that time; one made through this engine at once)."""
-        day = now.astimezone(self.registry.site.tz).date().isoformat()
-        key = (user, day, site)
+        key = (user, self._day(now), site)
         actor = self._cached_actors().get(key)
         if actor is None:
-            triples = self._grants(user, day)
+            triples = self._grants(user, key[1])
             held = [(r, p) for r, p, s in triples if s in (site, COMPANY)]
             own = frozenset(r for r, p in held if p is None)
             deputy_for: dict[str, set[str]] = {}
@@ -51,11 +50,15 @@ class People:
 
     def visible_sites(self, user: str, now: datetime) -> list[str] | None:
         """The sites where the user holds a role (own or deputised) today; None: every site (a company role)."""
-        day = now.astimezone(self.registry.site.tz).date().isoformat()
-        sites = {s for _, _, s in self._grants(user, day)}
+        sites = {s for _, _, s in self._grants(user, self._day(now))}
         return None if COMPANY in sites else sorted(sites)
 
+    def _day(self, now: datetime) -> str:
+        """Today's date where deputyships are dated (goldkey.yaml's time zone)."""
+        return now.astimezone(self.registry.site.tz).date().isoformat()
+
     def _cached_actors(self) -> dict:
+        """Actors by (user, day, site) and grants by (user, day, None), read again after ACTOR_TTL seconds."""
         moment = time.monotonic()
         if moment - self._actors_read > ACTOR_TTL:
             self._actors.clear()
@@ -75,8 +78,7 @@ class People:
     # --- who may do what --------------------------------------------------------------------------------
     def roles_of(self, user: str) -> frozenset[str]:
         """The user's roles today at any site, own and deputised."""
-        day = self.clock().astimezone(self.registry.site.tz).date().isoformat()
-        return frozenset(r for r, _, _ in self._grants(user, day))
+        return frozenset(r for r, _, _ in self._grants(user, self._day(self.clock())))
 
     def may_start(self, user: str, workflow_id: str) -> bool:
         return bool(self.roles_of(user) & set(self.registry.workflow(workflow_id).start.roles))

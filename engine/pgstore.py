@@ -81,15 +81,22 @@ def _pool(url: str) -> ConnectionPool:
         return entry[0]
 
 
-def _release(url: str) -> None:
+def _release(url: str, every: bool = False) -> None:
+    """One Store on `url` is done with its pool (`every`: all of them, e.g. before the database goes away); the
+    pool closes with the last."""
     with _POOLS_GUARD:
         entry = _POOLS.get(url)
         if entry is None:
             return
-        entry[1] -= 1
+        entry[1] = 0 if every else entry[1] - 1
         if entry[1] <= 0:
             del _POOLS[url]
             entry[0].close()
+
+
+def close_pool(url: str) -> None:
+    """Close the connections to `url` of every Store in this process, also those not closed yet."""
+    _release(url, every=True)
 
 
 class PgStore(Store):

@@ -52,7 +52,7 @@ class Engine(People):
         self._saved: set[str] = set()
         self._cache = _Cache(cache_size)  # 0: read every instance afresh, as a stateless server would
         self._written: dict[int, dict] = {}  # rows written in the open transaction
-        self._actors: dict[tuple[str, str], Actor] = {}
+        self._actors: dict[tuple, object] = {}  # (people.py: actors and grants, for ACTOR_TTL)
         self._actors_read = 0.0
         self._local: dict[tuple[str, str], Workflow] = {}  # (version, site) -> the workflow on the site's calendar
         self._calendars: dict[tuple, BusinessCalendar] = {}
@@ -262,7 +262,7 @@ class Engine(People):
         check_input(data or {})
         now = self.clock()
         site = site or self._start_site(wf, user, now)
-        if site not in self._sites():
+        if site not in self.site_titles():
             raise NotFound(f"沒有管理處「{site}」")
         actor = self.actor(user, now, site)
         wf = self._at_site(wf, site)
@@ -273,27 +273,24 @@ class Engine(People):
     def start_sites(self, workflow_id: str, user: str) -> list[dict]:
         """The sites where `user` may start the workflow: [{id, title}] (the default site alone before there are
         others)."""
-        wf, now, sites = self.registry.workflow(workflow_id), self.clock(), self._sites()
-        if len(sites) > 1:
-            sites.pop(DEFAULT_SITE, None)  # (a company's sites; the default one only serves a single site)
-        return [{"id": s, "title": t} for s, t in sites.items()
+        wf, now, titles = self.registry.workflow(workflow_id), self.clock(), self.site_titles()
+        if len(titles) > 1:
+            titles.pop(DEFAULT_SITE, None)  # (a company's sites; the default one only serves a single site)
+        return [{"id": s, "title": t} for s, t in titles.items()
                 if set(wf.start.roles) & self.actor(user, now, s).every_role]
 
     def _start_site(self, wf: Workflow, user: str, now: datetime) -> str:
-        sites = self._sites()
-        if len(sites) == 1:
-            return next(iter(sites))
+        known = self.site_titles()
+        if len(known) == 1:
+            return next(iter(known))
         candidates = self.start_sites(wf.id, user)
         if len(candidates) == 1:
             return candidates[0]["id"]
         titles = "、".join(s["title"] for s in candidates) or "（無）"
         raise Invalid(f"請選擇在哪個管理處開立「{wf.title}」：{titles}", [{"field": "site", "message": "請選擇管理處"}])
 
-    def _prefixes(self) -> dict[str, str]:
-        return {s: row["number_prefix"] for s, row in self._site_rows().items() if row["number_prefix"]}
-
-    def _sites(self) -> dict[str, str]:
-        """site id -> title (the default site's is goldkey.yaml's `site`)."""
+    def site_titles(self) -> dict[str, str]:
+        """site id -> the title staff read (the default site's is goldkey.yaml's `site`)."""
         return {s: row["title"] or self.registry.site.name for s, row in self._site_rows().items()}
 
     def sites(self) -> list[dict]:
@@ -377,12 +374,12 @@ class Engine(People):
         at = iso(now)
         counts: dict[str, int] = {}
         errors: list[dict] = []
-        sites = sorted(self._sites())
-        if len(sites) > 1:  # the sites run the schedules; the default site only while it is the only one
-            sites.remove(DEFAULT_SITE)
+        running = sorted(self.site_titles())
+        if len(running) > 1:  # the sites run the schedules; the default site only while it is the only one
+            running.remove(DEFAULT_SITE)
         for wf in sorted(self.registry.workflows.values(), key=lambda w: w.id):
             for schedule in wf.schedules:
-                for site in sites:
+                for site in running:
                     self._run_schedule(wf, schedule, now, counts, errors, site)
         cursor = ("", 0)
         while True:
@@ -448,7 +445,7 @@ class Engine(People):
         """SLA figures for tasks closed and instances ended from `first` to `last` (local dates, inclusive;
         default: the last 30 days) at `site` (None: every site): per step timeliness and each workflow's target
         rates."""
-        if site is not None and site not in self._sites():
+        if site is not None and site not in self.site_titles():
             raise NotFound(f"沒有管理處「{site}」")
         tz = self.registry.site.tz
         now = self.clock()
@@ -551,9 +548,9 @@ class Engine(People):
         if newer:
             notes.append(f"此為第 {record['print_no']} 次列印，之後已重印（共 {record['latest']} 次）")
         current = state["status"] == "active" and not changed and not newer
-        sites = self._sites()
+        titles = self.site_titles()
         return {"code": normal, "genuine": True, "current": current, "instance": record["instance_id"],
-                "site": sites.get(row["site"], "") if len(sites) > 1 else "",
+                "site": titles.get(row["site"], "") if len(titles) > 1 else "",
                 "number": state.get("number"), "printout": record["printout"],
                 "title": wf.form.printouts.get(record["printout"], {}).get("title", record["printout"]),
                 "workflow": wf.title, "status": state["status"], "outcome": state.get("outcome"),
@@ -614,9 +611,9 @@ class Engine(People):
         number = None
         if wf.form.number:
             year = now.astimezone(wf.calendar.tz).year  # (the site's year)
-            series = wf.form.id if site == DEFAULT_SITE else f"{site}:{wf.form.id}"  # gap-free per site, form, year
-            number = wf.form.number.format(year=year, seq=store.next_number(series, year))
-            prefix = self._prefixes().get(site)
+            # gap-free per site, form and year
+            number = wf.form.number.format(year=year, seq=store.next_number(sites.series(site, wf.form.id), year))
+            prefix = self._site_rows().get(site, {}).get("number_prefix")
             number = f"{prefix}-{number}" if prefix else number
         result = core.start(wf, iid, number, actor, data, now, as_child=as_child, delay=delay,
                             confidential=confidential)

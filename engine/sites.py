@@ -7,7 +7,13 @@ from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import Invalid
+from .store import DEFAULT_SITE
 from .workcalendar import BusinessCalendar
+
+
+def series(site: str, form_id: str) -> str:
+    """The counter of a form's numbers at a site (the default site's is the form's own, as before sites)."""
+    return form_id if site == DEFAULT_SITE else f"{site}:{form_id}"
 
 
 def check(site: str, title: str | None, number_prefix: str | None) -> None:

@@ -21,11 +21,16 @@ GENESIS = "0" * 64
 _SORTS = {"number": "i.number", "started": "i.started_at", "status": "i.status", "updated": "i.updated_at"}
 
 
+def is_postgres(url: str | Path) -> bool:
+    """Does `url` name a PostgreSQL database (`postgresql://...` or `postgres://...`) rather than an SQLite file?"""
+    return str(url).startswith(("postgresql://", "postgres://"))
+
+
 def open_store(url: str | Path, synchronous: str = "FULL") -> Store:
     """The store at `url`: `postgresql://...` (or `postgres://`) on PostgreSQL, anything else an SQLite file.
     `synchronous` is SQLite's durability setting (FULL, NORMAL, OFF: for building benchmark data only)."""
     text = str(url)
-    if text.startswith(("postgresql://", "postgres://")):
+    if is_postgres(text):
         from .pgstore import PgStore
 
         return PgStore(text)

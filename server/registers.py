@@ -58,7 +58,7 @@ async def api_register(request: Request) -> Response:
 async def export(request: Request) -> Response:
     user = require_user(request)
     form, wfs, hidden, rows, _, _ = records(request, user, every=True)
-    sites = {s["id"]: s["title"] for s in request.app.state.engine.sites()}
+    sites = request.app.state.engine.site_titles()
     header, cells = registers.table(form, rows, hidden, {wf.id: wf.title for wf in wfs},
                                     sites if len(sites) > 1 else None)
     kind = request.path_params["kind"]

@@ -292,13 +292,13 @@ async def start_form(request: Request, user: str) -> Response:
     uploads, problems = await _uploads(engine, user, fields, posted)
     values = forms_html.posted_values(fields, posted, uploads)
     data = forms_html.to_data(fields, values, _tz(request))
+    site = str(posted.get("site") or "")
     try:
         _check_formats(fields, data, problems)
-        made = engine.start(wid, user, data, str(posted.get("site") or "") or None)
+        made = engine.start(wid, user, data, site or None)
     except Invalid as exc:
         errors, other = forms_html.field_errors(exc.details, [f.name for f in fields] + ["site"])
-        return _render_start(request, user, described, secs, values, errors, exc.message, other, 422,
-                             str(posted.get("site") or ""))
+        return _render_start(request, user, described, secs, values, errors, exc.message, other, 422, site)
     return RedirectResponse(f"/instances/{made['id']}", status_code=303)
 
 
@@ -550,7 +550,7 @@ async def instance_page(request: Request, user: str) -> Response:
                    for x in view["ledger"] if x["ledger"] == lid]
         ledgers.append({"title": ledger.title, "balance": _money(view["balances"].get(lid, "0")), "entries": entries})
     may_print = engine.may_view(user, wf, view["site"])
-    sites = {s["id"]: s["title"] for s in engine.sites()}
+    sites = engine.site_titles()
     printouts = [{"name": name, "title": spec.get("title") or name} for name, spec in wf.form.printouts.items()]
     history = [_event_line(e, wf, names, tz, now, engine.registry.site.roles) for e in view["history"]]
     ended = next((e for e in reversed(view["history"]) if e["type"] == "instance_ended"), None)
@@ -624,7 +624,7 @@ async def register(request: Request, user: str) -> Response:
     key = [n for n in wfs[0].start.fields if n not in hidden][:4] if wfs else []
     titles = {wf.id: wf.title for wf in wfs}
     names = _names(engine)
-    sites = {s["id"]: s["title"] for s in engine.sites()}
+    sites = engine.site_titles()
     table = [dict(id=r["id"], number=r["number"] or f"#{r['id']}", workflow=titles.get(r["workflow"], r["workflow"]),
                   site=sites.get(r["site"], ""),
                   status=words.status(r["status"]), started=_when(r["started_at"], tz, now),
@@ -640,7 +640,7 @@ async def register(request: Request, user: str) -> Response:
     ctx = _base(request, user, "registers")
     ctx.update(form=form, rows=table, total=total, head=[str(form.properties.get(n, {}).get("title") or n)
                                                           for n in key],
-               several=len(wfs) > 1, sites=len(sites) > 1, statuses=words.STATUS, q=query, page=args["page"],
+               several=len(wfs) > 1, by_site=len(sites) > 1, statuses=words.STATUS, q=query, page=args["page"],
                pages=pages,
                prev=page_link(args["page"] - 1) if args["page"] > 1 else None,
                next=page_link(args["page"] + 1) if args["page"] < pages else None,

@@ -2,7 +2,7 @@
 
 Each worker binds a listening socket of its own with SO_REUSEPORT, so the kernel spreads new connections evenly
 over them; with one shared socket, a burst of connections mostly goes to whichever process wakes first. The parent
-only starts the workers, passes SIGTERM and SIGINT on to them, and waits."""
+only starts the workers, passes SIGTERM and SIGINT on to them (as SIGTERM), and waits."""
 
 from __future__ import annotations
 
@@ -20,9 +20,11 @@ def serve(host: str, port: int, workers: int, db: str, defs: str, tick_seconds: 
         proc.start()
 
     def pass_on(signum, frame) -> None:
+        # as SIGTERM: a Ctrl-C at a terminal reaches the workers too, and a second SIGINT would make uvicorn
+        # stop at once instead of finishing the requests under way
         for proc in procs:
             if proc.pid and proc.is_alive():
-                os.kill(proc.pid, signum)
+                os.kill(proc.pid, signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, pass_on)
     signal.signal(signal.SIGINT, pass_on)

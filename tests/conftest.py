@@ -63,9 +63,7 @@ class Databases:
         from engine import pgstore
 
         for url in self.urls.values():
-            for entry in [e for u, e in pgstore._POOLS.items() if u == url]:  # an engine the test left open
-                entry[1] = 1
-                pgstore._release(url)
+            pgstore.close_pool(url)  # (also an engine the test left open)
             _admin().execute(f"DROP SCHEMA IF EXISTS {url.rsplit('%3D', 1)[1]} CASCADE")
 
 
