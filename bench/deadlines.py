@@ -62,7 +62,7 @@ from engine import definitions  # noqa: E402
 from engine.jsontext import loads  # noqa: E402
 from engine.schema import MIGRATIONS  # noqa: E402
 from engine.service import Engine  # noqa: E402
-from engine.store import GENESIS, _chain  # noqa: E402
+from engine.store import GENESIS, chain  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("bench_engine", ROOT / "bench" / "engine.py")
 _bench = importlib.util.module_from_spec(_spec)
@@ -197,7 +197,7 @@ class Phase:
             for cols in self.events:
                 row = [v % m if f else v for f, v in cols]
                 row[0], row[1] = base | row[2], iid
-                prev = row[10] = _chain(prev, tuple(row[1:10]))
+                prev = row[10] = chain(prev, tuple(row[1:10]))
                 events.append(tuple(row))
             for cols in self.notes:
                 row = [v % m if f else v for f, v in cols]
@@ -414,7 +414,7 @@ def chain_ok(events: list[tuple]) -> tuple[bool, str]:
     """Recompute one instance's hash chain from its stored events (id order): (ok, its last hash)."""
     prev = GENESIS
     for seq, row in enumerate(events, 1):
-        if row[1] != seq or _chain(prev, row[:9]) != row[9]:
+        if row[1] != seq or chain(prev, row[:9]) != row[9]:
             return False, f"event {row[0]}/{row[1]}"
         prev = row[9]
     return True, prev

@@ -757,9 +757,14 @@ def db_migrate(ctx: click.Context) -> None:
 @click.option("--site", help="SOURCE is one site's database: it becomes this site of TARGET (with --title).")
 @click.option("--title", help="With --site: the site's name, e.g. 意林小鎮管理處.")
 @click.option("--prefix", help="With --site: the prefix of the site's new document numbers, e.g. YL.")
-def db_copy(source: str, target: str, site: str | None, title: str | None, prefix: str | None) -> None:
+@click.option("--same-users", is_flag=True,
+              help="With --site into a TARGET with users: names both hold are the same people (TARGET's passwords).")
+def db_copy(source: str, target: str, site: str | None, title: str | None, prefix: str | None,
+            same_users: bool) -> None:
     """Copy the whole database SOURCE into the empty database TARGET (SQLite files or postgresql:// URLs);
-    every audit chain, row count and ledger balance is checked on the copy. Refuses a TARGET that holds data.
+    every audit chain, row count and ledger balance is checked on the copy. A TARGET that holds data is refused,
+    except with --site: SOURCE then joins it as one more site, its instances under new ids (their audit chains
+    computed again; the old id and chain head are kept in copied_instances).
 
     \b
     Example:
@@ -769,7 +774,7 @@ def db_copy(source: str, target: str, site: str | None, title: str | None, prefi
     """
     from .database import copy
 
-    _out(copy(source, target, site, title, prefix))
+    _out(copy(source, target, site, title, prefix, same_users))
 
 
 @main.command()

@@ -21,7 +21,7 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool
 
 from .errors import Conflict, Unavailable
-from .store import Store
+from .store import Store, shown_url
 
 _POOLS: dict[str, list] = {}  # url -> [pool, Stores open on it]
 _POOLS_GUARD = threading.Lock()
@@ -110,7 +110,7 @@ class PgStore(Store):
         try:
             self._pool = _pool(url)
         except Exception as exc:  # noqa: BLE001 - psycopg_pool's PoolTimeout and libpq errors alike
-            raise Unavailable(f"無法連線到 PostgreSQL 資料庫 {_safe(url)}：請確認伺服器已啟動、網址正確") from exc
+            raise Unavailable(f"無法連線到 PostgreSQL 資料庫 {shown_url(url)}：請確認伺服器已啟動、網址正確") from exc
         self._local = threading.local()
         self._held: list[Connection] = []
         self._closed = False
@@ -246,9 +246,3 @@ class PgStore(Store):
         return self.conn.execute(
             "SELECT wake_at, id FROM instances WHERE wake_at <= ? AND (wake_at, id) > (?, ?) "
             "ORDER BY wake_at, id LIMIT ? FOR UPDATE SKIP LOCKED", (now, wake, iid, limit)).fetchall()
-
-
-def _safe(url: str) -> str:
-    """The URL without its password, for a message."""
-    url = re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
-    return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", url)

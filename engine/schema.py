@@ -149,8 +149,15 @@ def _m0009_site_calendars(m: Migration) -> None:
     m.ddl("ALTER TABLE sites ADD COLUMN calendar TEXT")
 
 
+def _m0010_copied_instances(m: Migration) -> None:
+    """Instances a `goldkey db copy --site` brought from another database under new ids (their chains computed
+    again): where from, their id and chain head (and length) there, when."""
+    m.ddl("CREATE TABLE copied_instances (instance_id INTEGER PRIMARY KEY, source TEXT, source_id INTEGER, "
+          "source_head TEXT, source_events INTEGER, copied_at TEXT)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Migration], None]]] = [
     ("0001_initial", _m0001_initial), ("0002_time", _m0002_time), ("0003_prints", _m0003_prints),
     ("0004_tokens", _m0004_tokens), ("0005_attachments", _m0005_attachments), ("0006_access", _m0006_access),
     ("0007_attachment_bytes", _m0007_attachment_bytes), ("0008_sites", _m0008_sites),
-    ("0009_site_calendars", _m0009_site_calendars)]
+    ("0009_site_calendars", _m0009_site_calendars), ("0010_copied_instances", _m0010_copied_instances)]

@@ -16,6 +16,11 @@ def series(site: str, form_id: str) -> str:
     return form_id if site == DEFAULT_SITE else f"{site}:{form_id}"
 
 
+def schedule_key(site: str, key: str) -> str:
+    """Which runs of a schedule ("workflow:schedule") a site has started (the default site's is the bare key)."""
+    return key if site == DEFAULT_SITE or "/" in key else f"{site}/{key}"
+
+
 def check(site: str, title: str | None, number_prefix: str | None) -> None:
     """Refuse an id, title or prefix staff or commands could not use, with the fix in the message."""
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", site or ""):

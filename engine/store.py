@@ -7,6 +7,7 @@ statements the two dialects write differently; the schema is engine/schema.py, o
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -60,7 +61,13 @@ DEFAULT_SITE = "default"  # the site of a single-site installation, and of every
 COMPANY = "*"  # a role granted at '*' holds at every site
 
 
-def _chain(prev: str, fields: tuple) -> str:
+def shown_url(url: str) -> str:
+    """A database's URL or path without its password, for a message or a record."""
+    url = re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
+    return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", url)
+
+
+def chain(prev: str, fields: tuple) -> str:
     """The hash of one event: the previous hash and the event's fields, unit-separated."""
     iid, seq, at, actor, acting_for, step, task, kind, payload = fields
     body = (f"{prev}{iid}\x1f{seq}\x1f{at}\x1f{actor or ''}\x1f{acting_for or ''}\x1f{step or ''}\x1f"
@@ -187,7 +194,7 @@ class Store:
             seq += 1
             payload = dumps(event["payload"])
             fields = (iid, seq, at, actor, acting_for, event["step"], event["task"], event["type"], payload)
-            prev = _chain(prev, fields)  # each hash covers the one before it: the previous is not stored
+            prev = chain(prev, fields)  # each hash covers the one before it: the previous is not stored
             rows.append((iid << 24 | seq,) + fields + (prev,))
         wake = state.get("wake_at") if state["status"] == "active" else None
         text = dumps(state)
@@ -276,7 +283,7 @@ class Store:
                                      "hash FROM events ORDER BY id"):
             count += 1
             seen, prev = found.get(row[0], (0, GENESIS))
-            if row[1] != seen + 1 or _chain(prev, row[:9]) != row[9]:
+            if row[1] != seen + 1 or chain(prev, row[:9]) != row[9]:
                 return False, count, f"event {row[0]}/{row[1]} does not match the chain"
             found[row[0]] = (row[1], row[9])
         for iid, (n, head) in recorded.items():
@@ -415,6 +422,11 @@ class Store:
     def setting(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
+
+    def settings_under(self, prefix: str) -> list[str]:
+        """The values of the settings whose keys start with `prefix`, by key."""
+        return [v for k, v in self.conn.execute("SELECT key, value FROM settings ORDER BY key")
+                if k.startswith(prefix)]
 
     def set_setting(self, key: str, value: str) -> None:
         with self.write():

@@ -1,11 +1,13 @@
 """`goldkey db copy`: a site's SQLite file, every exemplar procedure run in it, copied whole into an empty database
 of each backend: the audit passes there, balances are equal, printed codes still verify, the instances go on; a
-target that holds data is refused and keeps what it had."""
+target that holds data is refused and keeps what it had, unless the source joins it as one more site (its
+instances renumbered, their chains computed again)."""
 
 from __future__ import annotations
 
 import pytest
 
+from engine import database, renumber
 from engine.errors import Forbidden
 from engine.service import Engine
 
@@ -26,7 +28,10 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 def site(tmp_path, registry):
     """An SQLite file holding a run of every exemplar procedure (some ended, most still open), a printout and an
     attachment; (path, {workflow: instance id}, the print's code, the attachment's id)."""
-    db = str(tmp_path / "site.db")
+    return site_db(str(tmp_path / "site.db"), registry)
+
+
+def site_db(db: str, registry) -> tuple[str, dict[str, int], str, str]:
     runs: list[StoreRun] = []
 
     def make(workflow: str) -> StoreRun:
@@ -38,7 +43,8 @@ def site(tmp_path, registry):
     slip.act("do_self", data={"result": "已訂票", "cost": "320.50"})
     made = {"golden_key_service": slip, "renovation": renovation.receive(make), "repair_order": repair.start(make),
             "special_incident": incident.start(make), "pet_registration": pet.start(make),
-            "complaint": complaint.handle(make), "fee_collection": fees.arrears_run(make),
+            "complaint": complaint.handle(make, dict(complaint.ANALYSIS, needs_repair=True,
+                                                                       repair_location="陽台水管", someone_home=True)), "fee_collection": fees.arrears_run(make),
             "fire_emergency": fire.start(make)}
     engine = slip.engine
     engine.add_user("printer", sorted(registry.site.roles))
@@ -54,7 +60,7 @@ def test_a_site_copied_whole_audits_balances_and_goes_on(site, new_db, registry)
     source, ids, code, photo = site
     target = new_db("company.db")
     report = Cli(source).json("db", "copy", source, target)
-    assert report["audit"] == "ok" and report["events"] > 0 and report["tables"]["instances"] == len(ids)
+    assert report["audit"] == "ok" and report["events"] > 0 and report["tables"]["instances"] == len(ids) + 1
     assert report["ledgers"] >= 1
     there = Cli(target)
     assert there.json("audit")["ok"]
@@ -118,3 +124,79 @@ def test_a_site_database_becomes_one_site_of_the_company(site, new_db, registry)
         after.close()
     bad = Cli(source).run("db", "copy", source, new_db("other.db"), "--site", "Yi Lin", "--title", "x", ok=False)
     assert bad.returncode == 1 and "管理處代號" in bad.stderr
+
+
+def test_a_second_site_joins_a_company_that_holds_one_under_new_ids(site, new_db, registry, tmp_path):
+    """Two sites' files, both numbered from 1, into one company database: the second's instances get the next ids,
+    their chains are computed again and audit, balances, children, printed codes and number series come along."""
+    first, first_ids, _, _ = site
+    second, ids, code, photo = site_db(str(tmp_path / "lake.db"), registry)
+    assert set(first_ids.values()) == set(ids.values())  # (the same ids in both files)
+    target = new_db("company.db")
+    Cli(first).json("db", "copy", first, target, "--site", "yilin", "--title", "意林小鎮管理處", "--prefix", "YL")
+    args = ("db", "copy", second, target, "--site", "lake", "--title", "湖畔花園管理處", "--prefix", "HB")
+    refused = Cli(second).run(*args, ok=False)  # both have the user "printer" (and the exemplars' staff)
+    assert refused.returncode == 5 and "--same-users" in refused.stderr and "printer" in refused.stderr
+    report = Cli(second).json(*args, "--same-users")
+    assert report["audit"] == "ok" and report["site"] == "lake" and "printer" in report["shared_users"]
+    moved = {int(k): v for k, v in report["instances"].items()}
+    assert min(moved.values()) > max(first_ids.values())
+    assert Cli(target).json("audit")["ok"]
+    before, after = Engine(second, registry), Engine(target, registry)
+    try:
+        children = 0
+        for workflow, old_id in ids.items():
+            old, new = before.show(old_id), after.show(moved[old_id])
+            assert (new["site"], new["number"], new["status"], new["data"], new["balances"]) == (
+                "lake", old["number"], old["status"], old["data"], old["balances"])
+            assert [t["id"] for t in new["tasks"]] == [renumber.task(t["id"], moved) for t in old["tasks"]]
+            assert len(new["history"]) == len(old["history"])
+            for was, now in zip(old["history"], new["history"], strict=True):
+                assert now["task"] == renumber.task(was["task"], moved)
+                assert now["payload"] == (dict(was["payload"], child=moved[was["payload"]["child"]])
+                                          if "child" in was["payload"] else was["payload"])
+            for event in old["history"]:
+                if event["type"] == "child_started":  # (the complaint's repair order)
+                    children += 1
+                    assert after.show(moved[event["payload"]["child"]])["parent"] == moved[old_id]
+        assert children == 1
+        assert after.show(first_ids["complaint"])["site"] == "yilin"  # the first site's are where they were
+        assert after.verify(code)["genuine"] and after.verify(code)["instance"] == moved[ids["golden_key_service"]]
+        assert after.attachment(photo, "printer")[1] == PNG
+        slip = after.show(moved[ids["golden_key_service"]])
+        task = next(t["id"] for t in slip["tasks"] if t["step"] == "record_expense")
+        assert task not in [t["id"] for t in after.complete(task, "printer", data={"expense_note": "車票"})["tasks"]]
+        fresh = after.start("golden_key_service", "printer", golden.PAID, site="lake")
+        assert fresh["number"].startswith("HB-")
+        assert int(fresh["number"].rsplit("-", 1)[1]) == int(slip["number"].rsplit("-", 1)[1]) + 1
+        assert after.audit()["ok"]
+        copied = after.store.conn.execute("SELECT source_id, instance_id, source_events FROM copied_instances "
+                                          "ORDER BY source_id").fetchall()
+        assert [(s, i) for s, i, _ in copied] == sorted(moved.items())
+    finally:
+        before.close()
+        after.close()
+    again = Cli(second).run(*args, "--same-users", ok=False)  # the site is there now: nothing is written twice
+    assert again.returncode == 5 and "已有管理處 lake" in again.stderr
+    assert Cli(target).json("audit")["ok"]
+
+
+def test_every_table_says_how_its_rows_join_a_company(tmp_path):
+    """A migration that adds a table adds its rule for `db copy --site` (else such a copy is refused)."""
+    store = database.open_store(str(tmp_path / "fresh.db"))
+    try:
+        tables = set(store.table_names()) - database._NOT_ROWS
+    finally:
+        store.close()
+    assert tables <= set(database._rules("x", {}, {}))
+
+
+def test_renumbering_touches_ids_only_where_the_engine_writes_them():
+    """A unit written "12-3" in a form is not task 3 of instance 12."""
+    state = {"instance": 12, "data": {"unit": "12-3", "parent": 12}, "tasks": {"12-3": {"step": "a", "token": "t1"}},
+             "tokens": {"t1": {"step": "a", "task": "12-3"}, "t2": {"step": "b", "child": 13}}}
+    new = renumber.state(state, {12: 40, 13: 41})
+    assert new == {"instance": 40, "data": {"unit": "12-3", "parent": 12}, "tasks": {"40-3": state["tasks"]["12-3"]},
+                   "tokens": {"t1": {"step": "a", "task": "40-3"}, "t2": {"step": "b", "child": 41}}}
+    assert renumber.payload("task_completed", '{"data":{"unit":"12-3"}}', {12: 40}) == '{"data":{"unit":"12-3"}}'
+    assert renumber.event_key(12 << 24 | 5, {12: 40}) == 40 << 24 | 5
