@@ -21,6 +21,8 @@ from .procedures import test_renovation as renovation
 from .procedures import test_repair as repair
 from .procedures import test_special_incident as incident
 
+# a complaint whose analysis opens a repair order (a child instance)
+REPAIRED = dict(complaint.ANALYSIS, needs_repair=True, repair_location="陽台水管", someone_home=True)
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
@@ -43,8 +45,7 @@ def site_db(db: str, registry) -> tuple[str, dict[str, int], str, str]:
     slip.act("do_self", data={"result": "已訂票", "cost": "320.50"})
     made = {"golden_key_service": slip, "renovation": renovation.receive(make), "repair_order": repair.start(make),
             "special_incident": incident.start(make), "pet_registration": pet.start(make),
-            "complaint": complaint.handle(make, dict(complaint.ANALYSIS, needs_repair=True,
-                                                                       repair_location="陽台水管", someone_home=True)), "fee_collection": fees.arrears_run(make),
+            "complaint": complaint.handle(make, REPAIRED), "fee_collection": fees.arrears_run(make),
             "fire_emergency": fire.start(make)}
     engine = slip.engine
     engine.add_user("printer", sorted(registry.site.roles))
@@ -145,7 +146,7 @@ def test_a_second_site_joins_a_company_that_holds_one_under_new_ids(site, new_db
     before, after = Engine(second, registry), Engine(target, registry)
     try:
         children = 0
-        for workflow, old_id in ids.items():
+        for old_id in ids.values():
             old, new = before.show(old_id), after.show(moved[old_id])
             assert (new["site"], new["number"], new["status"], new["data"], new["balances"]) == (
                 "lake", old["number"], old["status"], old["data"], old["balances"])
