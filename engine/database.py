@@ -291,14 +291,15 @@ def _events(src: Store, dst: Store, ids: renumber.Ids) -> dict[int, str]:
 
 def _rows(src: Store, dst: Store, table: str, rule: _Merge) -> int:
     """The table's rows of the source, rewritten by `rule`, into the target; how many were the source's."""
-    columns = [c for c in src.columns(table) if c != rule.drop]
+    every = src.columns(table)
+    columns = [c for c in every if c != rule.drop]
     names = ", ".join(f'"{c}"' for c in columns)
     insert = (f"INSERT INTO {table} ({names}) VALUES ({','.join('?' * len(columns))})"
               + (" ON CONFLICT DO NOTHING" if rule.keep_held else ""))
     count, batch = 0, []
     for values in src.table_rows(table):
         count += 1
-        row = rule.rewrite(dict(zip(src.columns(table), values, strict=True)))
+        row = rule.rewrite(dict(zip(every, values, strict=True)))
         if row is not None:
             batch.append(tuple(row[c] for c in columns))
         if len(batch) == BATCH:
