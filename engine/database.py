@@ -190,10 +190,13 @@ def _rules(site: str, ids: renumber.Ids, heads: dict[int, str]) -> dict[str, _Me
         return dict(row, id=ids[row["id"]], parent_id=iid(row["parent_id"]), site=site, head=heads[row["id"]],
                     state=dumps(renumber.state(loads(row["state"]), ids)))
 
-    def event_of(column: str) -> Callable[[dict], dict]:
-        return lambda row: dict(row, instance_id=ids[row["instance_id"]], **{
-            column: None if row[column] is None else renumber.event_key(row[column], ids)},
-            **({"task": renumber.task(row["task"], ids)} if "task" in row else {}))
+    def of_event(row: dict) -> dict:  # (a ledger entry, a notification: the event that made it, its task)
+        row = dict(row, instance_id=ids[row["instance_id"]])
+        if row["event_id"] is not None:
+            row["event_id"] = renumber.event_key(row["event_id"], ids)
+        if "task" in row:
+            row["task"] = renumber.task(row["task"], ids)
+        return row
 
     return {
         "versions": _Merge(keep_held=True),
@@ -201,8 +204,8 @@ def _rules(site: str, ids: renumber.Ids, heads: dict[int, str]) -> dict[str, _Me
         "events": _Merge(),  # (rechained by _events)
         "tasks": _Merge(lambda row: dict(row, key=task_key(renumber.task(row["id"], ids)),
                                          id=renumber.task(row["id"], ids), instance_id=ids[row["instance_id"]])),
-        "ledger_entries": _Merge(event_of("event_id"), drop="id"),
-        "notifications": _Merge(event_of("event_id"), drop="id"),
+        "ledger_entries": _Merge(of_event, drop="id"),
+        "notifications": _Merge(of_event, drop="id"),
         "counters": _Merge(lambda row: dict(row, series=sites.series(site, row["series"]))),
         "users": _Merge(keep_held=True),
         "user_roles": _Merge(lambda row: dict(row, site=site), keep_held=True),
