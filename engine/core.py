@@ -458,8 +458,17 @@ class Run:
             self.state["tokens"][task["token"]] = {"step": rung.target, "groups": token["groups"]}
             self.enter(task["token"])
 
-    # --- ledgers ----------------------------------------------------------------------------------
+    # --- ledgers and records ----------------------------------------------------------------------
     def post(self, step: Step) -> None:
+        """What completing `step` writes beyond its fields: its ledger postings, and its record updates (effects
+        the caller applies in the same transaction)."""
+        for update in step.updates:
+            if update.when is not None and not self.evaluate(update.when, f"更新條件「{update.when.text}」"):
+                continue
+            key = self.evaluate(update.key, f"{step.title}要更新的資料")
+            self.effects.append({"type": "update_record", "record": update.record, "step": step.id,
+                                 "key": "" if key is None else str(_plain(key)), "field": update.field,
+                                 "state": update.state, "set": self.values(update.set, "更新欄位")})
         for post in step.posts:
             if post.when is not None and not self.evaluate(post.when, f"記帳條件「{post.when.text}」"):
                 continue

@@ -81,10 +81,11 @@ def _tables(src: Store, dst: Store) -> list[str]:
 
 
 def _verified(src: Store) -> int:
-    """The source's events, its every chain verified first."""
+    """The source's events, its every chain (instances' and records') verified first."""
     ok, events, problem = src.verify_chain()
     if not ok:
         raise Invalid(f"來源資料庫的稽核鏈不完整，未複製：{problem}")
+    _verified_records(src, "來源資料庫（未複製）")
     return events
 
 
@@ -127,6 +128,7 @@ def _as_site(dst: Store, site: str, title: str | None, number_prefix: str | None
     """What was the source's single site becomes `site` of the target."""
     dst.conn.execute("INSERT INTO sites (id, title, number_prefix) VALUES (?,?,?)", (site, title, number_prefix))
     dst.conn.execute("UPDATE instances SET site=? WHERE site=?", (site, DEFAULT_SITE))
+    dst.conn.execute("UPDATE records SET site=? WHERE site=?", (site, DEFAULT_SITE))
     dst.conn.execute("UPDATE user_roles SET site=? WHERE site IN (?, ?)", (site, COMPANY, DEFAULT_SITE))
     counters = dst.conn.execute("SELECT series, year, last FROM counters").fetchall()
     dst.conn.execute("DELETE FROM counters")
@@ -146,10 +148,19 @@ def _bytes(src: Store, dst: Store) -> None:
             dst.put_bytes(digest, body)
 
 
+def _verified_records(store: Store, what: str) -> int:
+    """The records' events of `store`, every record's chain verified."""
+    ok, events, problem = store.verify_records()
+    if not ok:
+        raise Invalid(f"{what}的資料稽核鏈不完整：{problem}")
+    return events
+
+
 def _verify(src: Store, dst: Store, counts: dict[str, int], events: int) -> dict:
     ok, copied, problem = dst.verify_chain()
     if not ok or copied != events:
         raise Invalid(f"複製後目標的稽核鏈不符：{problem or f'{copied} / {events} 個事件'}")
+    _verified_records(dst, "複製後目標")
     for table, count in counts.items():
         there = dst.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         if there != count:
@@ -220,6 +231,9 @@ def _rules(site: str, ids: renumber.Ids, heads: dict[int, str]) -> dict[str, _Me
         "attachment_uploads": _Merge(keep_held=True),
         "attachment_refs": _Merge(lambda row: dict(row, instance_id=ids[row["instance_id"]])),
         "copied_instances": _Merge(lambda row: dict(row, instance_id=ids[row["instance_id"]])),
+        # a record's chain is named by its uid, not its id or site: it verifies wherever the record goes
+        "records": _Merge(lambda row: dict(row, site=site), drop="id"),
+        "record_events": _Merge(drop="id"),
     }
 
 
@@ -318,6 +332,7 @@ def _verify_merged(src: Store, dst: Store, ids: renumber.Ids, copied: dict[str, 
     ok, _, problem = dst.verify_chain()
     if not ok:
         raise Invalid(f"複製後目標的稽核鏈不符：{problem}")
+    _verified_records(dst, "複製後目標")
     mine = set(ids.values())
     span = (min(mine), max(mine)) if mine else (0, -1)
     there = sum(n for i, n in dst.conn.execute("SELECT id, events FROM instances WHERE id BETWEEN ? AND ?", span)

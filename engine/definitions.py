@@ -1,7 +1,8 @@
 """Load forms, workflows and site settings from YAML into typed definitions, collecting every problem.
 
-`load` reads a definitions folder (goldkey.yaml, forms/, workflows/), validates each file against the
-meta-schema, builds the site (engine/sitedef.py), the forms (engine/formdef.py) and the workflows (here, each
+`load` reads a definitions folder (goldkey.yaml, records/, forms/, workflows/), validates each file against the
+meta-schema, builds the site (engine/sitedef.py), the record types (engine/recorddef.py), the forms
+(engine/formdef.py) and the workflows (here, each
 step by its kind's `build`), then lints them (engine/lint.py). Problems are collected with their
 `path:line:col`, never raised; `load_strict` raises them as one DefinitionError.
 """
@@ -23,7 +24,9 @@ from .errors import DefinitionError
 from .expressions import Expression
 from .forms import Form
 from .hints import did_you_mean
-from .model import Ledger, Post, Registry, Schedule, Site, Target, Workflow
+from .model import Ledger, Post, Registry, Schedule, Site, Target, Update, Workflow
+from .recorddef import build_record, check_refs
+from .records import RecordType
 from .sitedef import SITE_FILE, build_site, calendar_warnings
 from .steps import KINDS, Step
 from .steps.form import FormStep
@@ -40,8 +43,8 @@ def load(root: str | Path, display_root: str | None = None, templates: bool = Fa
     root = Path(root)
     prefix = display_root if display_root is not None else str(root)
     texts: dict[str, str] = {}
-    for rel in [SITE_FILE] + sorted(f"forms/{p.name}" for p in (root / "forms").glob("*.yaml")) + sorted(
-            f"workflows/{p.name}" for p in (root / "workflows").glob("*.yaml")):
+    for rel in [SITE_FILE] + [f"{folder}/{p.name}" for folder in ("records", "forms", "workflows")
+                              for p in sorted((root / folder).glob("*.yaml"))]:
         path = root / rel
         if path.is_file():
             texts[rel] = read_text(path)
@@ -129,6 +132,7 @@ def load_texts(texts: dict[str, str], prefix: str = "", lint_graph: bool = True)
         if source.data is not None:
             sources[rel] = source  # clean, or with unknown keys already reported and corrected: lint on
     site = build_site(sources.get(SITE_FILE), problems, warnings)
+    records = _records(sources, site, prefix, problems, warnings, broken)
     forms: dict[str, Form] = {}
     form_files: dict[str, str] = {}
     for rel, source in sources.items():
@@ -142,13 +146,14 @@ def load_texts(texts: dict[str, str], prefix: str = "", lint_graph: bool = True)
                                                         f"{_display(prefix, form_files[form.id])}"))
                 continue
             forms[form.id], form_files[form.id] = form, rel
+            check_refs(source, form, records, broken, problems)
     workflows: dict[str, Workflow] = {}
     wf_files: dict[str, str] = {}
     built: list[tuple[Workflow, Source]] = []
     for rel, source in sources.items():
         if not rel.startswith("workflows/"):
             continue
-        wf = _build_workflow(source, forms, problems, broken)
+        wf = _build_workflow(source, forms, problems, broken, records)
         if wf is None:
             continue
         if wf.id in workflows:
@@ -167,7 +172,29 @@ def load_texts(texts: dict[str, str], prefix: str = "", lint_graph: bool = True)
             found, notes = lint_workflow(wf, source, site, workflows, broken)
             problems += found
             warnings += notes
-    return Registry(Path(prefix or "."), site, forms, workflows, sorted(set(problems)), sorted(set(warnings)))
+    return Registry(Path(prefix or "."), site, forms, workflows, sorted(set(problems)), sorted(set(warnings)),
+                    records, {rel: texts[rel] for rel in sources if rel.startswith("records/")})
+
+
+def _records(sources: dict[str, Source], site: Site, prefix: str, problems: list[Problem],
+             warnings: list[Problem], broken: set[str]) -> dict[str, RecordType]:
+    """The record types of records/*.yaml, their lookups of one another checked once all are built."""
+    records: dict[str, RecordType] = {}
+    files: dict[str, tuple[str, Source]] = {}
+    for rel, source in sources.items():
+        if not rel.startswith("records/"):
+            continue
+        record = build_record(source, site, problems, warnings)
+        if record is None:
+            broken.add(source.data["id"])
+        elif record.id in records:
+            problems.append(source.problem(("id",), f"duplicate record type id '{record.id}': already defined in "
+                                                    f"{_display(prefix, files[record.id][0])}"))
+        else:
+            records[record.id], files[record.id] = record, (rel, source)
+    for record in records.values():
+        check_refs(files[record.id][1], record.form, records, broken, problems, "record type")
+    return records
 
 
 def version_of(files: dict[str, str]) -> str:
@@ -182,9 +209,11 @@ class Builder:
     """Builds one workflow's steps: what every kind's `build` uses to compile expressions and durations, read
     deadlines and postings, and report problems at their place."""
 
-    def __init__(self, source: Source, form: Form, ledgers: dict[str, Ledger], problems: list[Problem]) -> None:
+    def __init__(self, source: Source, form: Form, ledgers: dict[str, Ledger], problems: list[Problem],
+                 records: dict[str, RecordType] | None = None, broken: set[str] | None = None) -> None:
         self.source, self.form, self.ledgers, self.problems = source, form, ledgers, problems
         self.names = None if form.stub else form.properties
+        self.records, self.broken = records or {}, broken or set()
 
     def problem(self, kp: KeyPath, message: str, key: bool = False) -> None:
         self.problems.append(self.source.problem(kp, message, key))
@@ -214,6 +243,55 @@ class Builder:
             when = self.compile(pkp + ("when",), post["when"], "condition") if "when" in post else None
             if amount:
                 out.append(Post(post["ledger"], post["entry"], amount, when, post.get("memo")))
+        return out
+
+    def updates(self, kp: KeyPath, spec: dict | list | None) -> list[Update]:
+        """A step's `update:` (one mapping or a list): the record type known, its fields and state checked."""
+        if spec is None:
+            return []
+        out = []
+        listed = isinstance(spec, list)
+        for i, one in enumerate(spec if listed else [spec]):
+            ukp = kp + ("update",) + ((i,) if listed else ())
+            record = self.records.get(one["record"])
+            if record is None:
+                if one["record"] not in self.broken:
+                    self.problem(ukp + ("record",), f"unknown record type '{one['record']}'"
+                                                    f"{did_you_mean(one['record'], self.records)}; it must be the id "
+                                                    "of a file in records/")
+                continue
+            values = dict(one.get("set", {}))
+            state = one.get("state")
+            if "state" in values and record.states and "state" not in record.properties:
+                state = values.pop("state")  # (`set: {state: 借出}`: the record's state)
+                where = ukp + ("set", "state")
+            else:
+                where = ukp + ("state",)
+            if state is not None and not record.states:
+                self.problem(where, f"record type '{record.id}' has no states; leave out `state`")
+            elif state is not None and str(state) not in record.states:
+                self.problem(where, f"'{state}' is not a state of record type '{record.id}' ("
+                                    f"{', '.join(record.states)}){did_you_mean(str(state), record.states)}")
+            exprs = {}
+            for name, text in values.items():
+                if name not in record.properties:
+                    self.problem(ukp + ("set", name), f"record type '{record.id}' has no field '{name}'"
+                                                      f"{did_you_mean(name, record.properties)}", key=True)
+                elif name in record.key:
+                    self.problem(ukp + ("set", name), f"'{name}' is part of the key of record type '{record.id}': "
+                                                      "a step cannot change which record it is", key=True)
+                expr = self.compile(ukp + ("set", name), text if isinstance(text, str) else repr(text), "value")
+                if expr:
+                    exprs[name] = expr
+            key = self.compile(ukp + ("key",), one["key"], "key")
+            when = self.compile(ukp + ("when",), one["when"], "condition") if "when" in one else None
+            field = one["key"] if isinstance(one["key"], str) and one["key"] in self.form.properties else None
+            ref = self.form.refs.get(field or "")
+            if field and ref is not None and ref.record != record.id:
+                self.problem(ukp + ("key",), f"field '{field}' looks up record type '{ref.record}', not "
+                                             f"'{record.id}'")
+            if key:
+                out.append(Update(record.id, key, exprs, None if state is None else str(state), when, field))
         return out
 
     def due(self, kp: KeyPath, spec: dict) -> Due | None:
@@ -312,7 +390,7 @@ def _targets(source: Source, data: dict, problems: list[Problem]) -> list[Target
 
 
 def _build_workflow(source: Source, forms: dict[str, Form], problems: list[Problem],
-                    broken: set[str]) -> Workflow | None:
+                    broken: set[str], records: dict[str, RecordType]) -> Workflow | None:
     data = source.data
     form = forms.get(data["form"])
     if form is None and data["form"] in broken:  # reported in its own file; still lint this one
@@ -324,7 +402,7 @@ def _build_workflow(source: Source, forms: dict[str, Form], problems: list[Probl
                                                   "it must be the id of a file in forms/"))
         return None
     ledgers = {lid: _ledger(lid, spec) for lid, spec in data.get("ledgers", {}).items()}
-    b = Builder(source, form, ledgers, problems)
+    b = Builder(source, form, ledgers, problems, records, broken)
     spec = data["start"]
     fields = tuple(spec.get("fields", []))
     start = FormStep(id="start", title=spec.get("title", "開始"), keypath=("start",), roles=tuple(spec["roles"]),

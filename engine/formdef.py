@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from .defcheck import check_fields, compile_at
-from .forms import Form, Rule
+from .forms import REF_FORMAT, Form, Rule
 from .hints import did_you_mean
 from .model import Site
 from .yamlsrc import KeyPath, Problem, Source
@@ -31,6 +31,7 @@ def build_form(source: Source, site: Site, problems: list[Problem], warnings: li
     props = schema["properties"]
     _check_keywords(source, ("schema",), schema, problems)
     _untitled(source, ("schema",), schema, warnings)
+    _lookups(source, props, problems)
     check_fields(source, ("schema", "required"), schema.get("required", []), props, problems)
     rules = []
     for i, rule in enumerate(data.get("rules", [])):
@@ -79,7 +80,7 @@ _KEYWORDS = frozenset("""type title description enum const default examples form
     contains minContains maxContains properties required additionalProperties patternProperties propertyNames
     minProperties maxProperties dependentRequired dependentSchemas allOf anyOf oneOf not if then else $ref $defs
     $schema $id $anchor $comment readOnly writeOnly deprecated contentMediaType contentEncoding
-    unevaluatedProperties unevaluatedItems""".split())
+    unevaluatedProperties unevaluatedItems record fill""".split())
 
 
 @cache
@@ -107,6 +108,31 @@ def _no_dynamic(node: Any) -> Any:
     if isinstance(node, list):
         return [_no_dynamic(v) for v in node]
     return node
+
+
+def _lookups(source: Source, props: dict, problems: list[Problem]) -> None:
+    """`format: ref` names its record type; `record:` and `fill:` belong to such a field only."""
+    for name, sub in props.items():
+        if not isinstance(sub, dict):
+            continue
+        kp = ("schema", "properties", name)
+        if sub.get("format") == REF_FORMAT:
+            if not isinstance(sub.get("record"), str):
+                problems.append(source.problem(kp, f"lookup field '{name}' (`format: ref`) needs `record:` naming "
+                                                   "a record type, e.g. `record: unit`"))
+            if "fill" in sub and not (isinstance(sub["fill"], dict) and all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in sub["fill"].items())):
+                problems.append(source.problem(kp + ("fill",), "`fill` maps fields of this form to fields of the "
+                                                               "record, e.g. `fill: {owner_name: owner, phone: "
+                                                               "phone}`"))
+            if sub.get("type", "string") != "string":
+                problems.append(source.problem(kp + ("type",), f"lookup field '{name}' holds a record's key: its "
+                                                               "type is string"))
+        else:
+            for key in ("record", "fill"):
+                if key in sub:
+                    problems.append(source.problem(kp + (key,), f"`{key}` belongs to a lookup field: add `format: "
+                                                                "ref` to look up a record", key=True))
 
 
 def _untitled(source: Source, keypath: KeyPath, schema: dict, warnings: list[Problem]) -> None:

@@ -22,6 +22,18 @@ class Rule:
     field: str | None
 
 
+@dataclass(frozen=True)
+class Ref:
+    """A field that holds the key of a record (`format: ref`): the record type, and the fields filled from the
+    record's when one is chosen ({field: record field})."""
+
+    record: str
+    fill: dict[str, str] = field(default_factory=dict)
+
+
+REF_FORMAT = "ref"
+
+
 @dataclass
 class Form:
     """A loaded form definition plus the helpers the runtime needs."""
@@ -42,6 +54,9 @@ class Form:
         self.schema = with_money_patterns(self.schema)
         self.properties: dict[str, dict] = self.schema.get("properties", {})
         self.required: frozenset[str] = frozenset(self.schema.get("required", []))
+        self.refs: dict[str, Ref] = {name: Ref(str(s.get("record", "")), dict(s.get("fill") or {}))
+                                     for name, s in self.properties.items()
+                                     if isinstance(s, dict) and s.get("format") == REF_FORMAT}
 
     def hidden_from(self, roles) -> set[str]:
         """The customer fields (`confidential`) hidden from someone with `roles`: all of them, unless one of
@@ -165,7 +180,7 @@ _MESSAGES = {  # JSON Schema keyword -> what staff read
 # checker in both. A schema using anything else is validated by jsonschema alone.
 _FAST_KEYWORDS = frozenset("""type title description enum const minLength maxLength pattern minimum maximum
     exclusiveMinimum exclusiveMaximum multipleOf items minItems maxItems uniqueItems properties required
-    additionalProperties format default examples $comment readOnly writeOnly deprecated""".split())
+    additionalProperties format default examples $comment readOnly writeOnly deprecated record fill""".split())
 
 
 def _fast(schema: dict):
@@ -215,6 +230,8 @@ def with_money_patterns(schema: dict) -> dict:
             if node.get("format") == MONEY_FORMAT:
                 node.setdefault("type", "string")
                 node.setdefault("pattern", _NON_NEGATIVE_MONEY)
+            elif node.get("format") == REF_FORMAT:  # the key of a record
+                node.setdefault("type", "string")
             elif node.get("format") == "attachment":  # the id (content hash) of an uploaded file
                 node.setdefault("type", "string")
                 node.setdefault("pattern", "^[0-9a-f]{64}$")

@@ -1,6 +1,6 @@
 """The meta-schema every definition file is checked against, and its errors as fix-it problems.
 
-The meta-schema is JSON Schema assembled from the parts below (workflow, form, site) and the fragment each
+The meta-schema is JSON Schema assembled from the parts below (workflow, form, record, site) and the fragment each
 registered step kind owns (`Step.schema()`); `goldkey schema` writes it out for editors.
 """
 
@@ -87,6 +87,17 @@ def _document(kinds: tuple) -> dict:
             "properties": {"title": TEXT, "template": {"type": "string", "pattern": "^[A-Za-z0-9_\\-]+\\.docx$"},
                            "copies": {"type": "array", "items": TEXT, "minItems": 1},
                            "signatures": {"type": "array", "items": TEXT, "minItems": 1}}}}}}
+    form = defs["form"]["properties"]
+    defs["record"] = {"type": "object", "additionalProperties": False, "required": ["id", "title", "key", "schema"],
+      "properties": {"id": ID, "title": TEXT, "description": TEXT, "schema": form["schema"], "ui": form["ui"],
+        "rules": form["rules"], "confidential": form["confidential"],
+        "key": {"type": "array", "items": ID, "minItems": 1, "uniqueItems": True},
+        "search": IDS, "columns": IDS, "roles": ROLES, "edit": ROLES,
+        "states": {"type": "object", "additionalProperties": False, "required": ["initial"],
+                   "properties": {"initial": TEXT, "list": {"type": "array", "items": TEXT, "minItems": 2,
+                                                            "uniqueItems": True},
+                                  "moves": {"type": "object", "minProperties": 1, "additionalProperties": {
+                                      "type": "array", "items": TEXT, "uniqueItems": True}}}}}}
     defs["site"] = {"type": "object", "additionalProperties": False, "required": ["roles"],
       "properties": {"site": TEXT, "timezone": TEXT, "verify_url": {"type": "string", "pattern": "^https?://"},
         "admin_roles": {"type": "array", "items": ID, "uniqueItems": True},
@@ -106,7 +117,7 @@ def _document(kinds: tuple) -> dict:
 
 
 def _errors(kind: str, data: object) -> Iterator[ValidationError]:
-    """Every meta-schema error in a file of `kind` (site, form or workflow). A workflow's steps are each checked
+    """Every meta-schema error in a file of `kind` (site, form, record or workflow). A workflow's steps are each checked
     against their own kind's fragment (the same as the full document's dispatch on `kind`, a third of the time)."""
     validators = _validators(tuple(KINDS.items()))
     yield from validators[kind].iter_errors(data)
@@ -126,7 +137,7 @@ def _validators(kinds: tuple) -> dict[str, Draft202012Validator]:
     defs = _document(kinds)["$defs"]
     workflow = copy.deepcopy(defs["workflow"])
     workflow["properties"]["steps"]["additionalProperties"] = {k: v for k, v in defs["step"].items() if k != "allOf"}
-    parts = dict(workflow=workflow, form=defs["form"], site=defs["site"],
+    parts = dict(workflow=workflow, form=defs["form"], site=defs["site"], record=defs["record"],
                  **{f"step_{k}": defs[f"step_{k}"] for k, _ in kinds})
     return {name: Draft202012Validator(schema) for name, schema in parts.items()}
 

@@ -19,6 +19,7 @@ from .hints import did_you_mean
 from .workcalendar import BusinessCalendar
 
 if TYPE_CHECKING:
+    from .records import RecordType
     from .steps.base import Step
 
 
@@ -29,6 +30,20 @@ class Post:
     amount: Expression
     when: Expression | None = None
     memo: str | None = None
+
+
+@dataclass
+class Update:
+    """A step's `update:` of a record, applied as the step completes, in its transaction: the record of type
+    `record` whose key is the value of `key`, its fields in `set` given the values of their expressions, moved to
+    `state` (checked against the type's moves); only `when` the condition holds."""
+
+    record: str
+    key: Expression
+    set: dict[str, Expression]
+    state: str | None = None
+    when: Expression | None = None
+    field: str | None = None  # the form field holding the key, where `key` is one
 
 
 @dataclass
@@ -152,6 +167,16 @@ class Registry:
     workflows: dict[str, Workflow]
     problems: list
     warnings: list = field(default_factory=list)  # things to fix that do not stop the engine
+    records: dict[str, RecordType] = field(default_factory=dict)  # record types (master data), by id
+    record_files: dict[str, str] = field(default_factory=dict)  # records/*.yaml: relative path -> text
+
+    def record(self, record_id: str) -> RecordType:
+        try:
+            return self.records[record_id]
+        except KeyError:
+            known = "、".join(r.title for r in self.records.values()) or "無"
+            raise NotFound(f"沒有資料類別「{record_id}」{did_you_mean(record_id, self.records)}"
+                           f"（已定義：{known}）") from None
 
     def workflow(self, workflow_id: str) -> Workflow:
         try:

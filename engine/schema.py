@@ -156,8 +156,27 @@ def _m0010_copied_instances(m: Migration) -> None:
           "source_head TEXT, source_events INTEGER, copied_at TEXT)")
 
 
+def _m0011_records(m: Migration) -> None:
+    """Records (master data: units, customers, keys) of a site, one row per record with its current data and state,
+    and their events: each record's own hash chain, like an instance's, named by the record's `uid` (so a copy to
+    another database keeps it verifiable whatever ids it gets there). `search`: the key and the searched fields'
+    text, lower-cased, for the search as you type."""
+    m.ddl("CREATE TABLE records (id {serial}, uid TEXT NOT NULL, site TEXT NOT NULL, type TEXT NOT NULL, "
+          "key TEXT NOT NULL, state TEXT, data TEXT NOT NULL, search TEXT, revision INTEGER NOT NULL, "
+          "events INTEGER NOT NULL, head TEXT NOT NULL, created_at TEXT, created_by TEXT, updated_at TEXT, "
+          "updated_by TEXT)")
+    m.ddl("CREATE UNIQUE INDEX records_key ON records (site, type, key)")
+    m.ddl("CREATE UNIQUE INDEX records_uid ON records (uid)")
+    m.ddl("CREATE INDEX records_type ON records (type, site, state)")
+    m.ddl("CREATE TABLE record_events (id {serial}, record TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT, "
+          "actor TEXT, kind TEXT, payload TEXT, hash TEXT)")
+    m.ddl("CREATE UNIQUE INDEX record_events_seq ON record_events (record, seq)")
+    m.append_only("record_events")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Migration], None]]] = [
     ("0001_initial", _m0001_initial), ("0002_time", _m0002_time), ("0003_prints", _m0003_prints),
     ("0004_tokens", _m0004_tokens), ("0005_attachments", _m0005_attachments), ("0006_access", _m0006_access),
     ("0007_attachment_bytes", _m0007_attachment_bytes), ("0008_sites", _m0008_sites),
-    ("0009_site_calendars", _m0009_site_calendars), ("0010_copied_instances", _m0010_copied_instances)]
+    ("0009_site_calendars", _m0009_site_calendars), ("0010_copied_instances", _m0010_copied_instances),
+    ("0011_records", _m0011_records)]

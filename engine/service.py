@@ -22,6 +22,7 @@ from .inputs import check_input
 from .jsontext import dumps, loads
 from .model import Registry, Workflow
 from .people import People
+from .recordservice import Records
 from .store import COMPANY, DEFAULT_SITE, GENESIS, open_store
 from .views import describe, instance_view, task_view
 from .workcalendar import BusinessCalendar
@@ -37,7 +38,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Engine(People):
+class Engine(People, Records):
     """Runs workflows from a definitions folder on one database (an SQLite file or PostgreSQL).
 
     One Engine per thread: it owns one database connection and a cache of the rows it wrote. Engines in
@@ -246,8 +247,8 @@ class Engine(People):
     def _version(self, version: str) -> Workflow:
         wf = self._versions.get(version)
         if wf is None:
-            files = self.store.version_files(version)
-            old = definitions.load_texts(files, lint_graph=False)
+            files = self.store.version_files(version)  # (with today's record types: master data is not versioned)
+            old = definitions.load_texts({**self.registry.record_files, **files}, lint_graph=False)
             wf = next(iter(old.workflows.values()))
             wf.version = version
             wf.calendar, wf.site_roles = self.registry.site.calendar, self.registry.site.roles
@@ -267,7 +268,8 @@ class Engine(People):
         actor = self.actor(user, now, site)
         wf = self._at_site(wf, site)
         with self._transaction():
-            row = self._start(wf, actor, data or {}, now, None, site=site)
+            data = self.looked_up(wf, wf.start.fields, data or {}, site)
+            row = self._start(wf, actor, data, now, None, site=site)
         return dict(instance_view(wf, row), site=site)
 
     def start_sites(self, workflow_id: str, user: str) -> list[dict]:
@@ -336,6 +338,9 @@ class Engine(People):
         if task_id not in row["state"].get("tasks", {}) and self.store.task_status(task_id) is None:
             raise NotFound(f"沒有任務 {task_id}")
         wf = self.workflow_at(row["version"], row["site"])
+        task = row["state"].get("tasks", {}).get(task_id)
+        if task is not None and data:
+            data = self.looked_up(wf, wf.steps[task["step"]].fields, data, row["site"])
         result = core.complete(wf, row["state"], task_id, actor, outcome, data, comment, now, owned=True)
         with self._transaction():
             new = self._persist(wf, row, result, actor, now)
@@ -601,9 +606,11 @@ class Engine(People):
         return [self.store.setting("verify_secret")] + self.store.settings_under("verify_secret:")
 
     def audit(self) -> dict:
-        """Recompute every instance's event hash chain: {ok, events, problem}."""
+        """Recompute every instance's and every record's event hash chain: {ok, events, record_events, problem}."""
         ok, count, problem = self.store.verify_chain()
-        return {"ok": ok, "events": count, "problem": problem or None}
+        records_ok, record_events, record_problem = self.store.verify_records()
+        return {"ok": ok and records_ok, "events": count, "record_events": record_events,
+                "problem": problem or record_problem or None}
 
     # --- the write path (always inside store.write()) -----------------------------------------------
     def _start(self, wf: Workflow, actor: Actor, data: dict, now: datetime, parent: int | None,
@@ -649,6 +656,11 @@ class Engine(People):
                 if child["status"] != "active":  # the child ended at once
                     done = core.child_done(wf, state, child["id"], child["outcome"], now)
                     state, events = done.state, events + done.events
+            elif effect["type"] == "update_record":
+                self._apply_update(effect, row["site"], actor.user if actor else None,
+                                   {"id": iid, "number": state.get("number"), "workflow": wf.id}, now)
+                events.append({"type": "record_updated", "step": effect["step"], "task": None,
+                               "payload": {k: effect[k] for k in ("record", "key", "state", "set")}})
             elif effect["type"] == "cancel_child":
                 child = self.store.instance_row(effect["child"])
                 child_wf = self.workflow_at(child["version"], child["site"])

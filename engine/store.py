@@ -16,6 +16,7 @@ from pathlib import Path
 from .errors import Conflict, Invalid, NotFound
 from .jsontext import dumps, loads
 from .money import fen_text
+from .recordstore import RecordRows
 from .schema import DIGEST, MIGRATIONS
 
 GENESIS = "0" * 64
@@ -75,7 +76,7 @@ def chain(prev: str, fields: tuple) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-class Store:
+class Store(RecordRows):
     """What the engine asks of its database. A subclass gives `conn` (a DB-API connection taking `?` parameters),
     `write()`, `savepoint()`, `close()`, the DDL of the schema and the statements below that differ by dialect."""
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ..deadlines import Due, Rung
     from ..durations import Duration
     from ..expressions import Expression
-    from ..model import Post
+    from ..model import Post, Update
     from ..yamlsrc import KeyPath
 
 KINDS: dict[str, type[Step]] = {}
@@ -84,6 +84,7 @@ class Step:
     fields: tuple[str, ...] = ()
     required: frozenset[str] = frozenset()
     posts: list[Post] = field(default_factory=list)
+    updates: list[Update] = field(default_factory=list)
 
     # --- the definition ---------------------------------------------------------------------------
     @classmethod
@@ -102,7 +103,8 @@ class Step:
         """The keys every kind shares: title, description, ledger postings."""
         kp = ("steps", sid)
         return dict(id=sid, title=spec.get("title", sid), titled="title" in spec, keypath=kp,
-                    description=spec.get("description"), posts=b.posts(kp, spec.get("post", [])))
+                    description=spec.get("description"), posts=b.posts(kp, spec.get("post", [])),
+                    updates=b.updates(kp, spec.get("update")))
 
     @classmethod
     def options(cls, b: Any, kp: KeyPath, spec: dict) -> dict:
@@ -179,6 +181,10 @@ class Step:
         if self.fields:
             out["fields"] = list(self.fields)
             out["required"] = sorted(self.required)
+        if self.updates:
+            out["update"] = [{"record": u.record, "key": u.key.text, "state": u.state,
+                              "set": {k: e.text for k, e in u.set.items()}, "when": u.when.text if u.when else None}
+                             for u in self.updates]
         if self.posts:
             out["post"] = [{"ledger": p.ledger, "entry": p.entry, "amount": p.amount.text,
                             "when": p.when.text if p.when else None} for p in self.posts]

@@ -23,7 +23,13 @@ POST = {"type": "array", "items": {"type": "object", "additionalProperties": Fal
         "required": ["ledger", "entry", "amount"],
         "properties": {"ledger": ID, "entry": ID, "amount": {"type": ["string", "integer"]}, "when": EXPR,
                        "memo": TEXT}}}
-COMMON = {"kind": {"type": "string"}, "title": TEXT, "description": TEXT, "post": POST}
+_UPDATE = {"type": "object", "additionalProperties": False, "required": ["record", "key"],
+           "properties": {"record": ID, "key": EXPR, "state": TEXT, "when": EXPR,
+                          "set": {"type": "object", "minProperties": 1, "propertyNames": ID,
+                                  "additionalProperties": {"type": ["string", "number", "boolean"]}}}}
+# `update: {record: key, key: key_no, set: {state: 借出, holder: borrower}}`, or a list of them
+UPDATE = {"oneOf": [_UPDATE, {"type": "array", "minItems": 1, "items": _UPDATE}]}
+COMMON = {"kind": {"type": "string"}, "title": TEXT, "description": TEXT, "post": POST, "update": UPDATE}
 TASK = dict(COMMON, roles=ROLES, due=DUE, deadlines={"type": "array", "minItems": 1, "items": RUNG}, holds=HOLDS)
 COMMENT_REQUIRED = {"type": "array", "items": ID}
 
