@@ -2,46 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import click
 
 from . import definitions
+from .cliutil import engine_of as _engine
+from .cliutil import out as _out
+from .cliutil import parse_data as _parse_data
 from .errors import Conflict, DefinitionError, Forbidden, GoldkeyError, Invalid, NotFound, Unavailable
+from .recordcli import records
 
 EXIT_CODES = {Invalid: 1, DefinitionError: 1, Forbidden: 3, NotFound: 4, Conflict: 5, Unavailable: 6}
-
-
-def _out(value: object) -> None:
-    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
-
-
-def _parse_data(text: str | None) -> dict | None:
-    if text is None:
-        return None
-    if text.startswith("@"):
-        try:
-            text = Path(text[1:]).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise Invalid(f"cannot read --data file {text[1:]}: {exc.strerror}") from None
-    try:  # money is never read as a float; NaN and Infinity are not JSON
-        data = json.loads(text, parse_float=Decimal, parse_constant=_not_json)
-    except json.JSONDecodeError as exc:
-        raise Invalid(f"--data is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise Invalid("--data is nested too deeply") from None
-    if not isinstance(data, dict):
-        raise Invalid('--data must be a JSON object, e.g. {"owner": "王先生"}')
-    return data
-
-
-def _not_json(name: str) -> None:
-    raise Invalid(f"--data is not valid JSON: {name} is not a number JSON allows")
 
 
 def _parse_day(text: str | None, what: str) -> date | None:
@@ -103,15 +78,6 @@ def main(ctx: click.Context, db: str, defs: str) -> None:
       goldkey start key_lending --as wang --data '{"owner": "李先生"}'
     """
     ctx.obj = {"db": db, "defs": defs}
-
-
-def _engine(ctx: click.Context):
-    from .service import Engine
-
-    if "engine" not in ctx.obj:
-        ctx.obj["engine"] = Engine(ctx.obj["db"], ctx.obj["defs"])
-        ctx.call_on_close(ctx.obj["engine"].close)
-    return ctx.obj["engine"]
 
 
 @main.command()
@@ -780,7 +746,7 @@ def db_copy(source: str, target: str, site: str | None, title: str | None, prefi
 @main.command()
 @click.pass_context
 def audit(ctx: click.Context) -> None:
-    """Verify the hash chain of the event log.
+    """Verify the hash chains of the event log: every instance's and every record's.
 
     \b
     Example:
@@ -791,6 +757,8 @@ def audit(ctx: click.Context) -> None:
     if not report["ok"]:
         sys.exit(1)
 
+
+main.add_command(records)
 
 if __name__ == "__main__":  # python -m engine.cli
     main()

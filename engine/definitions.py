@@ -44,7 +44,7 @@ def load(root: str | Path, display_root: str | None = None, templates: bool = Fa
     prefix = display_root if display_root is not None else str(root)
     texts: dict[str, str] = {}
     for rel in [SITE_FILE] + [f"{folder}/{p.name}" for folder in ("records", "forms", "workflows")
-                              for p in sorted((root / folder).glob("*.yaml"))]:
+                              for p in (sorted((root / folder).glob("*.yaml")) if (root / folder).is_dir() else [])]:
         path = root / rel
         if path.is_file():
             texts[rel] = read_text(path)

@@ -341,7 +341,7 @@ class Records:
                 problems += exc.details
             problems += rt.validate(cells) if not problems else []
             state = raw.get("state") or None
-            if not problems and state is not None and state not in rt.states:
+            if state is not None and state not in rt.states:
                 problems.append({"field": "state", "message": f"狀態只能是：{'、'.join(rt.states) or '（無狀態）'}"})
             key = rt.key_of(cells) if not problems else ""
             if key and key in seen:

@@ -6,7 +6,8 @@ import re
 from typing import Any
 
 ROUGH = '甲&乙 <丙> "丁"'  # text that breaks a document if it is not escaped
-_PATTERNED = ("13800000000", "2026-12", "2026-12-01", "09:00", "A1", "1")  # tried on a `pattern`, in order
+# tried on a `pattern`, in order
+_PATTERNED = ("13800000000", "2026-12", "2026-12-01", "09:00", "A1", "1", "11010119900101123X")
 
 
 def _matches(pattern: str, text: str) -> bool:
@@ -48,11 +49,37 @@ def value(name: str, schema: dict, rough: bool = False) -> Any:
     return text[:schema["maxLength"]] if isinstance(schema.get("maxLength"), int) else text
 
 
-def data(form, names=None, rough: bool = False) -> dict:
-    """Sample values for the form's fields (`names`, default all), leaving out what has no sample (files)."""
+def data(form, names=None, rough: bool = False, records: dict | None = None) -> dict:
+    """Sample values for the form's fields (`names`, default all), leaving out what has no sample (files; a lookup
+    without `records`, the record types: with them, the key of the type's sample record)."""
     out = {}
     for name in names if names is not None else form.properties:
-        sample = value(name, form.properties.get(name, {}), rough)
+        ref = form.refs.get(name) if hasattr(form, "refs") else None
+        if ref is not None:
+            target = (records or {}).get(ref.record)
+            sample = target.key_of(data(target.form, records=records)) if target else None
+        else:
+            sample = value(name, form.properties.get(name, {}), rough)
         if sample is not None:
             out[name] = sample
+    return out
+
+
+def records(types: dict) -> list[tuple[str, dict]]:
+    """A sample record of every record type, (type, data), each after the types its lookups name: what
+    `data(form, records=types)` refers to."""
+    out: list[tuple[str, dict]] = []
+    done: set[str] = set()
+
+    def add(rt, seen: frozenset) -> None:
+        if rt.id in done or rt.id in seen:
+            return
+        for ref in rt.form.refs.values():
+            if ref.record in types:
+                add(types[ref.record], seen | {rt.id})
+        done.add(rt.id)
+        out.append((rt.id, data(rt.form, records=types)))
+
+    for rt in types.values():
+        add(rt, frozenset())
     return out

@@ -36,6 +36,7 @@ def seed(db: str | Path, registry: Registry, sites: int = 0) -> Iterator[str]:
             engine.add_user(name, [role], display, site=site)
             engine.set_password(name, password)
             yield f"  {name:<20} {password:<22} {label}"
+        yield from _records(engine, registry, [site for site, _, _ in places] or [None])
         started = 0
         for wf in sorted(registry.workflows.values(), key=lambda w: w.id):
             if engine.has_instances(wf.id):
@@ -43,13 +44,40 @@ def seed(db: str | Path, registry: Registry, sites: int = 0) -> Iterator[str]:
             data = samples.data(wf.form, [n for n in wf.start.fields if n in wf.start.required])
             for site, _, _ in places or [(None, None, None)]:
                 try:
-                    engine.start(wf.id, wf.start.roles[0], data, site)
+                    engine.start(wf.id, wf.start.roles[0], _chosen(engine, wf, data, site), site)
                     started += 1
                 except GoldkeyError:
                     continue  # a form whose sample data does not pass: start it by hand in the UI
         yield f"demo instances started: {started}"
     finally:
         engine.close()
+
+
+def _records(engine: Engine, registry: Registry, sites: list[str | None]) -> Iterator[str]:
+    """The demo records: each type's `records/<type>.demo.csv` beside its definition, at every demo site, imported
+    once, by a demo user who may edit them (types a lookup names first)."""
+    from engine.recordio import read_sheet
+
+    for type_id, _ in samples.records(registry.records):
+        rt = registry.records[type_id]
+        sheet = registry.root / "records" / f"{type_id}.demo.csv"
+        if not sheet.is_file() or not rt.editors or engine.records(type_id, rt.editors[0], page=1, per_page=1)["total"]:
+            continue
+        rows = read_sheet(rt, sheet.read_bytes(), sheet.name)
+        for site in sites:
+            report = engine.import_records(type_id, rt.editors[0], rows, partial=True, site=site)
+            yield f"demo {rt.title}: {report['created']} ({site or 'default'})"
+
+
+def _chosen(engine: Engine, wf, data: dict, site: str | None) -> dict:
+    """Sample start data with each lookup field set to a record the site has (when it has one)."""
+    out = dict(data)
+    for name, ref in wf.form.refs.items():
+        if name in wf.start.fields:
+            found = engine.lookup(ref.record, wf.start.roles[0], "", site, limit=1)
+            if found:
+                out[name] = found[0]["key"]
+    return out
 
 
 _NUMERALS = "〇一二三四五六七八九十"

@@ -152,8 +152,32 @@ def clock() -> Clock:
     return Clock()
 
 
+# the test site's units register (records/unit.yaml): what the repair orders of the tests choose
+UNITS = [{"building": "7棟", "unit": "602", "area": 96.0, "owner": "周先生", "phone": "13511112222"},
+         {"building": "1棟", "unit": "101", "area": 89.2, "owner": "李先生", "phone": "13800000000"},
+         {"building": "3棟", "unit": "601", "area": 118.6, "owner": "林小姐", "phone": "13900002222"}]
+
+
+def add_units(db: str | Path, site: str = "default") -> None:
+    """The test units into the database at `db` (made if new), as an import would write them."""
+    from engine.recordservice import _search
+    from engine.store import open_store
+
+    rt = definitions.load_strict(REPO).records["unit"]
+    store = open_store(db)
+    try:
+        with store.write():
+            for data in UNITS:
+                if store.record_at(site, "unit", rt.key_of(data)) is None:
+                        store.save_record(None, site, "unit", rt.key_of(data), "自住", data, _search(rt, data),
+                                      "imported", {"data": data, "state": "自住"}, None, "2026-11-01T00:00:00+00:00")
+    finally:
+        store.close()
+
+
 @pytest.fixture
 def engine(new_db, registry, clock):
+    add_units(new_db())
     eng = Engine(new_db(), registry, clock=clock)
     yield eng
     eng.close()
@@ -191,6 +215,7 @@ class Cli:
 
 @pytest.fixture
 def cli(new_db) -> Cli:
+    add_units(new_db("cli.db"))
     return Cli(new_db("cli.db"))
 
 
@@ -261,6 +286,7 @@ class StoreRun:
         self.registry = registry
         self.wf = registry.workflow(workflow)
         self.clock = Clock(now)
+        add_units(db)
         self.engine = Engine(db, registry, clock=self.clock)
         self.iid: int | None = None
 

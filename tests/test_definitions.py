@@ -15,10 +15,10 @@ from .conftest import REPO, TOY, Cli
 
 
 def copy_defs(src, dst):
-    for name in ("goldkey.yaml", "forms", "workflows", "printouts"):
+    for name in ("goldkey.yaml", "records", "forms", "workflows", "printouts"):
         if (src / name).is_dir():
             shutil.copytree(src / name, dst / name)
-        else:
+        elif (src / name).exists():
             shutil.copy(src / name, dst / name)
     return dst
 

@@ -16,7 +16,7 @@ from engine import definitions
 from server import forms_html
 from server.app import create_app
 
-from .conftest import REPO, Clock
+from .conftest import REPO, Clock, add_units
 
 PASSWORD = "secret-pass"
 SLIP = {"f.owner": "李先生", "f.unit": "3-1201", "f.phone": "13800000000", "f.category": "訂票",
@@ -158,6 +158,7 @@ class Site:
 @pytest.fixture
 def site(new_db, tmp_path, registry):
     clock = Clock()
+    add_units(new_db("ui.db"))
     app = create_app(new_db("ui.db"), registry, tick_seconds=0, clock=clock)
     with TestClient(app):  # runs the lifespan once; every browser below shares the app
         s = Site(app, clock)
@@ -283,7 +284,7 @@ def test_inbox_lists_overdue_tasks_first_with_local_due_times(site):
 def test_inbox_filters_by_workflow_and_shows_notifications(site):
     site.start_slip()
     site.engine.start("repair_order", "wang", {
-        "source": "業主報修", "reporter": "李", "phone": "13800000000", "unit": "1-101", "location": "廚房",
+        "source": "業主報修", "reporter": "李", "phone": "13800000000", "unit": "1棟 101", "location": "廚房",
         "description": "漏水", "someone_home": True, "emergency": False})
     fire = site.post_form("wang", "/start/fire_emergency", {
         "f.location": "3棟大堂", "f.discovered_at": "2026-11-02T09:20", "f.reported_by": "王小明"})
@@ -556,7 +557,7 @@ def test_a_table_field_renders_three_blank_rows_named_by_index(site):
     page = site.as_("wang").get("/start/repair_order")
     assert page.status_code == 200
     inst = site.engine.start("repair_order", "wang", {
-        "source": "業主報修", "reporter": "李", "phone": "13800000000", "unit": "1-101", "location": "廚房",
+        "source": "業主報修", "reporter": "李", "phone": "13800000000", "unit": "1棟 101", "location": "廚房",
         "description": "漏水", "someone_home": True, "emergency": False})
     iid = inst["id"]
     site.user("foreman", ["repair_foreman"])

@@ -148,7 +148,7 @@ class Walk:
     def attempt(self, where: str, names, act):
         """`act(data)` with sample data of `names`; a refused field that is a yes/no or a choice is changed and
         tried again (the messages are read). None when the data cannot be made to pass."""
-        data = samples.data(self.wf.form, names)
+        data = samples.data(self.wf.form, names, records=self.engine.registry.records)
         for _ in range(6):
             try:
                 return act(data)
@@ -201,6 +201,8 @@ def walked(request, tmp_path_factory):
         for user in PEOPLE:
             app.state.engine.add_user(user, sorted(registry.site.roles), f"示範{user}")
             app.state.engine.set_password(user, PASSWORD)
+        for type_id, data in samples.records(registry.records):  # (what the forms' lookups choose)
+            app.state.engine.add_record(type_id, PEOPLE[0], data)
         for wid, wf in sorted(registry.workflows.items()):
             walk = Walk(app, wf, clock)
             for choice in range(3):

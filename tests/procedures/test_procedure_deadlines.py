@@ -12,7 +12,7 @@ import pytest
 
 from engine.service import Engine
 
-from ..conftest import Cli, Clock
+from ..conftest import Cli, Clock, add_units
 from .test_renovation import APPLICATION, DOCUMENTS
 from .test_repair import REPORT, SIGN_OFF
 
@@ -34,6 +34,7 @@ def events(inst: dict, kind: str) -> list[dict]:
 def site(new_db, tmp_path, registry):
     """An engine on a SQLite file with a hand-moved clock, and the real CLI on the same file."""
     clock = Clock(at("2026-09-18T10:00:00"))
+    add_units(new_db("site.db"))
     engine = Engine(new_db("site.db"), registry, clock=clock)
     for user, role in (("xiao", "assistant"), ("gong", "engineering_lead"), ("zhu", "supervisor"),
                        ("jing", "manager"), ("desk", "concierge"), ("ban", "repair_foreman"), ("zhang", "repair_tech"),

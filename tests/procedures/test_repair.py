@@ -10,7 +10,7 @@ import pytest
 
 from engine.errors import Forbidden, Invalid
 
-REPORT = {"source": "業主報修", "reporter": "周先生", "phone": "13511112222", "unit": "7-602",
+REPORT = {"source": "業主報修", "reporter": "周先生", "phone": "13511112222", "unit": "7棟 602",
           "location": "廚房水槽", "description": "水槽下水管漏水", "someone_home": False, "spare_key": True,
           "use_spare_key": True, "emergency": False}
 BURST = dict(REPORT, location="衛生間進水總閥", description="水管爆裂，水漫到客廳", someone_home=True,
