@@ -67,9 +67,8 @@ def records_show(ctx: click.Context, type_id: str, record: str, user: str) -> No
 
 
 def _record_id(engine, type_id: str, record: str, user: str) -> int | str:
-    """A record given by id or by key (the key wins when a record has it)."""
-    found = [r for r in engine.records(type_id, user, record, "", 1, 50)["rows"] if r["key"] == record]
-    return found[0]["id"] if len(found) == 1 else record
+    """A record given by its key, or by its id."""
+    return engine.record_id(type_id, record, user)
 
 
 @records.command("add")

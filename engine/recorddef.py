@@ -38,7 +38,7 @@ def build_record(source: Source, site: Site, problems: list[Problem], warnings: 
     return RecordType(id=data["id"], title=data["title"], form=form, key=tuple(data["key"]),
                       search=tuple(data.get("search", ())), columns=tuple(data.get("columns", ())), states=states,
                       initial=initial, moves=moves, readers=tuple(data.get("roles", ())),
-                      editors=tuple(data.get("edit", ())), path=source.path)
+                      editors=tuple(data.get("edit", ())), path=source.path, description=data.get("description"))
 
 
 def _states(source: Source, spec: dict | None, problems: list[Problem]):

@@ -31,6 +31,7 @@ class RecordType:
     readers: tuple[str, ...] = ()
     editors: tuple[str, ...] = ()
     path: str = ""
+    description: str | None = None
 
     @property
     def properties(self) -> dict[str, dict]:
@@ -91,7 +92,8 @@ class RecordType:
         return {k: v for k, v in self.form.normalize(data).items() if k in self.properties and v not in (None, "")}
 
     def describe(self) -> dict:
-        return {"id": self.id, "title": self.title, "key": list(self.key), "search": list(self.search),
+        return {"id": self.id, "title": self.title, "description": self.description, "key": list(self.key),
+                "search": list(self.search),
                 "columns": list(self.columns), "states": list(self.states), "initial": self.initial,
                 "moves": {s: list(self.targets(s)) for s in self.states}, "roles": list(self.readers),
                 "edit": list(self.editors), "schema": self.form.schema,

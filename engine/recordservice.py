@@ -84,8 +84,8 @@ class Records:
         for rt in sorted(self.registry.records.values(), key=lambda r: r.id):
             reading = self._record_sites(user, rt, self._reads)
             if reading:
-                out.append({"id": rt.id, "title": rt.title, "description": rt.form.schema.get("description")
-                            or None, "may_edit": any(self._edits(a, rt) for a in reading.values())})
+                out.append({"id": rt.id, "title": rt.title, "description": rt.description,
+                            "may_edit": any(self._edits(a, rt) for a in reading.values())})
         return out
 
     def record_type(self, type_id: str) -> RecordType:
@@ -142,6 +142,18 @@ class Records:
         return dict(view, type=rt.id, title=rt.title, history=history, may_edit=editing,
                     moves=list(rt.targets(row["state"])) if editing else [], created_at=row["created_at"],
                     created_by=row["created_by"])
+
+    def record_id(self, type_id: str, given: str, user: str) -> int | str:
+        """The id of the record of a type whose key is `given` among those `user` may read (else `given` itself,
+        taken for an id)."""
+        rt = self.registry.record(type_id)
+        sites = sorted(self._readable(user, rt))
+        found = [r for r in self.store.record_rows(rt.id, sites, given, "", 1, 50)[0] if r["key"] == given.strip()]
+        if len(found) > 1:
+            titles = self.site_titles()
+            raise Invalid(f"{len(found)} 個管理處都有{rt.label(given)}（{'、'.join(titles[r['site']] for r in found)}）"
+                          "：請用它的編號")
+        return found[0]["id"] if found else given
 
     def _record_row(self, rt: RecordType, record_id: int | str) -> dict:
         text = str(record_id).strip()

@@ -23,7 +23,7 @@ from engine.errors import GoldkeyError
 from engine.people import SESSION_LIFE
 from engine.service import Engine, utcnow
 
-from . import api, errors, registers, views
+from . import api, errors, recordapi, registers, views
 from .auth import LoginLimiter
 from .middleware import BodyLimit, FollowReloads, OffLoop, SecurityHeaders
 
@@ -55,7 +55,7 @@ def create_app(db: str | Path, registry: Registry, tick_seconds: float = 30.0,
             engine.close()
 
     app = Starlette(
-        routes=[Route("/healthz", healthz), *api.routes, *registers.routes, *views.routes,
+        routes=[Route("/healthz", healthz), *api.routes, *recordapi.routes, *registers.routes, *views.routes,
                 Mount("/static", StaticFiles(directory=HERE / "static"), name="static")],
         middleware=[Middleware(SecurityHeaders, https=https), Middleware(BodyLimit), Middleware(OffLoop),
                     Middleware(FollowReloads, engine=engine),

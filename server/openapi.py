@@ -57,6 +57,13 @@ _REGISTER_QUERY = {
 }
 
 
+_RECORDS_QUERY = {
+    "q": {"type": "string", "description": "part of the key or of a searched field (first 100 characters)"},
+    "state": {"type": "string", "description": "only records in this state"},
+    "page": {"type": "integer", "minimum": 1, "maximum": 100000},
+}
+
+
 def document() -> dict:
     comment = {"type": "string"}
     return {
@@ -107,6 +114,37 @@ def document() -> dict:
                                               "(administrators)", (401, 403, 413, 422))},
             "/api/registers/{form}": {"get": _op("A form's records (臺帳), filtered, sorted and by pages",
                                                  (401, 403, 404, 422), ("form",), query=_REGISTER_QUERY)},
+            "/api/records": {"get": _op("The record types one may read (房屋, 客戶, 鑰匙 ...)", (401,))},
+            "/api/records/{type}": {
+                "get": _op("Records of a type by key, searched by key and its searched fields", (401, 403, 404, 422),
+                           ("type",), query=_RECORDS_QUERY),
+                "post": _op("Add a record (`data`, its `state`, at `site`)", (401, 403, 404, 413, 422), ("type",),
+                            _obj(("data",), data={"type": "object"}, state=_OPTIONAL_TEXT, site=_OPTIONAL_TEXT),
+                            ok=201, body_required=True)},
+            "/api/records/{type}/lookup": {"get": _op(
+                "Records for a form's lookup field as one types: key, label, state, data", (401, 403, 404), ("type",),
+                query={"q": {"type": "string"}, "site": {"type": "string"}})},
+            "/api/records/{type}/import": {"post": _op(
+                "Import a .csv/.xlsx sheet (header row: field titles); 422 with every failed row, nothing imported, "
+                "unless `partial`", (401, 403, 404, 413, 422), ("type",), body_required=True,
+                body_media="multipart/form-data",
+                body=_obj(("file",), file={"type": "string", "format": "binary"}, partial={"enum": ["", "1"]},
+                          site=_OPTIONAL_TEXT))},
+            "/api/records/{type}/export.{kind}": {"get": _op(
+                "Records of a type as a .csv or .xlsx sheet that an import reads back", (401, 403, 404, 422),
+                ("type", "kind"), media="application/octet-stream", query={"q": {"type": "string"},
+                                                                           "state": {"type": "string"}})},
+            "/api/records/{type}/{record}": {
+                "get": _op("A record with its history (who changed what, when) and the moves it may make",
+                           (401, 403, 404), ("type", "record")),
+                "post": _op("Change fields of a record (`data`; null clears one), refused when `revision` is not its "
+                            "current one", (401, 403, 404, 409, 413, 422), ("type", "record"),
+                            _obj(("data",), data={"type": "object"}, revision={"type": "integer"}),
+                            body_required=True)},
+            "/api/records/{type}/{record}/move": {"post": _op(
+                "Move a record to another `state`, as its type's moves allow", (401, 403, 404, 409, 413, 422),
+                ("type", "record"), _obj(("state",), state={"type": "string", "minLength": 1}, comment=comment,
+                                         revision={"type": "integer"}), body_required=True)},
             "/api/verify/{code}": {"get": {**_op("Is a printed document genuine and current?", (422,),
                                                  public=True),
                                            "parameters": [{"name": "code", "in": "path", "required": True,

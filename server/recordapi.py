@@ -1,0 +1,170 @@
+"""Records over the JSON API (`/api/records/...`): record types, lists and lookups, a record with its history, and
+the commands (add, edit, move, import a .csv/.xlsx file, export one), as the signed-in user or a bearer token."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from engine import recordio, registers
+from engine.errors import Invalid, NotFound
+
+from .api import _field, body_of, json_out
+from .auth import check_csrf, require_user
+
+MAX_SHEET = 20 * 1024 * 1024  # bytes of one imported sheet
+
+
+def _page(request: Request) -> int:
+    page = request.query_params.get("page", "1")
+    if not (page.isascii() and page.isdigit() and 1 <= int(page) <= 100000):
+        raise Invalid("page 必須是 1 至 100000 的整數", [{"field": "page", "message": "頁碼是 1 以上的整數"}])
+    return int(page)
+
+
+async def types(request: Request) -> Response:
+    user = require_user(request)
+    return json_out(request.app.state.engine.record_types(user))
+
+
+async def listing(request: Request) -> Response:
+    user = require_user(request)
+    engine = request.app.state.engine
+    q = request.query_params
+    found = engine.records(request.path_params["type"], user, q.get("q", ""), q.get("state", ""), _page(request))
+    rt = found["type"]
+    return json_out({"type": rt.id, "title": rt.title, "total": found["total"], "page": _page(request),
+                     "per_page": 50, "states": found["states"], "may_edit": found["may_edit"], "rows": found["rows"]})
+
+
+async def add(request: Request) -> Response:
+    user = require_user(request)
+    check_csrf(request, request.headers.get("x-csrf-token"))
+    body = await body_of(request)
+    data = _field(body, "data", dict, "資料 data")
+    if data is None:
+        raise Invalid("請提供資料 data", [{"field": "data", "message": "必填"}])
+    made = request.app.state.engine.add_record(request.path_params["type"], user, data,
+                                               _field(body, "state", str, "狀態 state"),
+                                               _field(body, "site", str, "管理處 site") or None)
+    return json_out(made, 201)
+
+
+async def lookup(request: Request) -> Response:
+    """Records for a form's lookup field, as one types: key, a label with the searched fields, state, data."""
+    user = require_user(request)
+    q = request.query_params
+    return json_out(request.app.state.engine.lookup(request.path_params["type"], user, q.get("q", "")[:100],
+                                                    q.get("site") or None))
+
+
+async def record(request: Request) -> Response:
+    user = require_user(request)
+    engine = request.app.state.engine
+    if request.method == "GET":
+        return json_out(engine.record(request.path_params["type"], request.path_params["record"], user))
+    check_csrf(request, request.headers.get("x-csrf-token"))
+    body = await body_of(request)
+    data = _field(body, "data", dict, "資料 data")
+    if data is None:
+        raise Invalid("請提供要修改的資料 data", [{"field": "data", "message": "必填"}])
+    return json_out(engine.edit_record(request.path_params["type"], request.path_params["record"], user, data,
+                                       _revision(body)))
+
+
+def _revision(body: dict) -> int | None:
+    value = body.get("revision")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise Invalid("revision 必須是整數", [{"field": "revision", "message": "必須是整數"}])
+    return value
+
+
+async def move(request: Request) -> Response:
+    user = require_user(request)
+    check_csrf(request, request.headers.get("x-csrf-token"))
+    body = await body_of(request)
+    state = _field(body, "state", str, "狀態 state")
+    if not state:
+        raise Invalid("請指定新的狀態 state", [{"field": "state", "message": "必填"}])
+    return json_out(request.app.state.engine.move_record(
+        request.path_params["type"], request.path_params["record"], user, state,
+        _field(body, "comment", str, "意見 comment"), _revision(body)))
+
+
+async def sheet_of(request: Request) -> tuple[bytes, str, dict]:
+    """The uploaded sheet (multipart field `file`) and the other fields of the form."""
+    if "multipart/form-data" not in request.headers.get("content-type", ""):
+        raise Invalid("請以 multipart/form-data 上傳，欄位名稱 file", [{"field": "file", "message": "請選擇檔案"}])
+    try:
+        form = await request.form(max_files=1, max_fields=10)
+    except HTTPException as exc:
+        raise Invalid("上傳內容的格式不正確：一次上傳一個檔案，欄位名稱 file",
+                      [{"field": "file", "message": "請選擇一個檔案"}]) from exc
+    try:
+        item = form.get("file")
+        if item is None or isinstance(item, str):
+            raise Invalid("請選擇要匯入的 .csv 或 .xlsx 檔案", [{"field": "file", "message": "請選擇檔案"}])
+        body = await item.read(MAX_SHEET + 1)
+        name = item.filename or ""
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    finally:
+        await form.close()
+    if len(body) > MAX_SHEET:
+        raise Invalid(f"檔案太大（最多 {MAX_SHEET // 1024 // 1024} MB）", [{"field": "file", "message": "檔案太大"}])
+    return body, name, fields
+
+
+async def import_sheet(request: Request) -> Response:
+    """Import a .csv/.xlsx file: 200 with the report when it went in, 422 with it (and every failed row) when
+    nothing was imported."""
+    user = require_user(request)
+    check_csrf(request, request.headers.get("x-csrf-token"))
+    engine = request.app.state.engine
+    rt = engine.record_type(request.path_params["type"])
+    body, name, fields = await sheet_of(request)
+    rows = recordio.read_sheet(rt, body, name)
+    report = engine.import_records(rt.id, user, rows, fields.get("partial") in ("1", "true", "on"),
+                                   fields.get("site") or None)
+    if report["imported"]:
+        return json_out(report)
+    failed = report["failed"]
+    return json_out({"error": "invalid", "message": f"{len(failed)} 行有錯誤，沒有匯入任何資料；請修正後再匯入，"
+                                                    "或選擇只匯入正確的行",
+                     "details": [dict(p, row=f["row"]) for f in failed for p in f["problems"]], "report": report},
+                    422)
+
+
+async def export(request: Request) -> Response:
+    user = require_user(request)
+    engine = request.app.state.engine
+    kind = request.path_params["kind"]
+    if kind not in ("csv", "xlsx"):
+        raise NotFound(f"沒有 .{kind} 格式；可用 .csv 或 .xlsx")
+    q = request.query_params
+    rt, rows = engine.export_records(request.path_params["type"], user, q.get("q", ""), q.get("state", ""))
+    sites = engine.site_titles()
+    header, cells = recordio.table(rt, rows, sites if len(sites) > 1 else None,
+                                   set().union(*(set(r["hidden"]) for r in rows)))
+    if kind == "csv":
+        body, media = registers.to_csv(header, cells), "text/csv; charset=utf-8"
+    else:
+        body = registers.to_xlsx(rt.title, header, cells)
+        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    name = quote(f"{rt.title}.{kind}")
+    return Response(body, media_type=media, headers={"content-disposition": f"attachment; filename*=UTF-8''{name}"})
+
+
+routes = [
+    Route("/api/records", types),
+    Route("/api/records/{type}", listing),
+    Route("/api/records/{type}", add, methods=["POST"]),
+    Route("/api/records/{type}/lookup", lookup),
+    Route("/api/records/{type}/import", import_sheet, methods=["POST"]),
+    Route("/api/records/{type}/export.{kind}", export),
+    Route("/api/records/{type}/{record}", record, methods=["GET", "POST"]),
+    Route("/api/records/{type}/{record}/move", move, methods=["POST"]),
+]
