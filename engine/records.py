@@ -72,6 +72,9 @@ class RecordType:
         if new not in self.states:
             raise Invalid(f"{self.label(key)}的狀態只能是：{'、'.join(self.states)}，沒有「{new}」")
         allowed = self.targets(current)
+        if new == current:
+            raise Invalid(f"{self.label(key)}目前已是「{current}」，不能再改為「{new}」",
+                          [{"field": "state", "message": f"目前已是「{current}」"}])
         if new not in allowed:
             more = f"（可改為：{'、'.join(allowed)}）" if allowed else "（目前不能再變更）"
             raise Invalid(f"{self.label(key)}目前為「{current}」，不能改為「{new}」{more}",

@@ -659,8 +659,10 @@ class Engine(People, Records):
             elif effect["type"] == "update_record":
                 self._apply_update(effect, row["site"], actor.user if actor else None,
                                    {"id": iid, "number": state.get("number"), "workflow": wf.id}, now)
+                rt = self.registry.records[effect["record"]]
                 events.append({"type": "record_updated", "step": effect["step"], "task": None,
-                               "payload": {k: effect[k] for k in ("record", "key", "state", "set")}})
+                               "payload": dict({k: effect[k] for k in ("record", "key", "state", "set")},
+                                               title=rt.title, labels={k: rt.form.title_of(k) for k in effect["set"]})})
             elif effect["type"] == "cancel_child":
                 child = self.store.instance_row(effect["child"])
                 child_wf = self.workflow_at(child["version"], child["site"])
