@@ -22,8 +22,8 @@ EVENTS = {
     "task_reassigned": "改派", "task_held": "暫停", "task_resumed": "恢復", "deadline_reminder": "提醒",
     "deadline_notice": "通知", "printout_issued": "列印", "ledger_posted": "臺帳記帳", "instance_ended": "結案",
     "decision_taken": "判斷", "parallel_started": "同時展開", "joined": "會合", "timer_set": "等待",
-    "timer_fired": "等待結束", "child_started": "啟動子流程", "record_updated": "更新資料", "child_finished": "子流程結束",
-    "start_delayed": "延後開始", "start_reached": "開始",
+    "timer_fired": "等待結束", "child_started": "啟動子流程", "child_finished": "子流程結束",
+    "start_delayed": "延後開始", "start_reached": "開始", "record_updated": "更新資料",
 }
 CLOSED = {"task_completed": "完成", "task_expired": "逾時失效", "task_cancelled": "取消"}
 

@@ -525,8 +525,8 @@ def _event_line(e: dict, wf, names: dict, tz, now, role_titles: dict) -> dict:
     if e["type"] == "record_updated":  # (the record type's words were written with the event)
         sets = "、".join(f"{p.get('labels', {}).get(k, k)}：{'（清除）' if v in (None, '') else v}"
                         for k, v in (p.get("set") or {}).items())
-        detail.append(f"{p.get('title', '資料')}「{p.get('key')}」" + (f" 改為「{p['state']}」" if p.get("state") else "")
-                      + (f"（{sets}）" if sets else ""))
+        moved = f" 改為「{p['state']}」" if p.get("state") else ""
+        detail.append(f"{p.get('title', '資料')}「{p.get('key')}」{moved}" + (f"（{sets}）" if sets else ""))
     who = _who(names, e["actor"]) if e["actor"] else "系統"
     if e.get("acting_for"):
         who += f"（代 {_who(names, e['acting_for'])}）"
