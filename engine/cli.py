@@ -108,7 +108,8 @@ def check(ctx: click.Context, directory: str | None, as_json: bool) -> None:
     if registry.problems:
         sys.exit(1)
     if not as_json:
-        click.echo(f"ok: {len(registry.site.roles)} roles, {len(registry.forms)} forms, "
+        click.echo(f"ok: {len(registry.site.roles)} roles, {len(registry.records)} record types, "
+                   f"{len(registry.forms)} forms, "
                    f"{len(registry.workflows)} workflows")
 
 

@@ -287,7 +287,7 @@ class Builder:
             when = self.compile(ukp + ("when",), one["when"], "condition") if "when" in one else None
             field = one["key"] if isinstance(one["key"], str) and one["key"] in self.form.properties else None
             ref = self.form.refs.get(field or "")
-            if field and ref is not None and ref.record != record.id:
+            if field and ref is not None and ref.record and ref.record != record.id:
                 self.problem(ukp + ("key",), f"field '{field}' looks up record type '{ref.record}', not "
                                              f"'{record.id}'")
             if key:

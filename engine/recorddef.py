@@ -78,7 +78,7 @@ def check_refs(source: Source, form: Form, records: dict[str, RecordType], broke
         kp = ("schema", "properties", name)
         record = records.get(ref.record)
         if record is None:
-            if ref.record not in broken:
+            if ref.record and ref.record not in broken:  # (no `record:` at all is reported where it is built)
                 problems.append(source.problem(kp + ("record",), f"unknown record type '{ref.record}'"
                                                                  f"{did_you_mean(ref.record, records)}; it must be "
                                                                  "the id of a file in records/"))

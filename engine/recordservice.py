@@ -38,7 +38,7 @@ class Records:
                     found.setdefault(ref.record, set()).update(wf.viewer_roles)
             for other in self.registry.records.values():
                 for ref in other.form.refs.values():
-                    found.setdefault(ref.record, set()).update(other.readers + other.editors)
+                    found.setdefault(ref.record, set()).update(other.editors)
             cache = self._lookups_cache = (self.registry, found)
         return cache[1].get(rt.id, set())
 
@@ -220,7 +220,7 @@ class Records:
                               [{"field": f, "message": "沒有這個欄位"} for f in unknown])
             if revision is not None and revision != row["revision"]:
                 raise _changed_since(rt, row)
-            merged = self._valid(rt, {**row["data"], **data})
+            merged = self._valid(rt, {k: v for k, v in {**row["data"], **data}.items() if v not in (None, "")})
             self._refs_exist(rt, merged, row["site"])
             key = rt.key_of(merged)
             diff = changes(row["data"], merged)
@@ -285,20 +285,23 @@ class Records:
     def looked_up(self, wf: Workflow, fields, data: dict, site: str) -> dict:
         """`data` of a step with its lookup fields checked against the records at `site` and the fields their
         `fill:` names (among the step's `fields`, and left empty) filled from the chosen record."""
-        refs = {n: r for n, r in wf.form.refs.items() if n in fields and data.get(n) not in (None, "")}
-        if not refs:
-            return data
-        problems = self._missing_refs(refs, data, site)
-        if problems:
-            raise Invalid(problems[0]["message"], problems)
         out = dict(data)
-        for name, ref in refs.items():
-            target = self.registry.records.get(ref.record)
-            row = self.store.record_at(site, ref.record, str(data[name])) if target else None
-            for into, origin in ref.fill.items():
-                if into in fields and out.get(into) in (None, "") and row and row["data"].get(origin) not in (None, ""):
-                    out[into] = row["data"][origin]
-        return out
+        done: set[str] = set()
+        while True:  # (a filled lookup fills in turn: the key's unit, then the unit's owner)
+            refs = {n: r for n, r in wf.form.refs.items()
+                    if n in fields and n not in done and out.get(n) not in (None, "")}
+            if not refs:
+                return out
+            problems = self._missing_refs(refs, out, site)
+            if problems:
+                raise Invalid(problems[0]["message"], problems)
+            for name, ref in refs.items():
+                done.add(name)
+                row = self.store.record_at(site, ref.record, str(out[name]))
+                for into, origin in ref.fill.items():
+                    value = row["data"].get(origin) if row else None
+                    if into in fields and out.get(into) in (None, "") and value not in (None, ""):
+                        out[into] = value
 
     def _apply_update(self, effect: dict, site: str, user: str | None, instance: dict, now: datetime) -> None:
         """A step's `update:` of a record, in the step's transaction: the record must exist and its type allow the
