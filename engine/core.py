@@ -17,13 +17,14 @@ import pickle
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from . import deadlines, words
 from .durations import Duration
 from .errors import Conflict, ExpressionError, Forbidden, Invalid
 from .expressions import Expression
+from .exprfuncs import Clock
+from .forms import plain
 from .jsontext import canonical
 from .model import Workflow
 from .money import from_fen, to_fen, yuan_label
@@ -249,6 +250,7 @@ class Run:
             raise ValueError("now is required")
         self.wf, self.state, self.now, self.actor = wf, state, now, actor
         self.at = iso(now)
+        self.clock = Clock(now, wf.calendar)
         self.events: list[dict] = []
         self.effects: list[dict] = []
         self.auto_steps = 0
@@ -286,13 +288,13 @@ class Run:
 
     def evaluate(self, expr: Expression, what: str) -> Any:
         try:
-            return expr.evaluate(self.scope(), self.balance_of)
+            return expr.evaluate(self.scope(), self.balance_of, self.clock)
         except ExpressionError as exc:
             raise Invalid(f"{what}無法判斷：{exc.message}") from None
 
     def values(self, exprs: dict[str, Expression], what: str) -> dict:
         """Expressions evaluated to JSON values (a sub-procedure's start data)."""
-        return {k: _plain(self.evaluate(e, f"{what}「{k}」")) for k, e in exprs.items()}
+        return {k: plain(self.evaluate(e, f"{what}「{k}」")) for k, e in exprs.items()}
 
     def data_hash(self) -> str:
         return data_hash(self.state["data"])
@@ -317,7 +319,8 @@ class Run:
                 merged.pop(key, None)  # clearing a field
             else:
                 merged[key] = value
-        problems = form.validate(merged, required, set(fields), self.balance_of)
+        merged = form.with_computed(merged, self.balance_of, self.clock)
+        problems = form.validate(merged, required, set(fields), self.balance_of, self.clock)
         if problems:
             raise Invalid("資料有誤：" + "；".join(p["message"] for p in problems), problems)
         self.state["data"] = merged
@@ -467,7 +470,7 @@ class Run:
                 continue
             key = self.evaluate(update.key, f"{step.title}要更新的資料")
             self.effects.append({"type": "update_record", "record": update.record, "step": step.id,
-                                 "key": "" if key is None else str(_plain(key)), "field": update.field,
+                                 "key": "" if key is None else str(plain(key)), "field": update.field,
                                  "state": update.state, "set": self.values(update.set, "更新欄位")})
         for post in step.posts:
             if post.when is not None and not self.evaluate(post.when, f"記帳條件「{post.when.text}」"):
@@ -529,8 +532,4 @@ class Rehearsal(Run):
         return []
 
 
-def _plain(value: Any) -> Any:
-    """Expression results to JSON values (a fractional Decimal becomes money text, never a float)."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else f"{value:.2f}"
-    return value
+

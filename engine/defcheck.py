@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import exprtypes
 from .errors import ExpressionError
 from .expressions import Expression
 from .hints import did_you_mean
@@ -22,6 +23,9 @@ def compile_at(source: Source, keypath: KeyPath, text: Any, names: set[str] | di
         problems.append(source.problem(keypath, f"{what} '{expr.text}' names unknown field '{name}'"
                                                 f"{did_you_mean(name, names)}; it must be a field"
                                                 " of the form"))
+    if isinstance(names, dict):  # (the form's schemas: what each field holds)
+        for message in exprtypes.problems(expr.tree, names):
+            problems.append(source.problem(keypath, f"{what} '{expr.text}': {message}"))
     for ledger in sorted(expr.ledgers - set(ledgers or {})):
         problems.append(source.problem(keypath, f"{what} '{expr.text}' reads unknown ledger '{ledger}'"
                                                 f"{did_you_mean(ledger, ledgers or {})}; declare it "

@@ -172,6 +172,7 @@ def load_texts(texts: dict[str, str], prefix: str = "", lint_graph: bool = True)
             found, notes = lint_workflow(wf, source, site, workflows, broken)
             problems += found
             warnings += notes
+        warnings += _uncollected(forms, {fid: sources[rel] for fid, rel in form_files.items()}, workflows)
     return Registry(Path(prefix or "."), site, forms, workflows, sorted(set(problems)), sorted(set(warnings)),
                     records, {rel: texts[rel] for rel in sources if rel.startswith("records/")})
 
@@ -195,6 +196,33 @@ def _records(sources: dict[str, Source], site: Site, prefix: str, problems: list
     for record in records.values():
         check_refs(files[record.id][1], record.form, records, broken, problems, "record type")
     return records
+
+
+def _uncollected(forms: dict[str, Form], sources: dict[str, Source], workflows: dict[str, Workflow]) -> list[Problem]:
+    """A warning for each field of a form in use that nothing ever fills: no step of its workflows collects it, no
+    `computed:` computes it, no parent's `subprocess` or schedule passes it in."""
+    filled: dict[str, set[str]] = {}
+    for wf in workflows.values():
+        mine = filled.setdefault(wf.form.id, set(wf.form.computed))
+        mine.update(wf.start.fields)
+        for step in wf.steps.values():
+            mine.update(step.fields)
+            child = workflows.get(step.starts or "")
+            if child is not None:
+                filled.setdefault(child.form.id, set(child.form.computed)).update(getattr(step, "data", {}))
+        for schedule in wf.schedules:
+            mine.update(schedule.data)
+    out = []
+    for fid, names in sorted(filled.items()):
+        form = forms.get(fid)
+        if form is None or form.stub or fid not in sources:
+            continue
+        for name in form.properties:
+            if name not in names:
+                out.append(sources[fid].problem(("schema", "properties", name), f"warning: field '{name}' of form "
+                                                f"'{fid}' is never filled: no step's `fields` collects it, nothing "
+                                                "computes or passes it in; add it to a step or remove it", key=True))
+    return out
 
 
 def version_of(files: dict[str, str]) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 
 import simpleeval
 
-from . import limits
+from . import exprfuncs, limits
 from .errors import ExpressionError
 from .limits import DIGITS, MAX_DIGITS, MAX_SIZE, SIZE, TIME, TooMuch
 from .money import parse_money
@@ -50,15 +50,6 @@ _ALLOWED_NODES = (
 
 def _shift(a: Any, b: Any) -> Any:
     raise simpleeval.FeatureNotAvailable("bit shifts are not available in expressions")
-
-
-def _sum(values: Any, start: Any = 0) -> Any:
-    """The sum of numbers (adding lists or texts would build them one copy at a time)."""
-    items = list(values) if isinstance(values, list | tuple) else None
-    numbers = items is not None and all(isinstance(v, int | Decimal) and not isinstance(v, bool) for v in items)
-    if not numbers or not isinstance(start, int | Decimal):
-        raise TypeError("sum() adds numbers only")
-    return sum(items, start)
 
 
 def _round(value: Any, digits: Any = None) -> Any:
@@ -86,13 +77,14 @@ _PURE_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "abs": abs,
     "min": min,
     "max": max,
-    "sum": _sum,
+    "sum": exprfuncs.rows_sum,
     "round": _round,
     "int": _int,
     "str": _text,
     "money": parse_money,
+    **exprfuncs.PURE,
 }
-FUNCTIONS = frozenset(_PURE_FUNCTIONS) | {"balance"}
+FUNCTIONS = frozenset(_PURE_FUNCTIONS) | {"balance"} | exprfuncs.TIMED
 
 _OPERATORS = dict(simpleeval.DEFAULT_OPERATORS)
 _OPERATORS.update({ast.Pow: limits.power, ast.Mult: limits.multiply, ast.Add: limits.add, ast.Mod: limits.modulo,
@@ -154,18 +146,21 @@ class Expression:
         _check_shape(tree, shown)
         names: set[str] = set()
         ledgers: set[str] = set()
+        called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
         for node in ast.walk(tree):
-            _check_node(node, shown, names, ledgers)
+            _check_node(node, shown, names, ledgers, called)
         self.tree = tree
         self.names = frozenset(names)
         self.ledgers = frozenset(ledgers)
         _check_constants(tree, shown)
 
-    def evaluate(self, scope: Mapping[str, Any], balance: Callable[[str], Decimal] | None = None) -> Any:
-        """Evaluate against `scope` (field -> value, missing fields read as None)."""
+    def evaluate(self, scope: Mapping[str, Any], balance: Callable[[str], Decimal] | None = None,
+                 clock: exprfuncs.Clock | None = None) -> Any:
+        """Evaluate against `scope` (field -> value, missing fields read as None); `clock`: the time now and the
+        site's calendar, for today() and working days."""
         ev = _evaluator()
         ev.names = _Scope(scope)
-        ev.functions = dict(_PURE_FUNCTIONS, balance=balance or _no_ledger)
+        ev.functions = dict(_PURE_FUNCTIONS, balance=balance or _no_ledger, **exprfuncs.timed(clock))
         shown = _shorten(self.text)
         try:
             return ev.eval(self.text, previously_parsed=self.tree)
@@ -254,7 +249,7 @@ def _postorder(root: ast.AST) -> list[ast.AST]:
     return out
 
 
-def _check_node(node: ast.AST, text: str, names: set[str], ledgers: set[str]) -> None:
+def _check_node(node: ast.AST, text: str, names: set[str], ledgers: set[str], called: set[int]) -> None:
     if not isinstance(node, _ALLOWED_NODES):
         what = type(node).__name__
         hint = " (attribute access is not allowed; use data['key'])" if what == "Attribute" else ""
@@ -274,7 +269,7 @@ def _check_node(node: ast.AST, text: str, names: set[str], ledgers: set[str]) ->
     elif isinstance(node, ast.Name):
         if node.id.startswith("_"):
             raise ExpressionError(f"'{text}': names starting with '_' are not allowed")
-        if node.id not in FUNCTIONS and node.id not in CONSTANTS:
+        if id(node) not in called and node.id not in CONSTANTS:  # (a field may share a function's name)
             names.add(node.id)
     elif isinstance(node, ast.Constant) and isinstance(node.value, float):
         # money is exact: a literal such as 0.5 becomes Decimal('0.5'), never a float

@@ -72,7 +72,48 @@ def build_form(source: Source, site: Site, problems: list[Problem], warnings: li
             except (ValueError, IndexError, KeyError) as exc:
                 problems.append(source.problem(("number",), f"number pattern '{number}' does not format: {exc}"))
     return Form(id=data["id"], title=data["title"], schema=schema, number=number, ui=ui, rules=rules,
-                show_when=show_when, confidential=confidential, printouts=data.get("printouts", {}))
+                show_when=show_when, confidential=confidential, printouts=data.get("printouts", {}),
+                computed=_computed(source, data.get("computed", {}), props, problems))
+
+
+def _computed(source: Source, spec: dict, props: dict, problems: list[Problem]) -> dict:
+    """`computed: {field: expression}` in the order to compute them (a field read by another first); a field the
+    schema lacks, or computed fields reading each other in a circle, are problems."""
+    exprs = {}
+    for name, text in spec.items():
+        kp = ("computed", name)
+        if name not in props:
+            hint = did_you_mean(name, props)
+            problems.append(source.problem(kp, f"computed field '{name}' is not in the schema{hint}; declare it "
+                                               "under schema.properties with its type and title", key=True))
+            continue
+        expr = compile_at(source, kp, text, props, problems, "computed")
+        if expr:
+            if name in expr.names:
+                problems.append(source.problem(kp, f"computed field '{name}' reads itself"))
+                continue
+            exprs[name] = expr
+    order: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in order:
+            return
+        if name in visiting:
+            circle = " → ".join(path[path.index(name):] + (name,))
+            problems.append(source.problem(("computed", name), f"computed fields read each other in a circle: "
+                                                               f"{circle}"))
+            return
+        visiting.add(name)
+        for other in sorted(exprs[name].names & set(exprs)):
+            visit(other, path + (name,))
+        visiting.discard(name)
+        if name not in order:
+            order.append(name)
+
+    for name in exprs:
+        visit(name, ())
+    return {name: exprs[name] for name in order}
 
 
 _KEYWORDS = frozenset("""type title description enum const default examples format pattern minLength maxLength

@@ -47,6 +47,7 @@ class Form:
     show_when: dict[str, Expression] = field(default_factory=dict)
     confidential: dict = field(default_factory=dict)
     printouts: dict = field(default_factory=dict)
+    computed: dict[str, Expression] = field(default_factory=dict)  # field -> its expression, in the order to compute
     _validators: dict = field(default_factory=dict, repr=False)
     stub: bool = False  # stands in for a form whose file has errors, so its workflows are still linted
 
@@ -78,6 +79,23 @@ class Form:
             labels.append(schema.get("title", part))
         return " ".join(labels)
 
+    def with_computed(self, data: dict, balance=None, clock=None) -> dict:
+        """`data` with every computed field set from the others (in order, so one may use another); a field whose
+        expression cannot be computed yet (a field it reads is empty) is left empty."""
+        if not self.computed:
+            return data
+        out = dict(data)
+        for name, expr in self.computed.items():
+            try:
+                value = _normalize(plain(expr.evaluate(self.scope(out), balance, clock)), self.properties[name])
+            except ExpressionError:
+                value = None
+            if value is None or value == "":
+                out.pop(name, None)
+            else:
+                out[name] = value
+        return out
+
     def normalize(self, data: dict) -> dict:
         """Money to canonical text, JSON numbers read as Decimal back to int/float (never for money)."""
         return _normalize(data, self.schema)
@@ -87,7 +105,7 @@ class Form:
         return _to_scope(data, self.schema)
 
     def validate(self, data: dict, required: frozenset[str] | set[str] = frozenset(),
-                 checked: frozenset[str] | set[str] | None = None, balance=None) -> list[dict]:
+                 checked: frozenset[str] | set[str] | None = None, balance=None, clock=None) -> list[dict]:
         """Problems as `[{field, message}]`: the fields in `checked` (all when None) against their schemas,
         `required` among them present, then the rules about a field in `checked`: a rule with `field` is
         about that field, one without it about every field it reads. Fields written at earlier steps were
@@ -118,7 +136,7 @@ class Form:
                 continue
             scope = scope if scope is not None else self.scope(data)
             try:
-                ok = rule.check.evaluate(scope, balance)
+                ok = rule.check.evaluate(scope, balance, clock)
             except ExpressionError:
                 ok = False  # a rule that cannot be computed (a field left empty) has not been met
             if not ok:
@@ -218,6 +236,13 @@ def _passes(fast, data: dict) -> bool:
     except fastjsonschema.JsonSchemaException:
         return False
     return True
+
+
+def plain(value: Any) -> Any:
+    """An expression's result as a JSON value (a fractional Decimal becomes money text, never a float)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else f"{value:.2f}"
+    return value
 
 
 def with_money_patterns(schema: dict) -> dict:

@@ -55,6 +55,11 @@ def lint_workflow(wf: Workflow, source: Source, site: Site, workflows: dict[str,
                 c.problem(kp + ("entry",), f"ledger '{post.ledger}' has no entry type '{post.entry}'"
                                            f"{did_you_mean(post.entry, ledger.entries)}")
         step.lint(c)
+        for i, name in enumerate(step.fields):
+            if name in wf.form.computed:
+                c.problem(step.keypath + ("fields", i), f"field '{name}' is computed (`computed:` of form "
+                                                        f"'{wf.form.id}'): no step collects it; leave it out of "
+                                                        "`fields`")
     for lid, ledger in wf.ledgers.items():
         for entry in ledger.entries:
             if entry not in ledger.entry_titles and entry not in words.ENTRIES:

@@ -78,6 +78,7 @@ def _document(kinds: tuple) -> dict:
                     "widget": {"enum": ["text", "textarea", "number", "money", "date", "datetime", "time", "select",
                                        "radio", "checkbox", "checkboxes", "rows", "attachment", "phone", "hidden"]},
                     "help": TEXT, "placeholder": TEXT, "show_when": EXPR}}}}},
+        "computed": {"type": "object", "minProperties": 1, "propertyNames": ID, "additionalProperties": EXPR},
         "rules": {"type": "array", "items": {"type": "object", "additionalProperties": False,
             "required": ["assert", "message"], "properties": {"assert": EXPR, "message": TEXT, "field": ID}}},
         "confidential": {"type": "object", "additionalProperties": False, "required": ["fields", "roles"],

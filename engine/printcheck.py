@@ -122,6 +122,16 @@ def lint(template: Template, keys: dict[str, set[str]]) -> list[tuple[int, str]]
                     and "signed" not in declared and isinstance(attr, str) and attr not in SIGNATURE_KEYS:
                 add(node, f"'signed.{_attr(inner)}.{attr}': a signature has no '{attr}'"
                           f"{did_you_mean(attr, SIGNATURE_KEYS)} (it has {', '.join(SIGNATURE_KEYS)})")
+        for node in tree.find_all(nodes.Compare):  # `e.entry == 'refund'`: an entry one of the ledgers has
+            operands = [node.expr, *(o.expr for o in node.ops)]
+            entry = any(isinstance(o, nodes.Getattr | nodes.Getitem) and _attr(o) == "entry" for o in operands)
+            listed = [i for o in operands if isinstance(o, nodes.List | nodes.Tuple) for i in o.items]
+            for const in (o for o in operands + listed if entry and isinstance(o, nodes.Const)
+                          and isinstance(o.value, str)):
+                known = keys.get("entries", set())
+                if const.value not in known:
+                    add(node, f"no ledger has an entry '{const.value}'{did_you_mean(const.value, known)} ({name}); "
+                              f"the entries are {', '.join(sorted(known)) or 'none (no ledgers)'}")
         for node in tree.find_all(tuple(_ELSEWHERE)):
             add(node, f"{{% {_ELSEWHERE[type(node)]} %}} is not available in printout templates: put the text in "
                       "this template")
@@ -153,7 +163,8 @@ def context_keys(form, workflows) -> dict[str, set[str]]:
     fields = set(form.properties)
     keys = {"d": fields, "raw": fields, "label": fields, "signed": set(), "checks": set(),
             "cap": {k for k, v in form.properties.items() if v.get("format") == "money"},
-            "balances": {lid for wf in workflows for lid in wf.ledgers}}
+            "balances": {lid for wf in workflows for lid in wf.ledgers},
+            "entries": {e for wf in workflows for lg in wf.ledgers.values() for e in lg.entries}}
     for step in (s for wf in workflows for s in wf.steps.values() if s.printed_as):
         keys.setdefault(step.printed_as, set()).add(step.id)
     return keys

@@ -67,7 +67,8 @@ def describe(wf: Workflow, registry: Registry) -> dict:
         "start": {"roles": list(wf.start.roles), "form": wf.form.id, "fields": list(wf.start.fields),
                   "required": sorted(wf.start.required), "next": wf.start.next, "title": wf.start.title},
         "forms": {fid: {"title": f.title, "number": f.number, "schema": f.schema, "ui": f.ui,
-                        "rules": [{"assert": r.check.text, "message": r.message, "field": r.field} for r in f.rules]}
+                        "rules": [{"assert": r.check.text, "message": r.message, "field": r.field} for r in f.rules],
+                        "computed": {name: e.text for name, e in f.computed.items()}}
                   for fid, f in forms.items()},
         "steps": [s.describe() for s in wf.steps.values()],
         "ledgers": {lid: {"title": lg.title, "floor": fen_text(lg.floor), "entries": lg.entries,
