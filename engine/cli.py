@@ -14,7 +14,7 @@ from .cliutil import engine_of as _engine
 from .cliutil import out as _out
 from .cliutil import parse_data as _parse_data
 from .errors import Conflict, DefinitionError, Forbidden, GoldkeyError, Invalid, NotFound, Unavailable
-from .recordcli import records
+from .recordcli import records, report
 
 EXIT_CODES = {Invalid: 1, DefinitionError: 1, Forbidden: 3, NotFound: 4, Conflict: 5, Unavailable: 6}
 
@@ -760,6 +760,7 @@ def audit(ctx: click.Context) -> None:
 
 
 main.add_command(records)
+main.add_command(report)
 
 if __name__ == "__main__":  # python -m engine.cli
     main()

@@ -27,6 +27,7 @@ from .hints import did_you_mean
 from .model import Ledger, Post, Registry, Schedule, Site, Target, Update, Workflow
 from .recorddef import build_record, check_refs
 from .records import RecordType
+from .reports import Report
 from .sitedef import SITE_FILE, build_site, calendar_warnings
 from .steps import KINDS, Step
 from .steps.form import FormStep
@@ -43,7 +44,7 @@ def load(root: str | Path, display_root: str | None = None, templates: bool = Fa
     root = Path(root)
     prefix = display_root if display_root is not None else str(root)
     texts: dict[str, str] = {}
-    for rel in [SITE_FILE] + [f"{folder}/{p.name}" for folder in ("records", "forms", "workflows")
+    for rel in [SITE_FILE] + [f"{folder}/{p.name}" for folder in ("records", "forms", "workflows", "reports")
                               for p in (sorted((root / folder).glob("*.yaml")) if (root / folder).is_dir() else [])]:
         path = root / rel
         if path.is_file():
@@ -173,8 +174,26 @@ def load_texts(texts: dict[str, str], prefix: str = "", lint_graph: bool = True)
             problems += found
             warnings += notes
         warnings += _uncollected(forms, {fid: sources[rel] for fid, rel in form_files.items()}, workflows)
+    reports = _reports(sources, site, workflows, records, problems)
     return Registry(Path(prefix or "."), site, forms, workflows, sorted(set(problems)), sorted(set(warnings)),
-                    records, {rel: texts[rel] for rel in sources if rel.startswith("records/")})
+                    records, {rel: texts[rel] for rel in sources if rel.startswith("records/")}, reports)
+
+
+def _reports(sources: dict[str, Source], site: Site, workflows: dict[str, Workflow], records: dict[str, RecordType],
+             problems: list[Problem]) -> dict[str, Report]:
+    from .reports import build_report
+
+    forms_of = {wid: wf.form.properties for wid, wf in workflows.items()}
+    out: dict[str, Report] = {}
+    for rel, source in sources.items():
+        if rel.startswith("reports/"):
+            report = build_report(source, site, forms_of, records, problems)
+            if report.id in out:
+                problems.append(source.problem(("id",), f"duplicate report id '{report.id}': already defined in "
+                                                        f"{out[report.id].path}"))
+            else:
+                out[report.id] = report
+    return out
 
 
 def _records(sources: dict[str, Source], site: Site, prefix: str, problems: list[Problem],

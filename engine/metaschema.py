@@ -99,6 +99,38 @@ def _document(kinds: tuple) -> dict:
                                                             "uniqueItems": True},
                                   "moves": {"type": "object", "minProperties": 1, "additionalProperties": {
                                       "type": "array", "items": TEXT, "uniqueItems": True}}}}}}
+    value = {"type": ["string", "number", "boolean", "null"]}
+    where = {"type": "object", "propertyNames": ID, "additionalProperties": {"oneOf": [
+        value, {"type": "array", "items": value, "minItems": 1},
+        {"type": "object", "additionalProperties": False, "minProperties": 1,
+         "properties": {op: value for op in ("not", "gt", "ge", "lt", "le", "filled")}}]}}
+    column = {"type": ["object", "null"], "additionalProperties": False, "properties": {
+        "title": TEXT, "field": ID, "count": {"oneOf": [{"const": True}, where]}, "rate": where,
+        **{agg: ID for agg in ("sum", "avg", "min", "max")}}}
+    defs["report"] = {"type": "object", "additionalProperties": False, "required": ["id", "title", "tables"],
+      "properties": {"id": ID, "title": TEXT, "description": TEXT, "roles": ROLES,
+        "template": {"type": "string", "pattern": "^[A-Za-z0-9_\\-]+\\.docx$"},
+        "params": {"type": "object", "propertyNames": ID, "additionalProperties": {
+            "type": "object", "additionalProperties": False, "required": ["type"],
+            "properties": {"type": {"enum": ["date", "month", "text"]}, "title": TEXT, "default": TEXT,
+                           "choices": {"type": "array", "items": TEXT, "minItems": 1}}}},
+        "tables": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "additionalProperties": False, "required": ["id", "from"],
+            "properties": {"id": ID, "title": TEXT, "from": {"enum": ["instances", "tasks", "ledger", "records"]},
+                "workflow": {"oneOf": [ID, {"type": "array", "items": ID, "minItems": 1}]}, "record": ID,
+                "period": {"type": "object", "additionalProperties": False, "required": ["param"],
+                           "properties": {"param": ID, "field": ID}},
+                "where": where, "group": {"type": "array", "items": {"type": "string"}},
+                "columns": {"type": "object", "propertyNames": ID, "additionalProperties": column},
+                "sort": {"type": "array", "items": {"type": "string", "pattern": "^-?[a-z][a-z0-9_]*$"}},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 10000},
+                "chart": {"type": "object", "additionalProperties": False, "required": ["x", "y"],
+                          "properties": {"kind": {"enum": ["bar", "line"]}, "x": ID,
+                                         "y": {"oneOf": [ID, {"type": "array", "items": ID, "minItems": 1}]}}},
+                "grid": {"type": "object", "additionalProperties": False, "required": ["rows", "cols", "colour"],
+                         "properties": {"rows": ID, "cols": ID, "colour": ID,
+                                        "colours": {"type": "object", "additionalProperties": {
+                                            "type": "string", "pattern": "^#[0-9a-fA-F]{6}$"}}}}}}}}}
     defs["site"] = {"type": "object", "additionalProperties": False, "required": ["roles"],
       "properties": {"site": TEXT, "timezone": TEXT, "verify_url": {"type": "string", "pattern": "^https?://"},
         "admin_roles": {"type": "array", "items": ID, "uniqueItems": True},
@@ -138,7 +170,7 @@ def _validators(kinds: tuple) -> dict[str, Draft202012Validator]:
     defs = _document(kinds)["$defs"]
     workflow = copy.deepcopy(defs["workflow"])
     workflow["properties"]["steps"]["additionalProperties"] = {k: v for k, v in defs["step"].items() if k != "allOf"}
-    parts = dict(workflow=workflow, form=defs["form"], site=defs["site"], record=defs["record"],
+    parts = dict(workflow=workflow, form=defs["form"], site=defs["site"], record=defs["record"], report=defs["report"],
                  **{f"step_{k}": defs[f"step_{k}"] for k, _ in kinds})
     return {name: Draft202012Validator(schema) for name, schema in parts.items()}
 

@@ -20,6 +20,7 @@ from .workcalendar import BusinessCalendar
 
 if TYPE_CHECKING:
     from .records import RecordType
+    from .reports import Report
     from .steps.base import Step
 
 
@@ -169,6 +170,15 @@ class Registry:
     warnings: list = field(default_factory=list)  # things to fix that do not stop the engine
     records: dict[str, RecordType] = field(default_factory=dict)  # record types (master data), by id
     record_files: dict[str, str] = field(default_factory=dict)  # records/*.yaml: relative path -> text
+    reports: dict[str, Report] = field(default_factory=dict)  # reports/*.yaml, by id
+
+    def report(self, report_id: str) -> Report:
+        try:
+            return self.reports[report_id]
+        except KeyError:
+            known = "、".join(r.title for r in self.reports.values()) or "無"
+            raise NotFound(f"沒有報表「{report_id}」{did_you_mean(report_id, self.reports)}"
+                           f"（已定義：{known}）") from None
 
     def record(self, record_id: str) -> RecordType:
         try:

@@ -218,6 +218,29 @@ class PgStore(Store):
         return [r[0] for r in self.conn.execute("SELECT table_name FROM information_schema.tables WHERE "
                                                 "table_schema = current_schema() ORDER BY table_name")]
 
+    def minutes_between(self, start: str, end: str) -> str:
+        return f"(extract(epoch from (({end})::timestamptz - ({start})::timestamptz)) / 60.0)"
+
+    def utc_text(self, expr: str) -> str:
+        return f"to_char(({expr})::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"')"
+
+    def money_fen(self, expr: str) -> str:
+        return f"round(CAST({expr} AS NUMERIC) * 100)"
+
+    def as_number(self, expr: str) -> str:
+        return f"CAST({expr} AS DOUBLE PRECISION)"
+
+    def json_true(self, expr: str) -> str:
+        return f"({expr} = 'true')"
+
+    def local_time(self, expr: str, tz: str, offset: int, unit: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_+\-/]+", tz):
+            raise ValueError(f"not a time zone: {tz!r}")
+        local = f"(({expr})::timestamptz AT TIME ZONE '{tz}')"
+        if unit == "week":
+            return f"to_char(date_trunc('week', {local}), 'YYYY-MM-DD')"
+        return f"to_char({local}, '{'YYYY-MM' if unit == 'month' else 'YYYY-MM-DD'}')"
+
     def json_at(self, expr: str, path: str) -> str:
         return f"({expr}::jsonb #>> '{{{path.replace('.', ',')}}}')"
 

@@ -193,3 +193,40 @@ def records_export(ctx: click.Context, type_id: str, output: str, user: str, sea
         bar.update(max(bar.length - bar.pos, 0))
     Path(output).write_bytes(body)
     out({"type": type_id, "file": output, "rows": len(rows)})
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("name")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write a .xlsx, .csv or .docx file instead.")
+@click.option("--as", "user", help="Run it as this user (their sites, confidential fields hidden); default: every "
+                                   "site.")
+@click.option("--site", help="Only this site (管理處).")
+@click.pass_context
+def report(ctx: click.Context, name: str, output: str | None, user: str | None, site: str | None) -> None:
+    """Run the report NAME (reports/NAME.yaml) with its parameters as options; JSON on stdout, or -o FILE.
+
+    \b
+    Example:
+      goldkey report unit_status --month 2026-11 -o 房屋情況統計表.xlsx
+      goldkey report repair_daily --day 2026-12-01
+      goldkey report complaints_monthly --month 2026-11 --department 工程部 -o 投訴匯總.docx
+    """
+    from .reportservice import report_file
+
+    params: dict[str, str] = {}
+    extra = list(ctx.args)
+    while extra:
+        option = extra.pop(0)
+        if not option.startswith("--") or not extra:
+            raise Invalid(f"parameters are given as --NAME VALUE (e.g. --month 2026-11), not '{option}'")
+        params[option[2:].replace("-", "_")] = extra.pop(0)
+    engine = engine_of(ctx)
+    result = engine.run_report(name, user, params, site)
+    if not output:
+        out(result)
+        return
+    kind = output.rsplit(".", 1)[-1].lower() if "." in output else ""
+    body, _ = report_file(engine, result, kind)
+    Path(output).write_bytes(body)
+    rows = {t["id"]: len(t["rows"]) or len((t.get("grid") or {}).get("rows", [])) for t in result["tables"]}
+    out({"report": name, "file": output, "tables": rows})

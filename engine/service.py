@@ -23,6 +23,7 @@ from .jsontext import dumps, loads
 from .model import Registry, Workflow
 from .people import People
 from .recordservice import Records
+from .reportservice import Reports
 from .store import COMPANY, DEFAULT_SITE, GENESIS, open_store
 from .views import describe, instance_view, task_view
 from .workcalendar import BusinessCalendar
@@ -38,7 +39,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Engine(People, Records):
+class Engine(People, Records, Reports):
     """Runs workflows from a definitions folder on one database (an SQLite file or PostgreSQL).
 
     One Engine per thread: it owns one database connection and a cache of the rows it wrote. Engines in

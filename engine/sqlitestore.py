@@ -76,6 +76,29 @@ class SqliteStore(Store):
         return [r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT "
                                                 "LIKE 'sqlite%' ORDER BY name")]
 
+    def minutes_between(self, start: str, end: str) -> str:
+        return f"((julianday({end}) - julianday({start})) * 1440.0)"
+
+    def utc_text(self, expr: str) -> str:
+        return f"strftime('%Y-%m-%dT%H:%M:%S+00:00', {expr})"
+
+    def money_fen(self, expr: str) -> str:
+        return f"CAST(round(CAST({expr} AS REAL) * 100) AS INTEGER)"
+
+    def as_number(self, expr: str) -> str:
+        return f"CAST({expr} AS REAL)"
+
+    def json_true(self, expr: str) -> str:
+        return f"({expr} = 1)"
+
+    def local_time(self, expr: str, tz: str, offset: int, unit: str) -> str:
+        shift = f"'{int(offset):+d} minutes'"
+        if unit == "month":
+            return f"strftime('%Y-%m', {expr}, {shift})"
+        if unit == "week":
+            return f"date({expr}, {shift}, '-6 days', 'weekday 1')"
+        return f"date({expr}, {shift})"
+
     def json_at(self, expr: str, path: str) -> str:
         return f"json_extract({expr}, '$.{path}')"
 

@@ -633,6 +633,31 @@ class Store(RecordRows):
         """SQL: the array at `path` ('': the whole) of the JSON text `expr` holds one of `count` parameters."""
         raise NotImplementedError
 
+    # (reports: engine/reportsql.py)
+    def minutes_between(self, start: str, end: str) -> str:
+        """SQL: the minutes from the time `start` to the time `end` (canonical ISO texts)."""
+        raise NotImplementedError
+
+    def utc_text(self, expr: str) -> str:
+        """SQL: an ISO time with any offset as canonical UTC text (2026-12-01T01:30:00+00:00)."""
+        raise NotImplementedError
+
+    def money_fen(self, expr: str) -> str:
+        """SQL: an amount of money (its text, "12.50") as whole fen."""
+        raise NotImplementedError
+
+    def as_number(self, expr: str) -> str:
+        raise NotImplementedError
+
+    def json_true(self, expr: str) -> str:
+        """SQL: the JSON value `expr` (of json_at) is true."""
+        raise NotImplementedError
+
+    def local_time(self, expr: str, tz: str, offset: int, unit: str) -> str:
+        """SQL: the local day (YYYY-MM-DD), week (its Monday) or month (YYYY-MM) of a UTC time, in the time zone
+        `tz` (SQLite: at the fixed `offset`, minutes east of UTC)."""
+        raise NotImplementedError
+
     def after_copy(self) -> None:
         """After rows were written with their own keys (engine/dbcopy.py): counters move past them."""
 
