@@ -145,6 +145,14 @@ def document() -> dict:
                 "Move a record to another `state`, as its type's moves allow", (401, 403, 404, 409, 413, 422),
                 ("type", "record"), _obj(("state",), state={"type": "string", "minLength": 1}, comment=comment,
                                          revision={"type": "integer"}), body_required=True)},
+            "/api/reports": {"get": _op("The reports one may run, with their parameters", (401,))},
+            "/api/reports/{report}": {"get": _op(
+                "Run a report: its parameters in the query string (their defaults otherwise), `site` to narrow it; "
+                "its tables of rows, charts and grids", (401, 403, 404, 422), ("report",),
+                query={"site": {"type": "string"}})},
+            "/api/reports/{report}.{kind}": {"get": _op(
+                "A report run as a .csv, .xlsx or .docx file", (401, 403, 404, 422), ("report", "kind"),
+                media="application/octet-stream", query={"site": {"type": "string"}})},
             "/api/verify/{code}": {"get": {**_op("Is a printed document genuine and current?", (422,),
                                                  public=True),
                                            "parameters": [{"name": "code", "in": "path", "required": True,
