@@ -85,12 +85,13 @@ def iso(moment: datetime) -> str:
 
 def start(wf: Workflow, instance_id: int, number: str | None, actor: Actor, data: dict, now: datetime,
           oracle: Oracle | None = None, as_child: bool = False, delay: Duration | None = None,
-          confidential: dict | None = None) -> Result:
+          confidential: dict | None = None, seeded: dict | None = None) -> Result:
     """Start an instance: check the starter's role, validate the start fields, run to the first tasks.
 
     `as_child`: started by a parent's `subprocess` step or a schedule, which may set any field of the form.
     `delay`: the first step is reached only this long after now (a return visit a week after a repair).
-    `confidential`: fields the data brought from a parent's confidential ones, and their readers."""
+    `confidential`: fields the data brought from a parent's confidential ones, and their readers. `seeded`: fields
+    drafted from a report (the start's `seed:`), written beside the start's own."""
     run = _run(wf, {}, now, actor, oracle)
     if not as_child and not oracle and actor.resolve(wf.start.roles) is None:
         raise Forbidden(f"使用者「{actor.user}」沒有啟動「{wf.title}」的角色（需要：{wf.role_titles(wf.start.roles)}）")
@@ -104,6 +105,8 @@ def start(wf: Workflow, instance_id: int, number: str | None, actor: Actor, data
         run.write(wf.start.title, tuple(data or {}), data or {}, frozenset())
     else:
         run.write_fields(wf.start, data or {})
+    if seeded:  # (fields the start's `seed:` drafted from a report)
+        run.write(wf.start.title, tuple(seeded), seeded, frozenset())
     run.emit("instance_started", None, None, {"workflow": wf.id, "version": wf.version, "number": number,
                                                "data": run.state["data"]})
     token = run.new_token(wf.start.next, [])

@@ -175,6 +175,9 @@ def load_texts(texts: dict[str, str], prefix: str = "", lint_graph: bool = True)
             warnings += notes
         warnings += _uncollected(forms, {fid: sources[rel] for fid, rel in form_files.items()}, workflows)
     reports = _reports(sources, site, workflows, records, problems)
+    for wf, source in built:
+        if wf.seed:
+            _check_seed(wf, source, reports, problems)
     return Registry(Path(prefix or "."), site, forms, workflows, sorted(set(problems)), sorted(set(warnings)),
                     records, {rel: texts[rel] for rel in sources if rel.startswith("records/")}, reports)
 
@@ -242,6 +245,52 @@ def _uncollected(forms: dict[str, Form], sources: dict[str, Source], workflows: 
                                                 f"'{fid}' is never filled: no step's `fields` collects it, nothing "
                                                 "computes or passes it in; add it to a step or remove it", key=True))
     return out
+
+
+def _check_seed(wf: Workflow, source: Source, reports: dict[str, Report], problems: list[Problem]) -> None:
+    """A start's `seed:` names a report, its parameters from fields of the form, and fields filled from its tables:
+    an array field from a table's rows (its columns the row fields), another from a column of a table's first row."""
+    seed, props = wf.seed, wf.form.properties
+    kp = ("start", "seed")
+    report = reports.get(seed["report"])
+    if report is None:
+        problems.append(source.problem(kp + ("report",), f"unknown report '{seed['report']}'"
+                                                         f"{did_you_mean(seed['report'], reports)}; it must be the id "
+                                                         "of a file in reports/"))
+        return
+    for param, name in seed.get("params", {}).items():
+        if param not in report.params:
+            problems.append(source.problem(kp + ("params", param), f"report '{report.id}' has no parameter "
+                                                                   f"'{param}'{did_you_mean(param, report.params)}",
+                                           key=True))
+        if name not in props and not wf.form.stub:
+            problems.append(source.problem(kp + ("params", param), f"unknown field '{name}'"
+                                                                   f"{did_you_mean(name, props)}"))
+    tables = {t.id: t for t in report.tables}
+    for name, path in seed["values"].items():
+        where = kp + ("values", name)
+        table_id, _, column = path.partition(".")
+        table = tables.get(table_id)
+        if name not in props:
+            problems.append(source.problem(where, f"unknown field '{name}'{did_you_mean(name, props)}", key=True))
+            continue
+        if table is None:
+            problems.append(source.problem(where, f"report '{report.id}' has no table '{table_id}'"
+                                                  f"{did_you_mean(table_id, tables)}"))
+            continue
+        ids = [c.id for c in table.columns]
+        if column and column not in ids:
+            problems.append(source.problem(where, f"table '{table_id}' has no column '{column}'"
+                                                  f"{did_you_mean(column, ids)}"))
+        elif not column and props[name].get("type") != "array":
+            problems.append(source.problem(where, f"field '{name}' is not a table: fill it from one column, e.g. "
+                                                  f"'{table_id}.{ids[0] if ids else 'count'}'"))
+        elif not column:
+            items = (props[name].get("items") or {}).get("properties", {})
+            missing = [i for i in ids if i not in items]
+            if missing:
+                problems.append(source.problem(where, f"the rows of field '{name}' have no field "
+                                                      f"{', '.join(repr(m) for m in missing)} for the table's columns"))
 
 
 def version_of(files: dict[str, str]) -> str:
@@ -459,7 +508,8 @@ def _build_workflow(source: Source, forms: dict[str, Form], problems: list[Probl
         step.settle(steps)
     return Workflow(id=data["id"], title=data["title"], form=form, start=start, steps=steps, ledgers=ledgers,
                     area=data.get("area"), description=data.get("description"), path=source.path,
-                    schedules=_schedules(source, data, form, problems), targets=_targets(source, data, problems))
+                    schedules=_schedules(source, data, form, problems), targets=_targets(source, data, problems),
+                    seed=spec.get("seed"))
 
 
 def _ledger(lid: str, spec: dict) -> Ledger:

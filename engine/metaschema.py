@@ -27,6 +27,7 @@ DIRECTION = {"enum": ["in", "out"]}
 # `deposit: in`, or `deposit: {direction: in, title: 存入}` with the words staff read
 ENTRY = {"oneOf": [DIRECTION, {"type": "object", "additionalProperties": False, "required": ["direction"],
                                "properties": {"direction": DIRECTION, "title": TEXT}}]}
+SEED_VALUE = {"type": "string", "pattern": "^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)?$"}  # a table, or table.column
 _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "text", "integer": "a whole number",
                "number": "a number", "boolean": "true or false", "null": "nothing"}
 
@@ -63,7 +64,14 @@ def _document(kinds: tuple) -> dict:
                            "target": {"oneOf": [{"type": "number", "minimum": 0, "maximum": 1},
                                                 {"type": "string", "pattern": "^[0-9]{1,3}(\\.[0-9]+)?%$"}]}}}},
         "start": {"type": "object", "additionalProperties": False, "required": ["roles", "next"],
-                  "properties": {"roles": ROLES, "fields": IDS, "required": IDS, "next": ID, "title": TEXT}},
+                  "properties": {"roles": ROLES, "fields": IDS, "required": IDS, "next": ID, "title": TEXT,
+                                 "seed": {"type": "object", "additionalProperties": False,
+                                          "required": ["report", "values"],
+                                          "properties": {"report": ID,
+                                                         "params": {"type": "object", "propertyNames": ID,
+                                                                    "additionalProperties": ID},
+                                                         "values": {"type": "object", "propertyNames": ID,
+                                                                    "additionalProperties": SEED_VALUE}}}}},
         "steps": {"type": "object", "minProperties": 1, "propertyNames": ID,
                   "additionalProperties": {"$ref": "#/$defs/step"}}}}
     defs["form"] = {"type": "object", "additionalProperties": False, "required": ["id", "title", "schema"],

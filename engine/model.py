@@ -100,6 +100,7 @@ class Workflow:
     targets: list[Target] = field(default_factory=list)
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)  # the site's
     site_roles: dict[str, str] = field(default_factory=dict)  # the site's roles and their titles
+    seed: dict | None = None  # start `seed:` {report, params: {param: field}, values: {field: "table[.column]"}}
 
     def role_titles(self, roles) -> str:
         """Roles in words, as staff read them."""

@@ -82,6 +82,29 @@ class Reports:
                 "generated_at": iso(self.clock()),
                 "tables": [self._table(t, values, sites, tz, roles) for t in report.tables]}
 
+    def seeded(self, wf, data: dict, site: str) -> dict:
+        """The fields the workflow's `seed:` fills from its report (run at `site`, with its parameters from the
+        start data) that the data does not give: a table's rows into a table field, a column of its first row into
+        another field."""
+        seed = wf.seed
+        params = {p: str(data[name]) for p, name in seed.get("params", {}).items() if data.get(name) not in (None, "")}
+        result = self.run_report(seed["report"], None, params, site)
+        tables = {t["id"]: t for t in result["tables"]}
+        out: dict = {}
+        for name, path in seed["values"].items():
+            if data.get(name) not in (None, "", []):
+                continue
+            table_id, _, column = path.partition(".")
+            table = tables[table_id]
+            ids = [c["id"] for c in table["columns"]]
+            if column:
+                value = table["rows"][0][ids.index(column)] if table["rows"] else None
+            else:
+                value = [{k: v for k, v in zip(ids, row, strict=True) if v is not None} for row in table["rows"]]
+            if value not in (None, "", []):
+                out[name] = value
+        return out
+
     def _table(self, table: Table, values: dict, sites, tz, roles: frozenset[str]) -> dict:
         value = values.get(table.period_param or "")
         bounds = period(value) if value else None

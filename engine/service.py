@@ -628,8 +628,9 @@ class Engine(People, Records, Reports):
             number = wf.form.number.format(year=year, seq=store.next_number(sites.series(site, wf.form.id), year))
             prefix = self._site_rows().get(site, {}).get("number_prefix")
             number = f"{prefix}-{number}" if prefix else number
+        seeded = self.seeded(wf, data, site) if wf.seed else None
         result = core.start(wf, iid, number, actor, data, now, as_child=as_child, delay=delay,
-                            confidential=confidential)
+                            confidential=confidential, seeded=seeded)
         row = {"id": iid, "version": wf.version, "parent_id": parent, "revision": 0, "status": "active",
                "outcome": None, "number": None, "wake_at": None, "ended_at": None, "events": 0,
                "head": GENESIS, "state": {}, "state_text": "{}", "site": site}
