@@ -219,6 +219,9 @@ def _table(source: Source, kp, spec: dict, params: dict[str, Param], forms_of: d
         match = _GROUP.match(text)
         if not match or match.group(2) not in kinds:
             name = match.group(2) if match else text
+            hint = did_you_mean(name, kinds)
+            if hint:  # (checked on as if spelled as meant: its column is not reported again)
+                groups.append(Group(hint.split("'")[1], match.group(1) if match else None))
             problem(("group", i), f"cannot group by '{text}': '{name}' is not a field of this table"
                                   f"{did_you_mean(name, kinds)}; write a field, or day:, week:, month: and a time "
                                   "field")
@@ -227,10 +230,13 @@ def _table(source: Source, kp, spec: dict, params: dict[str, Param], forms_of: d
             problem(("group", i), f"'{match.group(2)}' is not a time: group it without `{match.group(1)}:`")
         groups.append(Group(match.group(2), match.group(1)))
     columns = []
+    broken: set[str] = set()
     for cid, cspec in spec.get("columns", {}).items():
         column = _column(source, kp + ("columns", cid), cid, cspec or {}, kinds, params, problems)
         if column is not None:
             columns.append(column)
+        else:
+            broken.add(cid)
     aggregated = any(c.agg for c in columns)
     if aggregated or groups:
         grouped = {g.field for g in groups}
@@ -249,7 +255,7 @@ def _table(source: Source, kp, spec: dict, params: dict[str, Param], forms_of: d
     table = Table(spec["id"], spec.get("title", spec["id"]), src, workflows, record, period_field, period_param,
                   where, tuple(groups), tuple(columns), tuple(sort), int(spec.get("limit", 500)), spec.get("chart"),
                   spec.get("grid"), kinds)
-    _check_chart(source, kp, table, problems)
+    _check_chart(source, kp, table, problems, broken)
     return table
 
 
@@ -313,12 +319,12 @@ def _conditions(source: Source, kp, spec: dict, kinds: dict, params, problems) -
     return tuple(out)
 
 
-def _check_chart(source: Source, kp, table: Table, problems: list[Problem]) -> None:
+def _check_chart(source: Source, kp, table: Table, problems: list[Problem], broken: set[str]) -> None:
     ids = [c.id for c in table.columns]
     if table.chart:
         names = [table.chart["x"], *([table.chart["y"]] if isinstance(table.chart["y"], str) else table.chart["y"])]
         for name in names:
-            if name not in ids:
+            if name not in ids and name not in broken:  # (a column reported already is not reported again)
                 problems.append(source.problem(kp + ("chart",), f"the chart names '{name}', not a column of the table"
                                                                 f"{did_you_mean(name, ids)}"))
     if table.grid:
