@@ -174,7 +174,8 @@ def load_texts(texts: dict[str, str], prefix: str = "", lint_graph: bool = True)
             problems += found
             warnings += notes
         warnings += _uncollected(forms, {fid: sources[rel] for fid, rel in form_files.items()}, workflows)
-    reports = _reports(sources, site, workflows, records, problems)
+    failed = {s.data["id"] for rel, s in sources.items() if rel.startswith("workflows/")} - set(workflows)
+    reports = _reports(sources, site, workflows, records, problems, broken | failed)
     for wf, source in built:
         if wf.seed:
             _check_seed(wf, source, reports, problems)
@@ -183,14 +184,14 @@ def load_texts(texts: dict[str, str], prefix: str = "", lint_graph: bool = True)
 
 
 def _reports(sources: dict[str, Source], site: Site, workflows: dict[str, Workflow], records: dict[str, RecordType],
-             problems: list[Problem]) -> dict[str, Report]:
+             problems: list[Problem], broken: set[str]) -> dict[str, Report]:
     from .reports import build_report
 
     forms_of = {wid: wf.form.properties for wid, wf in workflows.items()}
     out: dict[str, Report] = {}
     for rel, source in sources.items():
         if rel.startswith("reports/"):
-            report = build_report(source, site, forms_of, records, problems)
+            report = build_report(source, site, forms_of, records, problems, broken)
             if report.id in out:
                 problems.append(source.problem(("id",), f"duplicate report id '{report.id}': already defined in "
                                                         f"{out[report.id].path}"))

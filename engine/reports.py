@@ -153,8 +153,10 @@ def field_kind(schema: dict) -> str:
     return {"integer": "number", "number": "number", "boolean": "boolean"}.get(schema.get("type"), "text")
 
 
-def build_report(source: Source, site, forms_of: dict[str, dict], records: dict, problems: list[Problem]) -> Report:
-    """The report of a file (meta-schema valid). `forms_of`: workflow id -> its form's properties."""
+def build_report(source: Source, site, forms_of: dict[str, dict], records: dict, problems: list[Problem],
+                 broken: set[str] = frozenset()) -> Report:
+    """The report of a file (meta-schema valid). `forms_of`: workflow id -> its form's properties; `broken`: the
+    definitions reported broken in their own files (a table of one is left out without a second message)."""
     data = source.data
     for i, role in enumerate(data.get("roles", [])):
         if site.roles and role not in site.roles:
@@ -168,7 +170,7 @@ def build_report(source: Source, site, forms_of: dict[str, dict], records: dict,
                                                                        f"one of {', '.join(DEFAULTS)}"))
         params[pid] = Param(pid, spec.get("title", pid), spec["type"], default, tuple(spec.get("choices", ())))
     tables = [t for i, spec in enumerate(data["tables"])
-              if (t := _table(source, ("tables", i), spec, params, forms_of, records, problems)) is not None]
+              if (t := _table(source, ("tables", i), spec, params, forms_of, records, problems, broken)) is not None]
     seen: set[str] = set()
     for i, table in enumerate(tables):
         if table.id in seen:
@@ -179,7 +181,7 @@ def build_report(source: Source, site, forms_of: dict[str, dict], records: dict,
 
 
 def _table(source: Source, kp, spec: dict, params: dict[str, Param], forms_of: dict, records: dict,
-           problems: list[Problem]) -> Table | None:
+           problems: list[Problem], broken: set[str]) -> Table | None:
     def problem(where, message: str, key: bool = False) -> None:
         problems.append(source.problem(kp + where, message, key))
 
@@ -189,6 +191,8 @@ def _table(source: Source, kp, spec: dict, params: dict[str, Param], forms_of: d
     record = spec.get("record")
     if src == "records":
         rt = records.get(record or "")
+        if rt is None and record in broken:
+            return None
         if rt is None:
             problem(("record",) if record else (), f"unknown record type '{record}'{did_you_mean(record, records)}"
                     if record else "a table from records needs `record:` naming a record type")
@@ -198,6 +202,8 @@ def _table(source: Source, kp, spec: dict, params: dict[str, Param], forms_of: d
         if record:
             problem(("record",), f"`record` belongs to a table `from: records`, not `from: {src}`", key=True)
         for i, wid in enumerate(workflows):
+            if wid not in forms_of and wid in broken:
+                return None
             if wid not in forms_of:
                 problem(("workflow",) + ((i,) if isinstance(spec.get("workflow"), list) else ()),
                         f"unknown workflow '{wid}'{did_you_mean(wid, forms_of)}")

@@ -396,8 +396,10 @@ class Engine(People, Records, Reports):
             if not due:
                 break
             cursor = due[-1]
-        return {"now": at, "started": counts.pop("started", 0), "timers_fired": counts.pop("timer_fired", 0),
-                "actions": dict(sorted(counts.items())), "errors": errors}
+        by_workflow = {k.split(":", 1)[1]: counts.pop(k) for k in sorted(counts) if k.startswith("started:")}
+        return {"now": at, "started": counts.pop("started", 0), "started_by": by_workflow,
+                "timers_fired": counts.pop("timer_fired", 0), "actions": dict(sorted(counts.items())),
+                "errors": errors}
 
     def _fire(self, iid: int, now: datetime, counts: dict[str, int], errors: list[dict]) -> None:
         """Fire what is due on one instance, inside the caller's transaction; a failure (a definition error
@@ -445,6 +447,7 @@ class Engine(People, Records, Reports):
                     continue
                 self.store.record_run(key, run, row["id"])
                 counts["started"] = counts.get("started", 0) + 1
+                counts[f"started:{wf.id}"] = counts.get(f"started:{wf.id}", 0) + 1
 
     def sla(self, first: date | None = None, last: date | None = None, workflow: str | None = None,
             site: str | None = None) -> dict:

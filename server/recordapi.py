@@ -31,6 +31,11 @@ async def types(request: Request) -> Response:
     return json_out(request.app.state.engine.record_types(user))
 
 
+async def collection(request: Request) -> Response:
+    """GET: the records of a type; POST: a new one."""
+    return await (add(request) if request.method == "POST" else listing(request))
+
+
 async def listing(request: Request) -> Response:
     user = require_user(request)
     engine = request.app.state.engine
@@ -160,11 +165,10 @@ async def export(request: Request) -> Response:
 
 routes = [
     Route("/api/records", types),
-    Route("/api/records/{type}", listing),
-    Route("/api/records/{type}", add, methods=["POST"]),
+    Route("/api/records/{type}", collection, methods=["GET", "POST"]),
     Route("/api/records/{type}/lookup", lookup),
     Route("/api/records/{type}/import", import_sheet, methods=["POST"]),
     Route("/api/records/{type}/export.{kind}", export),
-    Route("/api/records/{type}/{record}", record, methods=["GET", "POST"]),
-    Route("/api/records/{type}/{record}/move", move, methods=["POST"]),
+    Route("/api/records/{type}/{record:int}", record, methods=["GET", "POST"]),  # (ids only: export.csv is not one)
+    Route("/api/records/{type}/{record:int}/move", move, methods=["POST"]),
 ]

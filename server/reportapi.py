@@ -45,5 +45,5 @@ async def download(request: Request) -> Response:
 
 
 routes = [Route("/api/reports", listing),
-          Route("/api/reports/{report}.{kind:str}", download),
+          Route("/api/reports/{report}.{kind}", download),
           Route("/api/reports/{report}", run)]

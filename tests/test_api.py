@@ -143,9 +143,10 @@ def test_session_posts_need_the_csrf_token(api):
 def test_the_openapi_document_lists_every_api_route(api):
     doc = api.get("/api/openapi.json").json()
     assert doc["openapi"].startswith("3.1")
-    from server import api, registers
+    from server import api, recordapi, registers, reportapi
 
-    paths = {r.path for r in api.routes + registers.routes if r.path.startswith("/api/")}
+    paths = {re.sub(r":\w+}", "}", r.path) for r in api.routes + registers.routes + recordapi.routes
+             + reportapi.routes if r.path.startswith("/api/")}
     assert paths - {"/api/openapi.json"} == set(doc["paths"])
 
 
@@ -234,7 +235,7 @@ def test_the_step_graph_is_svg_with_the_current_step_highlighted(api):
 def test_reload_keeps_the_running_definitions_when_the_new_ones_fail(new_db, tmp_path, clock):
     defs = tmp_path / "defs"
     defs.mkdir()
-    for name in ("goldkey.yaml", "records", "forms", "workflows", "printouts"):
+    for name in ("goldkey.yaml", "records", "forms", "workflows", "reports", "printouts"):
         (shutil.copytree if (REPO / name).is_dir() else shutil.copy)(REPO / name, defs / name)
     app = create_app(new_db("r.db"), definitions.load_strict(defs), tick_seconds=0, clock=clock)
     engine = app.state.engine
@@ -301,7 +302,7 @@ def test_attachments_are_stored_by_content_never_by_the_given_name(api, tmp_path
 def test_admin_roles_come_from_goldkey_yaml(new_db, tmp_path, clock, setting, admins, others):
     defs = tmp_path / "defs"
     defs.mkdir()
-    for name in ("records", "forms", "workflows", "printouts"):
+    for name in ("records", "forms", "workflows", "reports", "printouts"):
         shutil.copytree(REPO / name, defs / name)
     site = (REPO / "goldkey.yaml").read_text(encoding="utf-8")
     (defs / "goldkey.yaml").write_text(re.sub(r"^admin_roles:.*\n", setting, site, flags=re.M), encoding="utf-8")

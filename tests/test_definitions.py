@@ -15,7 +15,7 @@ from .conftest import REPO, TOY, Cli
 
 
 def copy_defs(src, dst):
-    for name in ("goldkey.yaml", "records", "forms", "workflows", "printouts"):
+    for name in ("goldkey.yaml", "records", "forms", "workflows", "reports", "printouts"):
         if (src / name).is_dir():
             shutil.copytree(src / name, dst / name)
         elif (src / name).exists():
