@@ -24,7 +24,7 @@ from .errors import DefinitionError
 from .expressions import Expression
 from .forms import Form
 from .hints import did_you_mean
-from .model import Ledger, Post, Registry, Schedule, Site, Target, Update, Workflow
+from .model import Carry, Ledger, Post, Registry, Schedule, Site, Target, Update, Workflow
 from .recorddef import build_record, check_refs
 from .records import RecordType
 from .reports import Report
@@ -510,7 +510,37 @@ def _build_workflow(source: Source, forms: dict[str, Form], problems: list[Probl
     return Workflow(id=data["id"], title=data["title"], form=form, start=start, steps=steps, ledgers=ledgers,
                     area=data.get("area"), description=data.get("description"), path=source.path,
                     schedules=_schedules(source, data, form, problems), targets=_targets(source, data, problems),
-                    seed=spec.get("seed"))
+                    seed=spec.get("seed"), carry=_carry(source, data.get("carry", []), form, problems))
+
+
+def _carry(source: Source, specs: list[dict], form: Form, problems: list[Problem]) -> list[Carry]:
+    """`carry:`: each field of the form, taken from a field of the same kind (a table's rows, or a value); `when`
+    over a row's fields for a table, over the previous instance's data otherwise."""
+    out = []
+    props = form.properties
+    for i, spec in enumerate(specs):
+        kp = ("carry", i)
+        name, origin = spec["field"], spec.get("from", spec["field"])
+        if form.stub:
+            continue
+        bad = [(key, n) for key, n in (("field", name), ("from", origin)) if n not in props]
+        for key, n in bad:
+            problems.append(source.problem(kp + (key,), f"unknown field '{n}'{did_you_mean(n, props)}; form "
+                                                        f"'{form.id}' has no such field"))
+        if bad:
+            continue
+        rows = props[origin].get("type") == "array"
+        if rows != (props[name].get("type") == "array"):
+            problems.append(source.problem(kp, f"'{name}' and '{origin}' must both be tables or both not: rows are "
+                                               "carried into a table, a value into a field"))
+            continue
+        names = (props[origin].get("items") or {}).get("properties", {}) if rows else props
+        when = compile_at(source, kp + ("when",), spec["when"], names, problems, "condition") if "when" in spec \
+            else None
+        if "when" in spec and when is None:
+            continue
+        out.append(Carry(name, origin, when, rows))
+    return out
 
 
 def _ledger(lid: str, spec: dict) -> Ledger:

@@ -96,6 +96,11 @@ class Form:
                 out[name] = value
         return out
 
+    def row_scope(self, table: str, row) -> dict:
+        """A row of the table field `table` as an expression's names (its money as Decimal)."""
+        items = self.properties.get(table, {}).get("items") or {}
+        return _to_scope(row, items) if isinstance(row, dict) else {}
+
     def normalize(self, data: dict) -> dict:
         """Money to canonical text, JSON numbers read as Decimal back to int/float (never for money)."""
         return _normalize(data, self.schema)

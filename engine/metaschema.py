@@ -63,6 +63,8 @@ def _document(kinds: tuple) -> dict:
             "properties": {"id": ID, "title": TEXT, "step": ID, "among": ID, "per": {"enum": ["day"]},
                            "target": {"oneOf": [{"type": "number", "minimum": 0, "maximum": 1},
                                                 {"type": "string", "pattern": "^[0-9]{1,3}(\\.[0-9]+)?%$"}]}}}},
+        "carry": {"type": "array", "minItems": 1, "items": {"type": "object", "additionalProperties": False,
+            "required": ["field"], "properties": {"field": ID, "from": ID, "when": EXPR}}},
         "start": {"type": "object", "additionalProperties": False, "required": ["roles", "next"],
                   "properties": {"roles": ROLES, "fields": IDS, "required": IDS, "next": ID, "title": TEXT,
                                  "seed": {"type": "object", "additionalProperties": False,

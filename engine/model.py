@@ -33,6 +33,17 @@ class Post:
     memo: str | None = None
 
 
+@dataclass(frozen=True)
+class Carry:
+    """A field of a new instance taken from the previous instance of its workflow (at its site): a table's rows for
+    which `when` holds (each row's fields are the names), or a value, when `when` holds of the previous data."""
+
+    field: str
+    source: str
+    when: Expression | None = None
+    rows: bool = False
+
+
 @dataclass
 class Update:
     """A step's `update:` of a record, applied as the step completes, in its transaction: the record of type
@@ -101,6 +112,7 @@ class Workflow:
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)  # the site's
     site_roles: dict[str, str] = field(default_factory=dict)  # the site's roles and their titles
     seed: dict | None = None  # start `seed:` {report, params: {param: field}, values: {field: "table[.column]"}}
+    carry: list[Carry] = field(default_factory=list)  # what the previous instance left open, into the next
 
     def role_titles(self, roles) -> str:
         """Roles in words, as staff read them."""

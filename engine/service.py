@@ -631,13 +631,36 @@ class Engine(People, Records, Reports):
             number = wf.form.number.format(year=year, seq=store.next_number(sites.series(site, wf.form.id), year))
             prefix = self._site_rows().get(site, {}).get("number_prefix")
             number = f"{prefix}-{number}" if prefix else number
-        seeded = self.seeded(wf, data, site) if wf.seed else None
+        seeded = self.seeded(wf, data, site) if wf.seed else {}
+        if wf.carry:
+            seeded.update(self._carried(wf, data, site, iid))
         result = core.start(wf, iid, number, actor, data, now, as_child=as_child, delay=delay,
                             confidential=confidential, seeded=seeded)
         row = {"id": iid, "version": wf.version, "parent_id": parent, "revision": 0, "status": "active",
                "outcome": None, "number": None, "wake_at": None, "ended_at": None, "events": 0,
                "head": GENESIS, "state": {}, "state_text": "{}", "site": site}
         return self._persist(wf, row, result, actor, now)
+
+    def _carried(self, wf: Workflow, data: dict, site: str, iid: int) -> dict:
+        """The fields `carry:` takes from the previous instance of the workflow at `site` (not given in `data`)."""
+        before = self.store.previous_data(wf.id, site, iid)
+        if not before:
+            return {}
+        out: dict = {}
+        for carry in wf.carry:
+            value = before.get(carry.source)
+            if data.get(carry.field) not in (None, "", []) or value in (None, "", []):
+                continue
+            if carry.rows:
+                value = _carried_rows(carry, value if isinstance(value, list) else [], wf.form)
+            elif carry.when is not None:
+                try:
+                    value = value if carry.when.evaluate(wf.form.scope(before)) else None
+                except GoldkeyError:
+                    value = None
+            if value not in (None, "", []):
+                out[carry.field] = value
+        return out
 
     def _persist(self, wf: Workflow, row: dict, result: Result, actor: Actor | None, now: datetime) -> dict:
         """Run the result's effects, commit the state (revision-checked) with its events, tell a parent
@@ -686,6 +709,19 @@ class Engine(People, Records, Reports):
                 if done.events:  # a parent that started the child without waiting has nothing to do
                     self._persist(pwf, parent, done, actor, now)
         return new
+
+
+def _carried_rows(carry, rows: list, form) -> list:
+    """The rows of the previous instance's table that stay open (`when` holds, or cannot be decided yet)."""
+    kept = []
+    for row in rows:
+        try:
+            ok = carry.when is None or carry.when.evaluate(form.row_scope(carry.source, row))
+        except GoldkeyError:
+            ok = True
+        if ok:
+            kept.append(row)
+    return kept
 
 
 class _Cache:

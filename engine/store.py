@@ -586,6 +586,13 @@ class Store(RecordRows):
                                 "i.id = r.instance_id WHERE r.attachment=?", (digest,))
         return [{"id": r[0], "version": r[1], "state": loads(r[2]), "site": r[3]} for r in cur]
 
+    def previous_data(self, workflow: str, site: str, before: int) -> dict | None:
+        """The data of the latest instance of `workflow` at `site` before the instance `before` (not cancelled)."""
+        row = self.conn.execute(f"SELECT {self.json_at('state', 'data')} FROM instances WHERE workflow=? AND site=? "
+                                "AND id < ? AND status <> 'cancelled' ORDER BY id DESC LIMIT 1",
+                                (workflow, site, before)).fetchone()
+        return loads(row[0] or "{}") if row else None
+
     def has_instances(self, workflow: str) -> bool:
         return self.conn.execute("SELECT 1 FROM instances WHERE workflow=? LIMIT 1", (workflow,)).fetchone() is not None
 

@@ -387,3 +387,27 @@ def test_records_from_the_command_line(new_db, tmp_path):
     assert cli.json("records", "export", "room", "-o", str(out), "--as", "desk")["rows"] == 2
     assert cli.json("records", "list", "room", "--as", "desk", "-q", "周")["total"] == 1
     assert [t["id"] for t in cli.json("records", "types", "--as", "desk")] == ["room", "tag"]
+
+
+def test_what_the_last_shift_left_open_carries_into_the_next(eng):
+    eng.start("handover", "desk", {"items": [{"matter": "3棟電梯異響", "status": "未處理"},
+                                            {"matter": "車庫燈已換", "status": "已處理"}, {"matter": "待查"}],
+                                  "note": "夜班注意"})
+    carried = eng.start("handover", "desk", {})
+    assert carried["data"] == {"items": [{"matter": "3棟電梯異響", "status": "未處理"}, {"matter": "待查"}],
+                               "note": "夜班注意"}
+    given = eng.start("handover", "desk", {"note": "新的"})
+    assert given["data"]["note"] == "新的" and len(given["data"]["items"]) == 2
+
+
+def test_a_carry_mistake_is_reported_at_its_place(tmp_path):
+    root = tmp_path / "defs"
+    shutil.copytree(RECORDS, root)
+    path = root / "workflows/handover.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("when: \"status != '已處理'\"", "when: \"state != 1\"")
+                    .replace("{field: note}", "{field: note, from: items}"), encoding="utf-8")
+    assert [str(p) for p in definitions.load(root, display_root="").problems] == [
+        "workflows/handover.yaml:5:26: condition 'state != 1' names unknown field 'state'; did you mean 'status'?; "
+        "it must be a field of the form",
+        "workflows/handover.yaml:6:5: 'note' and 'items' must both be tables or both not: rows are carried into a "
+        "table, a value into a field"]

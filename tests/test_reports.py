@@ -60,7 +60,7 @@ LINT = [
      "reports/service_levels.yaml:52:35: 'unit' is not a time of this table (one of: started_at, ended_at, "
      "appointment, arrived_at)"),
     ("workflows/property_daily_report.yaml", "values: {received: received,", "values: {received: recieved,",
-     "workflows/property_daily_report.yaml:17:24: report 'property_daily' has no table 'recieved'; did you mean "
+     "workflows/property_daily_report.yaml:19:24: report 'property_daily' has no table 'recieved'; did you mean "
      "'received'?"),
 ]
 
@@ -310,6 +310,7 @@ def test_the_daily_report_is_drafted_from_the_day_s_work_corrected_signed_and_pr
     office.tick()  # Tuesday 17:30: the next working day's draft
     drafts = [t for t in office.tasks("xiao") if t["workflow"] == "property_daily_report"]
     assert [office.show(t["instance"])["data"]["day"] for t in drafts] == ["2026-11-03"]
+    assert office.show(drafts[0]["instance"])["data"]["open_issues"] == "電梯待修"  # (carried from the day before)
     assert office.audit()["ok"]
 
 
