@@ -24,7 +24,7 @@ from .errors import DefinitionError
 from .expressions import Expression
 from .forms import Form
 from .hints import did_you_mean
-from .model import Carry, Ledger, Post, Registry, Schedule, Site, Target, Update, Workflow
+from .model import Carry, Ledger, Post, Registry, Sample, Schedule, Site, Target, Update, Workflow
 from .recorddef import build_record, check_refs
 from .records import RecordType
 from .reports import Report
@@ -174,6 +174,8 @@ def load_texts(texts: dict[str, str], prefix: str = "", lint_graph: bool = True)
             problems += found
             warnings += notes
         warnings += _uncollected(forms, {fid: sources[rel] for fid, rel in form_files.items()}, workflows)
+    for wf, source in built:
+        _check_samples(wf, source, workflows, broken, problems)
     failed = {s.data["id"] for rel, s in sources.items() if rel.startswith("workflows/")} - set(workflows)
     reports = _reports(sources, site, workflows, records, problems, broken | failed)
     for wf, source in built:
@@ -246,6 +248,27 @@ def _uncollected(forms: dict[str, Form], sources: dict[str, Source], workflows: 
                                                 f"'{fid}' is never filled: no step's `fields` collects it, nothing "
                                                 "computes or passes it in; add it to a step or remove it", key=True))
     return out
+
+
+def _check_samples(wf: Workflow, source: Source, workflows: dict[str, Workflow], broken: set[str],
+                   problems: list[Problem]) -> None:
+    """A sampling plan samples a workflow there is, and takes each field from one of its form's (or its number)."""
+    for i, schedule in enumerate(wf.schedules):
+        plan = schedule.sample
+        if plan is None:
+            continue
+        kp = ("schedules", i, "sample")
+        other = workflows.get(plan.workflow)
+        if other is None:
+            if plan.workflow not in broken:
+                problems.append(source.problem(kp + ("workflow",), f"unknown workflow '{plan.workflow}'"
+                                                                   f"{did_you_mean(plan.workflow, workflows)}"))
+            continue
+        for name, origin in plan.data.items():
+            if origin != "number" and origin not in other.form.properties:
+                problems.append(source.problem(kp + ("data", name), f"form '{other.form.id}' has no field '{origin}'"
+                                                                    f"{did_you_mean(origin, other.form.properties)} "
+                                                                    "(or write `number` for its document number)"))
 
 
 def _check_seed(wf: Workflow, source: Source, reports: dict[str, Report], problems: list[Problem]) -> None:
@@ -464,7 +487,21 @@ def _schedules(source: Source, data: dict, form: Form, problems: list[Problem]) 
                     hint = did_you_mean(name, form.properties)
                     problems.append(source.problem(kp + ("data", name), f"form '{form.id}' has no field '{name}'"
                                                                         f"{hint}", key=True))
-        out.append(Schedule(spec["id"], spec["cron"], spec.get("title", spec["id"]), dict(spec.get("data", {}))))
+        sample = None
+        if "sample" in spec:
+            plan = spec["sample"]
+            value = plan["share"]
+            share = float(value[:-1]) / 100 if isinstance(value, str) else float(value)
+            if share > 1:
+                problems.append(source.problem(kp + ("sample", "share"), f"share {value} is more than 100%"))
+            if not form.stub:
+                for name in plan.get("data", {}):
+                    if name not in form.properties:
+                        problems.append(source.problem(kp + ("sample", "data", name), f"form '{form.id}' has no field "
+                                                       f"'{name}'{did_you_mean(name, form.properties)}", key=True))
+            sample = Sample(plan["workflow"], plan["period"], share, dict(plan.get("data", {})))
+        out.append(Schedule(spec["id"], spec["cron"], spec.get("title", spec["id"]), dict(spec.get("data", {})),
+                            sample))
     return out
 
 

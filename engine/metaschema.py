@@ -27,6 +27,8 @@ DIRECTION = {"enum": ["in", "out"]}
 # `deposit: in`, or `deposit: {direction: in, title: 存入}` with the words staff read
 ENTRY = {"oneOf": [DIRECTION, {"type": "object", "additionalProperties": False, "required": ["direction"],
                                "properties": {"direction": DIRECTION, "title": TEXT}}]}
+SHARE = {"oneOf": [{"type": "number", "minimum": 0, "maximum": 1},  # 60%, or 0.6
+                   {"type": "string", "pattern": "^[0-9]{1,3}(\\.[0-9]+)?%$"}]}
 SEED_VALUE = {"type": "string", "pattern": "^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)?$"}  # a table, or table.column
 _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "text", "integer": "a whole number",
                "number": "a number", "boolean": "true or false", "null": "nothing"}
@@ -57,12 +59,15 @@ def _document(kinds: tuple) -> dict:
                                        "additionalProperties": ENTRY}}}},
         "schedules": {"type": "array", "minItems": 1, "items": {"type": "object", "additionalProperties": False,
             "required": ["id", "cron"], "properties": {"id": ID, "title": TEXT, "cron": TEXT,
-                                                       "data": {"type": "object", "propertyNames": ID}}}},
+                                                       "data": {"type": "object", "propertyNames": ID},
+                "sample": {"type": "object", "additionalProperties": False, "required": ["workflow", "period", "share"],
+                           "properties": {"workflow": ID, "period": {"enum": ["day", "week", "month"]}, "share": SHARE,
+                                          "data": {"type": "object", "propertyNames": ID,
+                                                   "additionalProperties": ID}}}}}},
         "targets": {"type": "array", "minItems": 1, "items": {"type": "object", "additionalProperties": False,
             "required": ["id", "title", "step", "target"],
             "properties": {"id": ID, "title": TEXT, "step": ID, "among": ID, "per": {"enum": ["day"]},
-                           "target": {"oneOf": [{"type": "number", "minimum": 0, "maximum": 1},
-                                                {"type": "string", "pattern": "^[0-9]{1,3}(\\.[0-9]+)?%$"}]}}}},
+                           "target": SHARE}}},
         "carry": {"type": "array", "minItems": 1, "items": {"type": "object", "additionalProperties": False,
             "required": ["field"], "properties": {"field": ID, "from": ID, "when": EXPR}}},
         "start": {"type": "object", "additionalProperties": False, "required": ["roles", "next"],
@@ -239,7 +244,7 @@ def _where(path) -> str:
 _ONE_OF = {"approvals": "a whole number of signatures (1, 2, ...) or 'all'",
            "due": "a duration such as 15m or 3 working days, or {soft: 24h, hard: 36h}",
            "remind": "true (the task's roles) or a list of roles",
-           "target": "a share such as 60% or 0.6"}
+           "target": "a share such as 60% or 0.6", "share": "a share such as 60% or 0.6"}
 
 
 def _problems(source: Source, error: ValidationError) -> list[Problem]:

@@ -79,6 +79,19 @@ class Schedule:
     cron: str
     title: str
     data: dict
+    sample: Sample | None = None
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A sampling plan (回訪計劃): at each run, of the instances of `workflow` completed in the `period` (day, week or
+    month) before the run, at least `share` of them, chosen reproducibly (all at 100%), each start an instance of this
+    workflow with `data` taken from it ({field: its field, or `number`})."""
+
+    workflow: str
+    period: str
+    share: float
+    data: dict[str, str]
 
 
 @dataclass(frozen=True)

@@ -438,16 +438,36 @@ class Engine(People, Records, Reports):
                 if not self.store.claim_run(key, run):
                     continue  # another ticker started this run
                 data = {k: _run_text(v, local) for k, v in schedule.data.items()}
-                try:
-                    with self._savepoint():
-                        row = self._start(wf, Actor(f"schedule:{schedule.id}", frozenset()), data, now, None,
-                                          as_child=True, site=site)
-                except GoldkeyError as exc:  # e.g. data the form refuses: the run is recorded, not retried
-                    errors.append({"schedule": key, "run": run, "message": exc.message})
-                    continue
-                self.store.record_run(key, run, row["id"])
-                counts["started"] = counts.get("started", 0) + 1
-                counts[f"started:{wf.id}"] = counts.get(f"started:{wf.id}", 0) + 1
+                starts = [data] if schedule.sample is None else [
+                    dict(data, **extra) for extra in self._sampled(schedule, key, run, local, site)]
+                for one in starts:
+                    try:
+                        with self._savepoint():
+                            row = self._start(wf, Actor(f"schedule:{schedule.id}", frozenset()), one, now, None,
+                                              as_child=True, site=site)
+                    except GoldkeyError as exc:  # e.g. data the form refuses: the run is recorded, not retried
+                        errors.append({"schedule": key, "run": run, "message": exc.message})
+                        continue
+                    self.store.record_run(key, run, row["id"])
+                    counts["started"] = counts.get("started", 0) + 1
+                    counts[f"started:{wf.id}"] = counts.get(f"started:{wf.id}", 0) + 1
+
+    def _sampled(self, schedule, key: str, run: str, local: datetime, site: str) -> list[dict]:
+        """A sampling plan's run: the data of one new instance for each instance chosen of those of its workflow
+        completed at `site` in the period before the run — at least its share, the same ones whenever it runs again
+        (chosen by a generator seeded with the schedule and the run), all of them at 100%."""
+        import math
+        import random
+
+        plan = schedule.sample
+        start, end = sla.previous_period(local, plan.period)
+        done = self.store.completed_between(plan.workflow, site, iso(start.astimezone(UTC)), iso(end.astimezone(UTC)))
+        chosen = sorted(random.Random(f"{key}|{run}").sample(done, math.ceil(plan.share * len(done) - 1e-9)),
+                        key=lambda r: r["id"])
+        return [{field: row["number"] if origin == "number" else row["data"].get(origin)
+                 for field, origin in plan.data.items()
+                 if (row["number"] if origin == "number" else row["data"].get(origin)) not in (None, "")}
+                for row in chosen]
 
     def sla(self, first: date | None = None, last: date | None = None, workflow: str | None = None,
             site: str | None = None) -> dict:

@@ -72,3 +72,17 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def previous_period(local: datetime, period: str) -> tuple[datetime, datetime]:
+    """The day, week (Monday to Sunday) or month before the local moment `local`, as local [start, end)."""
+    from datetime import timedelta
+
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "day":
+        return day - timedelta(days=1), day
+    if period == "week":
+        monday = day - timedelta(days=day.weekday())
+        return monday - timedelta(days=7), monday
+    first = day.replace(day=1)
+    return (first - timedelta(days=1)).replace(day=1), first

@@ -586,6 +586,13 @@ class Store(RecordRows):
                                 "i.id = r.instance_id WHERE r.attachment=?", (digest,))
         return [{"id": r[0], "version": r[1], "state": loads(r[2]), "site": r[3]} for r in cur]
 
+    def completed_between(self, workflow: str, site: str, start: str, end: str) -> list[dict]:
+        """{id, number, data} of the instances of `workflow` at `site` completed in [start, end), by id."""
+        cur = self.conn.execute(f"SELECT id, number, {self.json_at('state', 'data')} FROM instances WHERE workflow=? "
+                                "AND site=? AND status = 'completed' AND ended_at >= ? AND ended_at < ? ORDER BY id",
+                                (workflow, site, start, end))
+        return [{"id": r[0], "number": r[1], "data": loads(r[2] or "{}")} for r in cur]
+
     def previous_data(self, workflow: str, site: str, before: int) -> dict | None:
         """The data of the latest instance of `workflow` at `site` before the instance `before` (not cancelled)."""
         row = self.conn.execute(f"SELECT {self.json_at('state', 'data')} FROM instances WHERE workflow=? AND site=? "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import shutil
+from datetime import timedelta
 
 import pytest
 
@@ -317,3 +318,41 @@ def test_the_daily_report_is_drafted_from_the_day_s_work_corrected_signed_and_pr
 def test_a_started_daily_report_keeps_what_its_starter_gave(office):
     inst = office.start("property_daily_report", "xiao", {"day": "2026-11-01"})
     assert inst["data"] == {"day": "2026-11-01", "received_total": 0}  # (a Sunday: nothing to draft)
+
+
+def test_a_sampling_plan_visits_at_least_its_share_of_last_week_s_services_the_same_ones_each_time(new_db, registry):
+    from .conftest import T0, Clock, StoreRun
+    from .procedures import test_golden_key as golden
+
+    db = new_db("sample.db")
+    runs = []
+    for _ in range(10):
+        run = golden.slip_issued(lambda wf: runs.append(StoreRun(registry, wf, db)) or runs[-1])
+        run.act("plan", data={"route": "客服中心協調各部門", "estimate": "500", "departments": ["工程部"]})
+        run.act("coordinate", data={"result": "已完成", "cost": "500"})
+        run.act("record_expense")
+        run.act("redeem", data={"checked": ["verify_holder", "hand_over", "register", "receipts"]})
+        assert run.state["status"] == "completed"
+    for run in runs:
+        run.close()
+    clock = Clock(T0 + timedelta(days=1))
+    engine = Engine(db, registry, clock=clock)
+    try:
+        engine.tick()  # (Tuesday: the plans are seen from now on)
+        clock.now = T0 + timedelta(days=7, hours=-0.5)  # Monday 9 November, 09:00 in Shanghai
+        first = engine.tick()
+        assert first["started_by"].get("service_visit") == 6  # at least 60% of 10
+        engine.add_user("boss", ["manager", "assistant"])
+        visits = engine.register("service_visit", "boss")["rows"]
+        numbers = sorted(r["data"]["source_number"] for r in visits)
+        assert len(set(numbers)) == 6 and all(n.startswith("JYS-2026-") for n in numbers)
+        assert engine.tick()["started_by"] == {}  # the run is made once
+        again = engine._sampled(registry.workflow("service_visit").schedules[0], "service_visit:weekly",
+                                "2026-11-09T01:00:00+00:00", clock.now.astimezone(registry.site.tz), "default")
+        assert sorted(v["source_number"] for v in again) == numbers  # (reproducible: the same six)
+        levels = engine.run_report("service_levels", None, {"month": "2026-11"})
+        assert table(levels, "service_visits")["rows"] == [[6, 0, 0.0]]
+        assert table(levels, "services_done")["rows"] == [[10]]
+    finally:
+        engine.close()
+
