@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from . import definitions
+from .admincli import reads, retention
 from .cliutil import engine_of as _engine
 from .cliutil import out as _out
 from .cliutil import parse_data as _parse_data
@@ -761,6 +762,8 @@ def audit(ctx: click.Context) -> None:
 
 main.add_command(records)
 main.add_command(report)
+main.add_command(reads)
+main.add_command(retention)
 
 if __name__ == "__main__":  # python -m engine.cli
     main()

@@ -234,6 +234,11 @@ def _rules(site: str, ids: renumber.Ids, heads: dict[int, str]) -> dict[str, _Me
         # a record's chain is named by its uid, not its id or site: it verifies wherever the record goes
         "records": _Merge(lambda row: dict(row, site=site), drop="id"),
         "record_events": _Merge(drop="id"),
+        "confidential_reads": _Merge(lambda row: dict(row, ref=str(ids[int(row["ref"])])) if row["kind"] == "instance"
+                                     else row, drop="id"),
+        # (the tombstoned events are chained again over what they hold now: their old hash is kept for the record)
+        "event_tombstones": _Merge(lambda row: dict(row, event_id=renumber.event_key(row["event_id"], ids),
+                                                    instance_id=ids[row["instance_id"]])),
     }
 
 

@@ -73,7 +73,34 @@ def build_form(source: Source, site: Site, problems: list[Problem], warnings: li
                 problems.append(source.problem(("number",), f"number pattern '{number}' does not format: {exc}"))
     return Form(id=data["id"], title=data["title"], schema=schema, number=number, ui=ui, rules=rules,
                 show_when=show_when, confidential=confidential, printouts=data.get("printouts", {}),
-                computed=_computed(source, data.get("computed", {}), props, problems))
+                computed=_computed(source, data.get("computed", {}), props, problems),
+                retention=_retention(source, data.get("retention"), props, confidential, problems))
+
+
+def _retention(source: Source, spec: dict | None, props: dict, confidential: dict,
+               problems: list[Problem]) -> dict | None:
+    """`retention: {keep: 2 years, fields: [...]}`: how long after an instance ends its personal data (the listed
+    fields, by default the confidential ones) is kept."""
+    if not spec:
+        return None
+    from .durations import parse_duration
+
+    try:
+        keep = parse_duration(spec["keep"])
+    except ValueError as exc:
+        problems.append(source.problem(("retention", "keep"), str(exc)))
+        return None
+    if keep.unit not in ("days", "months"):
+        problems.append(source.problem(("retention", "keep"), f"keep personal data for days, months or years "
+                                                              f"(e.g. 2 years), not {spec['keep']}"))
+        return None
+    fields = list(spec.get("fields") or confidential.get("fields", ()))
+    check_fields(source, ("retention", "fields"), spec.get("fields", []), props, problems)
+    if not fields:
+        problems.append(source.problem(("retention",), "say which personal data to remove: list `fields`, or "
+                                                       "declare the form's `confidential` fields"))
+        return None
+    return {"keep": keep, "text": spec["keep"], "fields": [f for f in fields if f in props]}
 
 
 def _computed(source: Source, spec: dict, props: dict, problems: list[Problem]) -> dict:

@@ -48,6 +48,7 @@ class Form:
     confidential: dict = field(default_factory=dict)
     printouts: dict = field(default_factory=dict)
     computed: dict[str, Expression] = field(default_factory=dict)  # field -> its expression, in the order to compute
+    retention: dict | None = None  # {keep: Duration, text, fields}: personal data removed this long after the end
     _validators: dict = field(default_factory=dict, repr=False)
     stub: bool = False  # stands in for a form whose file has errors, so its workflows are still linted
 

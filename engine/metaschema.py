@@ -94,6 +94,8 @@ def _document(kinds: tuple) -> dict:
                                        "radio", "checkbox", "checkboxes", "rows", "attachment", "phone", "hidden"]},
                     "help": TEXT, "placeholder": TEXT, "show_when": EXPR}}}}},
         "computed": {"type": "object", "minProperties": 1, "propertyNames": ID, "additionalProperties": EXPR},
+        "retention": {"type": "object", "additionalProperties": False, "required": ["keep"],
+                      "properties": {"keep": TEXT, "fields": IDS}},
         "rules": {"type": "array", "items": {"type": "object", "additionalProperties": False,
             "required": ["assert", "message"], "properties": {"assert": EXPR, "message": TEXT, "field": ID}}},
         "confidential": {"type": "object", "additionalProperties": False, "required": ["fields", "roles"],

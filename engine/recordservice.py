@@ -91,8 +91,16 @@ class Records:
     def record_type(self, type_id: str) -> RecordType:
         return self.registry.record(type_id)
 
+    def _log_record_reads(self, user: str, rt: RecordType, shown: list[dict], via: str) -> None:
+        """A read of the confidential fields each shown record let `user` see."""
+        secret = set(rt.form.confidential.get("fields", ())) if rt.form.confidential else set()
+        if secret:
+            self.log_reads(user, [("record", f"{rt.id}/{r['id']}", r["key"],
+                                   [f for f in secret - set(r["hidden"]) if r["data"].get(f) not in (None, "")])
+                                  for r in shown], via)
+
     def records(self, type_id: str, user: str, search: str = "", state: str = "", page: int = 1,
-                per_page: int = PER_PAGE) -> dict:
+                per_page: int = PER_PAGE, via: str = "page") -> dict:
         """The records of a type `user` may read: {type, rows, total, states, may_edit}; confidential fields
         masked where the user may not read them."""
         rt = self.registry.record(type_id)
@@ -102,7 +110,9 @@ class Records:
                           [{"field": "state", "message": "狀態不正確"}])
         sites = None if set(reading) >= set(self.site_titles()) else sorted(reading)
         rows, total = self.store.record_rows(rt.id, sites, search[:100], state, page, per_page)
-        return {"type": rt, "rows": [self._shown(rt, row, reading[row["site"]]) for row in rows], "total": total,
+        shown = [self._shown(rt, row, reading[row["site"]]) for row in rows]
+        self._log_record_reads(user, rt, shown, via)
+        return {"type": rt, "rows": shown, "total": total,
                 "states": self.store.record_states(rt.id, sites) if rt.states else {},
                 "may_edit": any(self._edits(a, rt) for a in reading.values())}
 
@@ -119,7 +129,7 @@ class Records:
                 "data": access.mask(row["data"], hidden), "revision": row["revision"],
                 "updated_at": row["updated_at"], "updated_by": row["updated_by"], "hidden": sorted(hidden)}
 
-    def record(self, type_id: str, record_id: int | str, user: str) -> dict:
+    def record(self, type_id: str, record_id: int | str, user: str, via: str = "page") -> dict:
         """One record as `user` may see it, with its history (who changed what, when) and the moves it may make."""
         rt = self.registry.record(type_id)
         row = self._record_row(rt, record_id)
@@ -128,6 +138,7 @@ class Records:
         if actor is None:
             raise Forbidden(f"使用者「{user}」不能查看這個管理處的{rt.title}資料")
         view = self._shown(rt, row, actor)
+        self._log_record_reads(user, rt, [view], via)
         hidden = set(view["hidden"])
         history = []
         for event in self.store.record_events(row["uid"]):
@@ -177,8 +188,9 @@ class Records:
             raise Forbidden(f"使用者「{user}」不能查詢{rt.title}資料")
         rows, _ = self.store.record_rows(rt.id, sorted(actors), search[:100], "", 1, limit)
         out = []
-        for row in rows:
-            shown = self._shown(rt, row, actors[row["site"]])
+        views = [self._shown(rt, row, actors[row["site"]]) for row in rows]
+        self._log_record_reads(user, rt, views, "lookup")
+        for row, shown in zip(rows, views, strict=True):
             extra = [str(shown["data"][f]) for f in rt.search if shown["data"].get(f) not in (None, "")]
             out.append({"key": row["key"], "label": " · ".join([row["key"], *extra[:2]]), "state": row["state"],
                         "site": row["site"], "data": shown["data"]})
@@ -406,12 +418,12 @@ class Records:
     def export_records(self, type_id: str, user: str, search: str = "", state: str = "",
                        progress: Callable[[int, int], None] | None = None) -> tuple[RecordType, list[dict]]:
         """Every record of a type `user` may read (matching `search` and `state`), as `records` gives them."""
-        first = self.records(type_id, user, search, state, 1, 1000)
+        first = self.records(type_id, user, search, state, 1, 1000, "export")
         rows, total = list(first["rows"]), first["total"]
         page = 1
         while len(rows) < total:
             page += 1
-            more = self.records(type_id, user, search, state, page, 1000)["rows"]
+            more = self.records(type_id, user, search, state, page, 1000, "export")["rows"]
             if not more:
                 break
             rows += more

@@ -75,12 +75,22 @@ class Reports:
                           [{"field": p, "message": "沒有這個參數"} for p in unknown])
         values = {pid: p.value(given.get(pid), today) for pid, p in report.params.items()}
         roles = frozenset().union(*(a.every_role for a in allowed.values()))
+        tables = [self._table(t, values, sites, tz, roles) for t in report.tables]
+        shown = sorted({c.field for t in report.tables for c in t.columns if c.field and not c.agg
+                        and c.field in self._secret(t) - self._report_hidden(t, roles)})
+        self.log_reads(user, [("report", report.id, report.title, shown)], "report")
         return {"id": report.id, "title": report.title, "description": report.description,
                 "params": {pid: {"title": p.title, "value": values[pid]} for pid, p in report.params.items()},
                 "site": titles.get(site, "") if site else ("" if sites is None or len(titles) == 1 else
                                                            "、".join(titles[s] for s in sites)),
-                "generated_at": iso(self.clock()),
-                "tables": [self._table(t, values, sites, tz, roles) for t in report.tables]}
+                "generated_at": iso(self.clock()), "tables": tables}
+
+    def _secret(self, table: Table) -> set[str]:
+        """The confidential fields of a table's form or record type."""
+        if table.source == "records":
+            form = self.registry.records[table.record].form
+            return set(form.confidential.get("fields", ())) if form.confidential else set()
+        return {f for w in table.workflows for f in self.registry.workflows[w].form.confidential.get("fields", ())}
 
     def seeded(self, wf, data: dict, site: str) -> dict:
         """The fields the workflow's `seed:` fills from its report (run at `site`, with its parameters from the

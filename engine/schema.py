@@ -174,9 +174,21 @@ def _m0011_records(m: Migration) -> None:
     m.append_only("record_events")
 
 
+def _m0012_privacy(m: Migration) -> None:
+    """Who read which confidential fields of which instance, record or report, when and how (客戶信息資料管理); and
+    the tombstones of events whose personal data a retention rule removed: the event's hash as it was, who, when,
+    which fields (its chain is verified from that hash on)."""
+    m.ddl("CREATE TABLE confidential_reads (id {serial}, at TEXT NOT NULL, \"user\" TEXT, kind TEXT, ref TEXT, "
+          "label TEXT, fields TEXT, via TEXT)")
+    m.ddl("CREATE INDEX confidential_reads_at ON confidential_reads (at)")
+    m.append_only("confidential_reads")
+    m.ddl("CREATE TABLE event_tombstones (event_id INTEGER PRIMARY KEY, instance_id INTEGER, hash TEXT NOT NULL, "
+          "fields TEXT, by_user TEXT, at TEXT)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Migration], None]]] = [
     ("0001_initial", _m0001_initial), ("0002_time", _m0002_time), ("0003_prints", _m0003_prints),
     ("0004_tokens", _m0004_tokens), ("0005_attachments", _m0005_attachments), ("0006_access", _m0006_access),
     ("0007_attachment_bytes", _m0007_attachment_bytes), ("0008_sites", _m0008_sites),
     ("0009_site_calendars", _m0009_site_calendars), ("0010_copied_instances", _m0010_copied_instances),
-    ("0011_records", _m0011_records)]
+    ("0011_records", _m0011_records), ("0012_privacy", _m0012_privacy)]

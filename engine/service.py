@@ -22,6 +22,7 @@ from .inputs import check_input
 from .jsontext import dumps, loads
 from .model import Registry, Workflow
 from .people import People
+from .privacy import Privacy
 from .recordservice import Records
 from .reportservice import Reports
 from .store import COMPANY, DEFAULT_SITE, GENESIS, open_store
@@ -39,7 +40,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Engine(People, Records, Reports):
+class Engine(People, Records, Reports, Privacy):
     """Runs workflows from a definitions folder on one database (an SQLite file or PostgreSQL).
 
     One Engine per thread: it owns one database connection and a cache of the rows it wrote. Engines in
@@ -142,9 +143,10 @@ class Engine(People, Records, Reports):
         wf = self.registry.workflow(workflow_id)
         return describe(wf, self.registry)
 
-    def show(self, instance_id: int | str, user: str | None = None) -> dict:
+    def show(self, instance_id: int | str, user: str | None = None, via: str = "page") -> dict:
         """An instance with its ledger entries and history. With `user`: as that user may see it (Forbidden
-        unless they started it or hold a role of its workflow; confidential fields masked)."""
+        unless they started it or hold a role of its workflow; confidential fields masked, and a read of those
+        they may see logged, `via` how)."""
         row = self.store.instance_row(_instance_id(instance_id))
         wf = self.workflow_at(row["version"], row["site"])
         view = instance_view(wf, row)
@@ -157,6 +159,8 @@ class Engine(People, Records, Reports):
         if not access.may_view(actor, wf, view["started_by"]):
             raise Forbidden(f"使用者「{user}」不能查看案件 {view['id']}")
         hidden = access.hidden_fields(actor, wf, row["state"])
+        self.log_reads(user, [("instance", row["id"], view["number"],
+                               _read(wf, row["state"], hidden))], via)
         return dict(access.masked(view, hidden), hidden=sorted(hidden))
 
     def tasks(self, user: str) -> list[dict]:
@@ -186,7 +190,7 @@ class Engine(People, Records, Reports):
     # --- registers ----------------------------------------------------------------------------------------
     def register(self, form_id: str, user: str, search: str = "", status: str = "", first: date | None = None,
                  last: date | None = None, unit: str = "", sort: str = "-started", page: int = 1,
-                 per_page: int = registers.PER_PAGE) -> dict:
+                 per_page: int = registers.PER_PAGE, via: str = "register") -> dict:
         """A form's records (its register, 臺帳) as `user` may see them: {form, workflows, hidden, rows, total};
         confidential fields masked for roles the form does not name."""
         form = self.registry.forms.get(form_id)
@@ -206,10 +210,16 @@ class Engine(People, Records, Reports):
         rows, total = self.store.register_rows([wf.id for wf in wfs], search, status, since, before, unit, sort,
                                                page, per_page, [f for f in form.properties if f not in hidden],
                                                readers, None if visible is None else sorted(actors))
+        reads = []
         for row in rows:  # as the reader may see it at the row's site, and without what it inherited as confidential
             actor = actors.get(row["site"]) or self.actor(user, now, row["site"])
-            row["data"] = access.mask(row["data"], form.hidden_from(actor.every_role)
-                                      | access.inherited_hidden(actor, row.pop("confidential")))
+            inherited = row.pop("confidential")
+            masked = form.hidden_from(actor.every_role) | access.inherited_hidden(actor, inherited)
+            secret = set(form.confidential.get("fields", ())) | set((inherited or {}).get("fields", ()))
+            reads.append(("instance", row["id"], row["number"],
+                          [f for f in secret - masked if row["data"].get(f) not in (None, "")]))
+            row["data"] = access.mask(row["data"], masked)
+        self.log_reads(user, reads, via)
         return {"form": form, "workflows": wfs, "hidden": hidden, "rows": rows, "total": total}
 
     def workflow_at(self, version: str, site: str = DEFAULT_SITE) -> Workflow:
@@ -538,8 +548,11 @@ class Engine(People, Records, Reports):
             url = f"{self.registry.site.verify_url.rstrip('/')}/{code}"
             info = printouts.PrintInfo(printout, spec.get("title", printout), copies, spec.get("signatures", []),
                                        user, iso(now), code, url, event["reprint"])
+            hidden = access.hidden_fields(actor, wf, new["state"])
             ctx = printouts.context(wf, self.registry.site, new["state"], self.store.ledger_entries(iid),
-                                    self.store.display_names(), info, access.hidden_fields(actor, wf, new["state"]))
+                                    self.store.display_names(), info, hidden)
+            self.store.add_reads([(iso(now), user, "instance", str(iid), new["number"], dumps(sorted(fields)),
+                                   "printout")] if (fields := _read(wf, new["state"], hidden)) else [])
             try:
                 body = printouts.render(template, ctx, url)
             except printouts.TemplateProblem as exc:
@@ -793,6 +806,13 @@ def _instance_id(value: int | str) -> int:
     if not 0 < number < 1 << 39:  # ids share a 63-bit key with their events' and tasks' sequence numbers
         raise NotFound(f"沒有案件 {value}")
     return number
+
+
+def _read(wf: Workflow, state: dict, hidden: set[str]) -> list[str]:
+    """The confidential fields (the form's, and those the instance inherited) with a value that a reader for whom
+    `hidden` is masked reads."""
+    secret = set(wf.form.confidential.get("fields", ())) | set((state.get("confidential") or {}).get("fields", ()))
+    return sorted(f for f in secret - hidden if state.get("data", {}).get(f) not in (None, ""))
 
 
 def _summary(wf: Workflow, data: dict, hidden: set[str]) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from .errors import Conflict, Invalid, NotFound
 from .jsontext import dumps, loads
 from .money import fen_text
+from .privacystore import PrivacyRows
 from .recordstore import RecordRows
 from .schema import DIGEST, MIGRATIONS
 
@@ -76,7 +77,7 @@ def chain(prev: str, fields: tuple) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-class Store(RecordRows):
+class Store(RecordRows, PrivacyRows):
     """What the engine asks of its database. A subclass gives `conn` (a DB-API connection taking `?` parameters),
     `write()`, `savepoint()`, `close()`, the DDL of the schema and the statements below that differ by dialect."""
 
@@ -278,13 +279,14 @@ class Store(RecordRows):
         """Recompute every instance's event hash chain and compare its end with the head and count kept on
         the instance row (so removed events are found too): (ok, events checked, first problem)."""
         recorded = {i: (n, head) for i, n, head in self.conn.execute("SELECT id, events, head FROM instances")}
+        tombstones = self.tombstones()  # (events whose personal data was removed: their hash as it was)
         found: dict[int, tuple[int, str]] = {}
         count = 0
         for row in self.conn.execute("SELECT instance_id, seq, at, actor, acting_for, step, task, type, payload, "
-                                     "hash FROM events ORDER BY id"):
+                                     "hash, id FROM events ORDER BY id"):
             count += 1
             seen, prev = found.get(row[0], (0, GENESIS))
-            if row[1] != seen + 1 or chain(prev, row[:9]) != row[9]:
+            if row[1] != seen + 1 or (chain(prev, row[:9]) != row[9] and tombstones.get(row[10]) != row[9]):
                 return False, count, f"event {row[0]}/{row[1]} does not match the chain"
             found[row[0]] = (row[1], row[9])
         for iid, (n, head) in recorded.items():

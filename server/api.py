@@ -82,7 +82,7 @@ async def start(request: Request) -> Response:
 
 async def instance(request: Request) -> Response:
     user = require_user(request)
-    return json_out(request.app.state.engine.show(request.path_params["instance"], user))
+    return json_out(request.app.state.engine.show(request.path_params["instance"], user, via="api"))
 
 
 async def tasks(request: Request) -> Response:
@@ -164,6 +164,14 @@ async def admin_definitions(request: Request) -> Response:
     return json_out(dict(engine.check_definitions(), workflows=engine.workflows(), users=engine.users()))
 
 
+async def admin_reads(request: Request) -> Response:
+    """The log of confidential reads (administrators): ?user=, ?from=, ?to= narrow it."""
+    user = require_user(request)
+    q = request.query_params
+    return json_out(request.app.state.engine.confidential_reads(user, q.get("user") or None, q.get("from") or None,
+                                                                q.get("to") or None))
+
+
 async def admin_reload(request: Request) -> Response:
     require_admin(request)
     check_csrf(request, request.headers.get("x-csrf-token"))
@@ -235,6 +243,7 @@ routes = [
     Route("/api/attachments/{digest}", attachment),
     Route("/api/admin/definitions", admin_definitions),
     Route("/api/admin/reload", admin_reload, methods=["POST"]),
+    Route("/api/admin/reads", admin_reads),
     Route("/api/verify/{code}", verify),
     Route("/api/openapi.json", openapi),
 ]

@@ -110,6 +110,9 @@ def document() -> dict:
                 ("digest",), media="application/octet-stream")},
             "/api/admin/definitions": {"get": _op("Lint results of the definitions folder, workflows, users "
                                                   "(administrators)", (401, 403))},
+            "/api/admin/reads": {"get": _op("Who read which confidential fields, when and how (administrators)",
+                                            (401, 403), query={"user": {"type": "string"}, "from": {"type": "string"},
+                                                               "to": {"type": "string"}})},
             "/api/admin/reload": {"post": _op("Reload the definitions; kept as they are when the new ones fail "
                                               "(administrators)", (401, 403, 413, 422))},
             "/api/registers/{form}": {"get": _op("A form's records (臺帳), filtered, sorted and by pages",

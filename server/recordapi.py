@@ -40,7 +40,8 @@ async def listing(request: Request) -> Response:
     user = require_user(request)
     engine = request.app.state.engine
     q = request.query_params
-    found = engine.records(request.path_params["type"], user, q.get("q", ""), q.get("state", ""), _page(request))
+    found = engine.records(request.path_params["type"], user, q.get("q", ""), q.get("state", ""), _page(request),
+                           via="api")
     rt = found["type"]
     return json_out({"type": rt.id, "title": rt.title, "total": found["total"], "page": _page(request),
                      "per_page": 50, "states": found["states"], "may_edit": found["may_edit"], "rows": found["rows"]})
@@ -71,7 +72,7 @@ async def record(request: Request) -> Response:
     user = require_user(request)
     engine = request.app.state.engine
     if request.method == "GET":
-        return json_out(engine.record(request.path_params["type"], request.path_params["record"], user))
+        return json_out(engine.record(request.path_params["type"], request.path_params["record"], user, via="api"))
     check_csrf(request, request.headers.get("x-csrf-token"))
     body = await body_of(request)
     data = _field(body, "data", dict, "資料 data")

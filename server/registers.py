@@ -44,7 +44,8 @@ def records(request: Request, user: str, every: bool = False) -> tuple:
     if every:
         args.update(page=1)
     found = request.app.state.engine.register(request.path_params["form"], user,
-                                              per_page=100000 if every else registers.PER_PAGE, **args)
+                                              per_page=100000 if every else registers.PER_PAGE,
+                                              via="export" if every else "register", **args)
     return found["form"], found["workflows"], found["hidden"], found["rows"], found["total"], args
 
 
