@@ -85,13 +85,14 @@ def iso(moment: datetime) -> str:
 
 def start(wf: Workflow, instance_id: int, number: str | None, actor: Actor, data: dict, now: datetime,
           oracle: Oracle | None = None, as_child: bool = False, delay: Duration | None = None,
-          confidential: dict | None = None, seeded: dict | None = None) -> Result:
+          confidential: dict | None = None, seeded: dict | None = None, parent: dict | None = None) -> Result:
     """Start an instance: check the starter's role, validate the start fields, run to the first tasks.
 
     `as_child`: started by a parent's `subprocess` step or a schedule, which may set any field of the form.
     `delay`: the first step is reached only this long after now (a return visit a week after a repair).
     `confidential`: fields the data brought from a parent's confidential ones, and their readers. `seeded`: fields
-    drafted from a report (the start's `seed:`), written beside the start's own."""
+    drafted from a report (the start's `seed:`), written beside the start's own. `parent`: the number and the
+    data (but its confidential fields) of the instance that started this one."""
     run = _run(wf, {}, now, actor, oracle)
     if not as_child and not oracle and actor.resolve(wf.start.roles) is None:
         raise Forbidden(f"使用者「{actor.user}」沒有啟動「{wf.title}」的角色（需要：{wf.role_titles(wf.start.roles)}）")
@@ -101,6 +102,8 @@ def start(wf: Workflow, instance_id: int, number: str | None, actor: Actor, data
                  "approvals": []}
     if confidential:
         run.state["confidential"] = confidential
+    if parent:  # (the parent's number and open data as the child started: `parent['number']` in expressions)
+        run.state["parent"] = parent
     if as_child:
         run.write(wf.start.title, tuple(data or {}), data or {}, frozenset())
     else:
@@ -282,7 +285,10 @@ class Run:
 
     # --- data -------------------------------------------------------------------------------------
     def scope(self) -> dict:
-        return self.wf.form.scope(self.state["data"])
+        scope = self.wf.form.scope(self.state["data"])
+        if "parent" in self.state and "parent" not in scope:
+            scope["parent"] = self.state["parent"]
+        return scope
 
     def balance_of(self, ledger: str):
         if ledger not in self.wf.ledgers:

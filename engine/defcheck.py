@@ -10,6 +10,8 @@ from .expressions import Expression
 from .hints import did_you_mean
 from .yamlsrc import KeyPath, Problem, Source
 
+RESERVED = frozenset({"parent"})  # names an expression may read beside the form's fields: the parent instance
+
 
 def compile_at(source: Source, keypath: KeyPath, text: Any, names: set[str] | dict | None, problems: list[Problem],
                what: str, ledgers: dict | None = None) -> Expression | None:
@@ -19,7 +21,7 @@ def compile_at(source: Source, keypath: KeyPath, text: Any, names: set[str] | di
     except ExpressionError as exc:
         problems.append(source.problem(keypath, f"{what}: {exc.message}"))
         return None
-    for name in sorted(expr.names - set(names)) if names is not None else ():
+    for name in sorted(expr.names - set(names) - RESERVED) if names is not None else ():
         problems.append(source.problem(keypath, f"{what} '{expr.text}' names unknown field '{name}'"
                                                 f"{did_you_mean(name, names)}; it must be a field"
                                                 " of the form"))

@@ -651,7 +651,8 @@ class Engine(People, Records, Reports, Privacy):
 
     # --- the write path (always inside store.write()) -----------------------------------------------
     def _start(self, wf: Workflow, actor: Actor, data: dict, now: datetime, parent: int | None,
-               as_child: bool = False, delay=None, confidential: dict | None = None, site: str = DEFAULT_SITE) -> dict:
+               as_child: bool = False, delay=None, confidential: dict | None = None, site: str = DEFAULT_SITE,
+               parent_view: dict | None = None) -> dict:
         store = self.store
         if wf.version not in self._saved:
             store.save_version(wf.version, wf.id, wf.files, iso(now))
@@ -668,7 +669,7 @@ class Engine(People, Records, Reports, Privacy):
         if wf.carry:
             seeded.update(self._carried(wf, data, site, iid))
         result = core.start(wf, iid, number, actor, data, now, as_child=as_child, delay=delay,
-                            confidential=confidential, seeded=seeded)
+                            confidential=confidential, seeded=seeded, parent=parent_view)
         row = {"id": iid, "version": wf.version, "parent_id": parent, "revision": 0, "status": "active",
                "outcome": None, "number": None, "wake_at": None, "ended_at": None, "events": 0,
                "head": GENESIS, "state": {}, "state_text": "{}", "site": site}
@@ -703,9 +704,13 @@ class Engine(People, Records, Reports, Privacy):
         for effect in result.effects:
             if effect["type"] == "start_child":
                 child_wf = self._at_site(self.registry.workflow(effect["workflow"]), row["site"])
+                secret = set(wf.form.confidential.get("fields", ())) | set(
+                    (state.get("confidential") or {}).get("fields", ()))
+                parent = {"id": iid, "number": state.get("number"), "workflow": wf.id, "title": wf.title,
+                          "data": {k: v for k, v in state.get("data", {}).items() if k not in secret}}
                 child = self._start(child_wf, actor or Actor("system", frozenset()), effect["data"], now, iid,
                                     as_child=True, delay=effect.get("after"), confidential=effect.get("confidential"),
-                                    site=row["site"])
+                                    site=row["site"], parent_view=parent)
                 events.append({"type": "child_started", "step": None, "task": None,
                                "payload": {"child": child["id"], "workflow": child_wf.id,
                                            "waits": effect.get("wait", True), "starts_at": child["wake_at"]

@@ -177,3 +177,26 @@ def test_a_ledger_entry_a_template_names_must_exist(tmp_path):
     assert len(found) == 1 and found[0].startswith("printouts/prepaid_refund_voucher.docx:")
     assert "no ledger has an entry 'topup'; did you mean 'top_up'? (word/document.xml); the entries are deposit, " \
            "expense, refund, top_up (near “" in found[0]
+
+
+def test_a_child_reads_its_parent_s_number_and_open_data(engine):
+    from engine.core import Run
+
+    from .procedures.test_complaint import ANALYSIS, COMPLAINT
+
+    engine.add_user("desk", ["concierge"])
+    engine.add_user("zhu", ["supervisor"])
+    inst = engine.start("complaint", "desk", COMPLAINT)
+    inst = engine.complete(inst["tasks"][0]["id"], "zhu")
+    engine.complete(inst["tasks"][0]["id"], "desk", data=dict(ANALYSIS, needs_repair=True, repair_location="陽台",
+                                                               someone_home=True))
+    child = engine.store.conn.execute("SELECT id FROM instances WHERE workflow = 'repair_order'").fetchone()[0]
+    row = engine.store.instance_row(child)
+    parent = row["state"]["parent"]
+    assert (parent["id"], parent["number"], parent["workflow"]) == (inst["id"], inst["number"], "complaint")
+    assert "phone" not in parent["data"] and "complainant" not in parent["data"]  # (its confidential fields stay)
+    assert parent["data"]["department"] == COMPLAINT["department"]
+    wf = engine.workflow_at(row["version"])
+    run = Run(wf, row["state"], engine.clock(), None)
+    # (the pure core's scope, what a child's conditions and values are evaluated on)
+    assert Expression("'投訴單 ' + parent['number']").evaluate(run.scope()) == f"投訴單 {inst['number']}"
