@@ -526,7 +526,12 @@ class Rehearsal(Run):
         return {}
 
     def post(self, step: Step) -> None:
-        pass
+        """Nothing is posted; a record update is kept as the state it moves the record to (simulate checks the
+        record type's moves along the path)."""
+        for update in step.updates:
+            if update.state:  # (one made only `when` a condition holds leaves the record's state unknown)
+                self.effects.append({"type": "update_record", "record": update.record, "key": update.key.text,
+                                     "state": None if update.when else update.state, "step": step.id})
 
     def role_for(self, task: dict, step: Step) -> tuple[str, str | None]:
         return task["roles"][0], None

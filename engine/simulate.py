@@ -2,7 +2,9 @@
 
 Data is not modelled: every decision branch, every move each task's kind offers (`TaskStep.sim_moves`:
 each outcome, a checklist ticked), every timer and every outcome of a sub-procedure is tried. Postings and
-validation are skipped: the core runs as a `Rehearsal`, an `Oracle` picking the branches.
+validation are skipped: the core runs as a `Rehearsal`, an `Oracle` picking the branches. A step's record update
+is followed along the path: a move its record type does not allow from the state an earlier step left the record
+in (a key lent twice without coming back) is reported as stuck there.
 """
 
 from __future__ import annotations
@@ -30,14 +32,23 @@ def simulate(wf: Workflow, registry: Registry, max_states: int = 20000) -> dict:
     edges: dict[str, set[str]] = {}
     queue: deque[tuple[str, dict, list[str]]] = deque()
 
-    def settle(result: Result) -> dict:
+    def settle(result: Result, path: list[str]) -> dict | None:
+        """The state after `result` (its children linked); None when a record update on the way would be refused
+        by the record type's moves (reported as stuck: the engine would refuse the step)."""
         state = result.state
         for effect in result.effects:
             if effect["type"] == "start_child" and effect["wait"]:
                 state = core.link_child(state, effect["token"], next(fake_child))
+            elif effect["type"] == "update_record":
+                problem = _record_move(registry, state, effect)
+                if problem:
+                    stuck.append({"path": path, "steps": _positions(state), "reason": problem})
+                    return None
         return state
 
-    def add(state: dict, path: list[str], parent: str | None) -> None:
+    def add(state: dict | None, path: list[str], parent: str | None) -> None:
+        if state is None:
+            return
         key = _key(state)
         if parent is not None:
             edges.setdefault(parent, set()).add(key)
@@ -53,7 +64,7 @@ def simulate(wf: Workflow, registry: Registry, max_states: int = 20000) -> dict:
         if isinstance(result, Exception):
             stuck.append({"path": ["start" + label], "steps": [], "reason": str(result)})
         else:
-            add(settle(result), ["start" + label], None)
+            add(settle(result, ["start" + label]), ["start" + label], None)
     truncated = False
     while queue:
         if len(seen) > max_states:
@@ -71,7 +82,7 @@ def simulate(wf: Workflow, registry: Registry, max_states: int = 20000) -> dict:
                     stuck.append({"path": path + [name + label], "steps": _positions(state),
                                   "reason": str(result)})
                 else:
-                    add(settle(result), path + [name + label], key)
+                    add(settle(result, path + [name + label]), path + [name + label], key)
     if not truncated:
         finishing = {k for k, v in seen.items() if v["state"]["status"] != "active"}
         reverse: dict[str, set[str]] = {}
@@ -138,6 +149,23 @@ def _do(wf, state, task_id, actor, outcome, data):
     return lambda o: core.complete(wf, state, task_id, actor, outcome, data, "simulated", _EPOCH, oracle=o)
 
 
+def _record_move(registry: Registry, state: dict, effect: dict) -> str | None:
+    """A record's state along the path (the instance's updates of one key), the move refused if its type forbids it;
+    the state remembered in the simulated state."""
+    rt = registry.records.get(effect["record"])
+    key = f"{effect['record']}:{effect['key']}"
+    moves = state.setdefault("sim_records", {})
+    current = moves.get(key)
+    if rt is not None and current is not None and effect["state"] is not None:
+        allowed = rt.targets(current)
+        if effect["state"] not in allowed:
+            return (f"step '{effect['step']}' moves {rt.title} ({effect['key']}) from '{current}' to "
+                    f"'{effect['state']}', which record type '{rt.id}' does not allow "
+                    f"(from '{current}': {', '.join(allowed) or 'nowhere'})")
+    moves[key] = effect["state"]
+    return None
+
+
 def _positions(state: dict) -> list[str]:
     return sorted(t["step"] for t in state["tokens"].values())
 
@@ -151,4 +179,5 @@ def _key(state: dict) -> str:
     tasks = sorted(json.dumps({k: v for k, v in t.items() if k not in _TIMES}, sort_keys=True)
                    for t in state["tasks"].values())
     groups = sorted((g["split"], g["arrived"]) for g in state["groups"].values())
-    return json.dumps([state["status"], state["outcome"], tokens, tasks, groups])
+    return json.dumps([state["status"], state["outcome"], tokens, tasks, groups, state.get("sim_records", {})],
+                      sort_keys=True)

@@ -411,3 +411,22 @@ def test_a_carry_mistake_is_reported_at_its_place(tmp_path):
         "it must be a field of the form",
         "workflows/handover.yaml:6:5: 'note' and 'items' must both be tables or both not: rows are carried into a "
         "table, a value into a field"]
+
+
+def test_simulate_finds_a_path_that_moves_a_record_where_its_type_forbids(tmp_path):
+    from engine.simulate import simulate
+
+    root = tmp_path / "defs"
+    shutil.copytree(RECORDS, root)
+    assert simulate(definitions.load_strict(root).workflow("lend"), definitions.load_strict(root))["stuck"] == []
+    path = root / "workflows/lend.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "    next: back\n", "    next: again\n  again:\n    kind: form\n    title: 再借\n    roles: [desk]\n"
+                           "    fields: []\n    update: {record: tag, key: tag, set: {state: 借出}}\n"
+                           "    next: back\n", 1),
+        encoding="utf-8")
+    registry = definitions.load_strict(root)
+    stuck = simulate(registry.workflow("lend"), registry)["stuck"]
+    assert (stuck[0]["path"], stuck[0]["reason"]) == (["start", "out", "again"], (
+        "step 'again' moves 鑰匙牌 (tag) from '借出' to '借出', which record type 'tag' does not allow (from '借出': "
+        "在櫃, 遺失)"))
