@@ -668,8 +668,28 @@ async def admin(request: Request, user: str) -> Response:
         check_csrf(request, form.get("csrf"))
         reloaded = engine.reload()
     ctx = _base(request, user, "admin")
-    ctx.update(engine.check_definitions(), users=engine.users(), workflows=engine.workflows(), reloaded=reloaded)
+    ctx.update(engine.check_definitions(), users=engine.users(), workflows=engine.workflows(), reloaded=reloaded,
+               reads=_reads(engine, user, _tz(request)))
     return _page(request, "admin.html", ctx, 422 if reloaded and not reloaded["ok"] else 200)
+
+
+_VIA = {"page": "頁面", "api": "程式介面", "register": "臺帳", "export": "匯出", "printout": "列印", "lookup": "查找",
+        "report": "報表"}
+_KINDS = {"instance": "案件", "record": "資料", "report": "報表"}
+
+
+def _reads(engine, user: str, tz) -> list[dict]:
+    """The latest confidential reads, in words: when, who, which instance or record, the fields' titles, how."""
+    rows = []
+    for r in engine.confidential_reads(user, limit=50):
+        titles = []
+        for name in r["fields"]:
+            forms = [wf.form for wf in engine.registry.workflows.values()] + [
+                rt.form for rt in engine.registry.records.values()]
+            titles.append(next((f.title_of(name) for f in forms if name in f.properties), name))
+        rows.append({"at": _when(r["at"], tz), "who": r["reader_name"], "via": _VIA.get(r["via"], r["via"]),
+                     "what": f"{_KINDS.get(r['kind'], '')} {r['label'] or ''}".strip(), "fields": "、".join(titles)})
+    return rows
 
 
 routes = [

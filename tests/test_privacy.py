@@ -11,6 +11,7 @@ from engine.errors import Forbidden
 
 from .conftest import REPO, Cli, query
 from .procedures.test_complaint import COMPLAINT
+from .test_web_ui import site as web_site  # noqa: F401  (the web UI's site fixture, for the admin page)
 
 
 @pytest.fixture
@@ -141,3 +142,18 @@ def test_a_retention_mistake_is_reported_at_its_place(tmp_path):
     found = [str(p) for p in definitions.load(root, display_root="").problems]
     assert found == ["forms/service_visit.yaml:36:19: keep personal data for days, months or years (e.g. 2 years), "
                      "not 2 working days"]
+
+
+@pytest.fixture
+def site(web_site):  # noqa: F811
+    return web_site
+
+
+def test_the_admin_page_lists_the_reads_in_words(site):
+    made = site.engine.start("complaint", "wang", COMPLAINT)
+    site.engine.show(made["id"], "wang")
+    page = site.login("boss").get("/admin")
+    assert page.status_code == 200
+    section = page.text.split('id="reads"', 1)[1]
+    assert "保密資料查閱紀錄" in page.text and "王小明" in section and "投訴人" in section and "頁面" in section
+    assert "complainant" not in section
