@@ -23,7 +23,7 @@ from engine.errors import GoldkeyError
 from engine.people import SESSION_LIFE
 from engine.service import Engine, utcnow
 
-from . import api, errors, recordapi, registers, views
+from . import api, errors, recordapi, recordpages, registers, views
 from .auth import LoginLimiter
 from .middleware import BodyLimit, FollowReloads, OffLoop, SecurityHeaders
 
@@ -55,7 +55,8 @@ def create_app(db: str | Path, registry: Registry, tick_seconds: float = 30.0,
             engine.close()
 
     app = Starlette(
-        routes=[Route("/healthz", healthz), *api.routes, *recordapi.routes, *registers.routes, *views.routes,
+        routes=[Route("/healthz", healthz), *api.routes, *recordapi.routes, *registers.routes, *recordpages.routes,
+                *views.routes,
                 Mount("/static", StaticFiles(directory=HERE / "static"), name="static")],
         middleware=[Middleware(SecurityHeaders, https=https), Middleware(BodyLimit), Middleware(OffLoop),
                     Middleware(FollowReloads, engine=engine),
@@ -65,6 +66,7 @@ def create_app(db: str | Path, registry: Registry, tick_seconds: float = 30.0,
                             Exception: errors.server_error},
         lifespan=lifespan)
     app.state.engine = engine
+    app.state.db = db  # (for the Engines of background jobs: an import runs on a thread with its own)
     app.state.logins = LoginLimiter()
     return app
 

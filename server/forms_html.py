@@ -6,6 +6,7 @@ Nothing here knows a particular form: everything comes from the schema, the hint
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +22,7 @@ class Field:
     name: str
     title: str
     control: str  # text textarea number money date datetime time select radio checkbox checkboxes rows hidden phone
-    #               attachment
+    #               attachment lookup
     required: bool = False
     help: str | None = None
     placeholder: str | None = None
@@ -30,10 +31,16 @@ class Field:
     integer: bool = False
     subs: list[Field] = field(default_factory=list)
     kind: str = ""  # the control the value would have without the hidden widget (how to read it back)
+    record: str | None = None  # a lookup (`format: ref`): the record type whose key it holds
+    fill: dict[str, str] = field(default_factory=dict)  # a lookup's {field: record field} filled when one is chosen
 
     @property
     def input_name(self) -> str:
         return PREFIX + self.name
+
+    @property
+    def fill_json(self) -> str:
+        return json.dumps(self.fill, ensure_ascii=False)
 
 
 @dataclass
@@ -55,6 +62,8 @@ def _control(schema: dict, widget: str | None) -> str:
         return "checkboxes"
     if "enum" in schema:
         return "radio" if widget == "radio" else "select"
+    if schema.get("format") == "ref":
+        return "lookup"  # a text input that suggests records as one types (the key is what it holds)
     if schema.get("format") == "attachment":
         return "attachment"  # a file input; the field holds the uploaded file's id
     if schema.get("format") == "money" or widget == "money":
@@ -89,9 +98,12 @@ def make_field(name: str, schema: dict, hints: dict | None, required: bool) -> F
         needed = set(items.get("required", []))
         subs = [make_field(sub, sub_schema, None, sub in needed)
                 for sub, sub_schema in (items.get("properties") or {}).items()]
+    lookup = kind == "lookup"
     return Field(name=name, title=str(schema.get("title") or name), control=control, required=required,
                  help=hints.get("help"), placeholder=hints.get("placeholder"), show_when=hints.get("show_when"),
-                 options=options, integer=schema.get("type") == "integer", subs=subs, kind=kind)
+                 options=options, integer=schema.get("type") == "integer", subs=subs, kind=kind,
+                 record=str(schema.get("record") or "") if lookup else None,
+                 fill={str(k): str(v) for k, v in (schema.get("fill") or {}).items()} if lookup else {})
 
 
 def sections(schema: dict, ui: dict | None, names, required) -> list[Section]:

@@ -2,7 +2,10 @@
    - show_when: hides a field whose data-show-when expression is false for what is typed (a small evaluator of
      the expression language: and/or/not, comparisons, in, is, lists, strings, numbers, True/False/None);
    - tables: the "add row" button;
-   - drafts: what is typed into a form is kept in this tab (sessionStorage) until it is sent. */
+   - drafts: what is typed into a form is kept in this tab (sessionStorage) until it is sent;
+   - lookups: a field that holds a record's key (data-lookup) suggests records as one types and fills the fields
+     its data-fill names that are still empty;
+   - imports: a <progress data-job> follows its import job and shows the report when it ends. */
 (function () {
   "use strict";
 
@@ -243,6 +246,140 @@
     } catch (e) { /* no storage */ }
   }
 
+
+  // --- lookups: search records as one types; choosing one sets its key and fills the empty fields it names ---
+  var HIDDEN_VALUE = "（保密）";
+  function setupLookup(input) {
+    var list = document.getElementById(input.getAttribute("aria-controls"));
+    if (!list) return;
+    var form = input.form, url = input.getAttribute("data-lookup"), fill = {};
+    try { fill = JSON.parse(input.getAttribute("data-fill") || "{}") || {}; } catch (e) { fill = {}; }
+    var timer = null, request = null, items = [], active = -1, off = false, quiet = false;
+
+    function close() {
+      list.hidden = true; list.innerHTML = ""; items = []; active = -1;
+      input.setAttribute("aria-expanded", "false"); input.removeAttribute("aria-activedescendant");
+    }
+    function mark(index) {
+      active = index;
+      var options = list.querySelectorAll('[role="option"]');
+      for (var i = 0; i < options.length; i++) options[i].setAttribute("aria-selected", i === index ? "true" : "false");
+      if (index >= 0 && options[index]) {
+        input.setAttribute("aria-activedescendant", options[index].id);
+        if (options[index].scrollIntoView) options[index].scrollIntoView({ block: "nearest" });
+      } else input.removeAttribute("aria-activedescendant");
+    }
+    function show(found) {
+      list.innerHTML = ""; items = found; active = -1;
+      if (!found.length) {
+        var none = document.createElement("li");
+        none.className = "none"; none.setAttribute("aria-disabled", "true");
+        none.textContent = "沒有相符的資料";
+        list.appendChild(none);
+      }
+      found.forEach(function (item, i) {
+        var li = document.createElement("li");
+        li.id = input.id + "-option-" + i;
+        li.setAttribute("role", "option"); li.setAttribute("aria-selected", "false");
+        li.setAttribute("data-index", String(i));
+        var label = document.createElement("span");
+        label.className = "label-text"; label.textContent = item.label || item.key;
+        li.appendChild(label);
+        if (item.state) {
+          var state = document.createElement("span");
+          state.className = "state"; state.textContent = item.state;
+          li.appendChild(state);
+        }
+        list.appendChild(li);
+      });
+      list.hidden = false; input.setAttribute("aria-expanded", "true");
+    }
+    function search() {
+      var text = input.value.trim();
+      if (request) request.abort();
+      request = null;
+      if (off || text.length < 1) { close(); return; }
+      var query = "?q=" + encodeURIComponent(text), site = form && form.querySelector('select[name="site"]');
+      if (site && site.value) query += "&site=" + encodeURIComponent(site.value);
+      var mine = request = window.AbortController ? new AbortController() : null;
+      fetch(url + query, { credentials: "same-origin", headers: { accept: "application/json" }, signal: mine ? mine.signal : undefined })
+        .then(function (resp) {
+          if (resp.status === 401 || resp.status === 403) { off = true; return null; }  // plain text from now on
+          return resp.ok ? resp.json() : null;
+        })
+        .then(function (found) {
+          if (mine !== request) return;  // a later search is under way
+          request = null;
+          if (Array.isArray(found) && input.value.trim() === text && document.activeElement === input) show(found);
+          else if (!Array.isArray(found)) close();
+        })
+        .catch(function () { /* aborted or offline: the field stays plain text */ });
+    }
+    function changed(el) {
+      el.dispatchEvent(new Event("input", { bubbles: true }));
+      el.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+    function choose(index) {
+      var item = items[index];
+      if (!item) return;
+      quiet = true;
+      input.value = item.key; changed(input);
+      Object.keys(fill).forEach(function (target) {
+        var value = item.data ? item.data[fill[target]] : null, el = form && form.elements["f." + target];
+        if (!el || el.length !== undefined && !el.tagName || value === null || value === undefined || value === "" || value === HIDDEN_VALUE) return;
+        if (el.type === "checkbox" || el.type === "radio" || el.type === "file" || String(el.value || "").trim() !== "") return;
+        el.value = String(value); changed(el);
+      });
+      quiet = false;
+      close();
+    }
+
+    input.addEventListener("input", function () {
+      if (quiet) return;
+      clearTimeout(timer);
+      if (request) { request.abort(); request = null; }
+      if (input.value.trim().length < 1) { close(); return; }
+      timer = setTimeout(search, 150);
+    });
+    input.addEventListener("keydown", function (ev) {
+      var open = !list.hidden && items.length > 0;
+      if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+        if (!open) return;
+        ev.preventDefault();
+        var step = ev.key === "ArrowDown" ? 1 : -1;
+        mark((active + step + items.length) % items.length);
+      } else if (ev.key === "Enter") {
+        if (open && active >= 0) { ev.preventDefault(); choose(active); }
+      } else if (ev.key === "Escape") {
+        if (!list.hidden) { ev.preventDefault(); close(); }
+      }
+    });
+    input.addEventListener("blur", function () { setTimeout(close, 150); });
+    list.addEventListener("mousedown", function (ev) { ev.preventDefault(); });  // keep the focus in the input
+    list.addEventListener("click", function (ev) {
+      var li = ev.target.closest ? ev.target.closest('[role="option"]') : null;
+      if (li) choose(parseInt(li.getAttribute("data-index"), 10));
+    });
+  }
+
+  // --- imports: follow the job every 500 ms; when it ends, the page (with its report) is loaded again ---
+  function followJob(bar) {
+    var url = bar.getAttribute("data-job"), text = document.querySelector("[data-job-text]");
+    function poll() {
+      fetch(url, { credentials: "same-origin", headers: { accept: "application/json" } })
+        .then(function (resp) { return resp.ok ? resp.json() : null; })
+        .then(function (job) {
+          if (!job) return;  // not this user's job, or gone: the page says what it knew
+          if (job.total) { bar.max = job.total; bar.value = job.done; }
+          if (text && job.text) text.textContent = job.text;
+          if (job.status === "running") setTimeout(poll, 500);
+          else window.location.reload();
+        })
+        .catch(function () { setTimeout(poll, 2000); });
+    }
+    setTimeout(poll, 500);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var forms = document.querySelectorAll("form.wf-form");
     for (var i = 0; i < forms.length; i++) {
@@ -257,6 +394,10 @@
       var b = ev.target.closest ? ev.target.closest("[data-add-row]") : null;
       if (b) { ev.preventDefault(); addRow(b); }
     });
+    var lookups = document.querySelectorAll("input[data-lookup]");
+    for (var j = 0; j < lookups.length; j++) setupLookup(lookups[j]);
+    var job = document.querySelector("progress[data-job]");
+    if (job) followJob(job);
     var out = document.querySelector("form.logout");
     if (out) out.addEventListener("submit", clearDrafts);
   });
