@@ -23,7 +23,7 @@ from engine.errors import GoldkeyError
 from engine.people import SESSION_LIFE
 from engine.service import Engine, utcnow
 
-from . import api, errors, recordapi, recordpages, registers, views
+from . import api, errors, recordapi, recordpages, registers, reportapi, reportpages, views
 from .auth import LoginLimiter
 from .middleware import BodyLimit, FollowReloads, OffLoop, SecurityHeaders
 
@@ -55,7 +55,8 @@ def create_app(db: str | Path, registry: Registry, tick_seconds: float = 30.0,
             engine.close()
 
     app = Starlette(
-        routes=[Route("/healthz", healthz), *api.routes, *recordapi.routes, *registers.routes, *recordpages.routes,
+        routes=[Route("/healthz", healthz), *api.routes, *recordapi.routes, *reportapi.routes, *registers.routes,
+                *recordpages.routes, *reportpages.routes,
                 *views.routes,
                 Mount("/static", StaticFiles(directory=HERE / "static"), name="static")],
         middleware=[Middleware(SecurityHeaders, https=https), Middleware(BodyLimit), Middleware(OffLoop),
