@@ -4,6 +4,7 @@ event in the record's hash chain (engine/recordstore.py), written in one transac
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -11,6 +12,7 @@ from . import access
 from .core import Actor, iso
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .inputs import check_input
+from .jsontext import dumps, loads
 from .model import Registry, Workflow
 from .records import RecordType, changes
 from .store import DEFAULT_SITE
@@ -348,6 +350,16 @@ class Records:
                                payload, user, iso(now))
 
     # --- import and export -----------------------------------------------------------------------------------
+    def job(self, job_id: str) -> dict | None:
+        """A background job's state (an import's progress and report), as whichever server process saved it."""
+        text = self.store.setting(f"job:{job_id}")
+        return loads(text) if text else None
+
+    def save_job(self, job_id: str, state: dict) -> None:
+        """Keep a background job's state where every server process reads it (its `at`: when it was saved)."""
+        state["at"] = time.time()
+        self.store.set_setting(f"job:{job_id}", dumps(state))
+
     def import_records(self, type_id: str, user: str, rows: list[dict], partial: bool = False,
                        site: str | None = None, progress: Callable[[int, int], None] | None = None) -> dict:
         """Rows (field -> value, as engine/recordio.py reads them from a sheet) into records of a type: a new key

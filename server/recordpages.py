@@ -6,7 +6,6 @@ follows it. The Engine decides who may read, edit and see what; these pages show
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
@@ -326,19 +325,6 @@ def _render_import(request: Request, user: str, rt: RecordType, sites: list, sta
     return _page(request, "record_import.html", ctx, status)
 
 
-# An import job's state lives in the settings table (`job:<id>`), for which the Engine has no method yet: these two
-# reach into the store, against tests/test_layers.py's rule, until it has `Engine.job(id)` / `Engine.save_job(id,
-# state)` to call instead.
-def _save_job(engine, job_id: str, job: dict) -> None:
-    job["at"] = time.time()
-    engine.store.set_setting(f"job:{job_id}", json.dumps(job, ensure_ascii=False))
-
-
-def _read_job(engine, job_id: str) -> dict | None:
-    text = engine.store.setting(f"job:{job_id}")
-    return json.loads(text) if text else None
-
-
 def _run_import(url: str, registry, clock, job_id: str, job: dict, rows: list[dict], site: str | None) -> None:
     """The import, on its own thread with its own Engine: its progress after each batch, then its report (or why it
     failed), into the job's setting."""
@@ -350,7 +336,7 @@ def _run_import(url: str, registry, clock, job_id: str, job: dict, rows: list[di
     try:
         def progress(done: int, total: int) -> None:
             job.update(done=done, total=total)
-            _save_job(engine, job_id, job)
+            engine.save_job(job_id, job)
 
         try:
             report = engine.import_records(job["type"], job["user"], rows, job["partial"], site, progress=progress)
@@ -364,7 +350,7 @@ def _run_import(url: str, registry, clock, job_id: str, job: dict, rows: list[di
             job.update(status="failed", message="伺服器發生錯誤，已記錄；請稍後再試")
         else:
             job.update(status="done", report=report, done=job["total"])
-        _save_job(engine, job_id, job)
+        engine.save_job(job_id, job)
     finally:
         engine.close()
 
@@ -396,7 +382,7 @@ async def import_page(request: Request, user: str) -> Response:
     job_id = secrets.token_urlsafe(12)
     job = {"user": user, "type": rt.id, "file": name, "partial": partial, "done": 0, "total": len(rows),
            "status": "running", "report": None, "message": None}
-    _save_job(engine, job_id, job)
+    engine.save_job(job_id, job)
     args = (request.app.state.db, engine.registry, engine.clock, job_id, job, rows, site or None)
     threading.Thread(target=_run_import, args=args, name=f"goldkey-import-{job_id}", daemon=True).start()
     return RedirectResponse(f"/records/{rt.id}/import/{job_id}", status_code=303)
@@ -407,7 +393,7 @@ def _job(request: Request, user: str) -> tuple[RecordType, dict]:
     engine = _engine(request)
     rt = engine.record_type(request.path_params["type"])
     job_id = request.path_params["job"]
-    job = _read_job(engine, job_id) if JOB_ID.fullmatch(job_id) else None
+    job = engine.job(job_id) if JOB_ID.fullmatch(job_id) else None
     if job is None or job.get("type") != rt.id:
         raise NotFound("找不到這次匯入")
     if job.get("user") != user:
