@@ -165,11 +165,17 @@ async def admin_definitions(request: Request) -> Response:
 
 
 async def admin_reads(request: Request) -> Response:
-    """The log of confidential reads (administrators): ?user=, ?from=, ?to= narrow it."""
+    """The log of confidential reads (administrators): ?user=, ?from= and ?to= (local days, inclusive) narrow it."""
+    from engine.registers import bounds
+
+    from .registers import filters
+
     user = require_user(request)
-    q = request.query_params
-    return json_out(request.app.state.engine.confidential_reads(user, q.get("user") or None, q.get("from") or None,
-                                                                q.get("to") or None))
+    engine = request.app.state.engine
+    days = filters(request)  # (from/to read as dates: a bad one is a 422 naming it)
+    since, before = bounds(days["first"], days["last"], engine.registry.site.tz)
+    reader = request.query_params.get("user", "")[:100] or None
+    return json_out(engine.confidential_reads(user, reader, since, before))
 
 
 async def admin_reload(request: Request) -> Response:

@@ -110,9 +110,10 @@ def document() -> dict:
                 ("digest",), media="application/octet-stream")},
             "/api/admin/definitions": {"get": _op("Lint results of the definitions folder, workflows, users "
                                                   "(administrators)", (401, 403))},
-            "/api/admin/reads": {"get": _op("Who read which confidential fields, when and how (administrators)",
-                                            (401, 403), query={"user": {"type": "string"}, "from": {"type": "string"},
-                                                               "to": {"type": "string"}})},
+            "/api/admin/reads": {"get": _op("Who read which confidential fields, when and how (administrators); "
+                                            "`from`/`to` local days", (401, 403, 422),
+                                            query={"user": {"type": "string"}, "from": _REGISTER_QUERY["from"],
+                                                   "to": _REGISTER_QUERY["to"]})},
             "/api/admin/reload": {"post": _op("Reload the definitions; kept as they are when the new ones fail "
                                               "(administrators)", (401, 403, 413, 422))},
             "/api/registers/{form}": {"get": _op("A form's records (臺帳), filtered, sorted and by pages",
