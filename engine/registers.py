@@ -13,13 +13,17 @@ PER_PAGE = 50
 
 
 def bounds(first: date | None, last: date | None, tz) -> tuple[str | None, str | None]:
-    """Local dates (inclusive) as the UTC start times a register is filtered on: [from, to)."""
-    return (_utc(first, tz) if first else None), (_utc(last + timedelta(1), tz) if last else None)
+    """Local dates (inclusive) as the UTC start times a register is filtered on: [from, to); a date at the edge of
+    the calendar (0001-01-01, 9999-12-31) bounds nothing."""
+    return (_utc(first, tz) if first else None), (_utc(last, tz, 1) if last else None)
 
 
-def _utc(day: date, tz) -> str:
-    """The start of a local day as stored (UTC)."""
-    return datetime.combine(day, time(), tz).astimezone(UTC).isoformat(timespec="seconds")
+def _utc(day: date, tz, after: int = 0) -> str | None:
+    """The start of a local day (or of the day `after` it) as stored (UTC); None past the calendar's ends."""
+    try:
+        return datetime.combine(day + timedelta(after), time(), tz).astimezone(UTC).isoformat(timespec="seconds")
+    except OverflowError:
+        return None
 
 
 def table(form, rows: list[dict], hidden: set[str], titles: dict[str, str],

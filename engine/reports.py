@@ -52,12 +52,15 @@ class Param:
             return _default(self.default, today) if self.default in DEFAULTS else self.default
         if self.kind == "date":
             try:
-                return date.fromisoformat(text).isoformat()
+                day = date.fromisoformat(text)
             except ValueError:
+                day = None
+            if day is None or not 1900 <= day.year <= 9998:
                 raise Invalid(f"「{self.title}」不是日期，例如 2026-12-01", [{"field": self.id, "message": "日期格式"
-                                                                                        " YYYY-MM-DD"}]) from None
+                                                                                        " YYYY-MM-DD"}])
+            return day.isoformat()
         if self.kind == "month":
-            if not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", text):
+            if not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", text) or not 1900 <= int(text[:4]) <= 9998:
                 raise Invalid(f"「{self.title}」不是月份，例如 2026-12",
                               [{"field": self.id, "message": "月份格式 YYYY-MM"}])
             return text

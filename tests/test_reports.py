@@ -356,3 +356,17 @@ def test_a_sampling_plan_visits_at_least_its_share_of_last_week_s_services_the_s
     finally:
         engine.close()
 
+
+
+def test_dates_at_the_calendar_s_edges_are_refused_or_bound_nothing(office):
+    for params in ({"month": "0001-01"}, {"month": "9999-12"}):
+        with pytest.raises(Invalid, match="「月份」不是月份"):
+            office.run_report("complaints_monthly", "jing", params)
+    with pytest.raises(Invalid, match="「日期」不是日期"):
+        office.run_report("repair_daily", "ban", {"day": "0001-01-01"})
+    from datetime import date
+
+    from engine.registers import bounds
+
+    assert bounds(date(1, 1, 1), date(9999, 12, 31), office.registry.site.tz) == (None, None)
+    assert office.register("complaint", "jing", first=date(1, 1, 1), last=date(9999, 12, 31))["total"] == 0
