@@ -41,6 +41,13 @@ def _upload() -> dict:
     return op
 
 
+def _report_op(op: dict) -> dict:
+    """A report's parameters are its own (reports/*.yaml) and `site`: the query is a form of any of them."""
+    op["parameters"].append({"name": "params", "in": "query", "required": False, "style": "form", "explode": True,
+                             "schema": {"type": "object", "additionalProperties": {"type": "string"}}})
+    return op
+
+
 def _obj(required: tuple[str, ...] = (), **properties: dict) -> dict:
     return {"type": "object", "required": list(required), "properties": properties}
 
@@ -82,8 +89,8 @@ def document() -> dict:
             "/api/workflows/{workflow}": {"get": _op("A workflow: roles, forms (JSON Schema), steps", (401, 404),
                                                      ("workflow",))},
             "/api/workflows/{workflow}/graph.svg": {"get": _op(
-                "The step graph as SVG (?instance=ID highlights its current steps)", (401, 403, 404), ("workflow",),
-                media="image/svg+xml", query={"instance": _ID})},
+                "The step graph as SVG (?instance=ID highlights its current steps)", (401, 403, 404, 422),
+                ("workflow",), media="image/svg+xml", query={"instance": _ID})},
             "/api/instances": {"post": _op(
                 "Start an instance of a workflow with the start form's data", (401, 403, 404, 413, 422),
                 body=_obj(("workflow",), workflow={"type": "string", "minLength": 1}, data={"type": "object"},
@@ -126,7 +133,8 @@ def document() -> dict:
                             _obj(("data",), data={"type": "object"}, state=_OPTIONAL_TEXT, site=_OPTIONAL_TEXT),
                             ok=201, body_required=True)},
             "/api/records/{type}/lookup": {"get": _op(
-                "Records for a form's lookup field as one types: key, label, state, data", (401, 403, 404), ("type",),
+                "Records for a form's lookup field as one types: key, label, state, data", (401, 403, 404, 422),
+                ("type",),
                 query={"q": {"type": "string"}, "site": {"type": "string"}})},
             "/api/records/{type}/import": {"post": _op(
                 "Import a .csv/.xlsx sheet (header row: field titles); 422 with every failed row, nothing imported, "
@@ -150,13 +158,12 @@ def document() -> dict:
                 ("type", "record"), _obj(("state",), state={"type": "string", "minLength": 1}, comment=comment,
                                          revision={"type": "integer"}), body_required=True)},
             "/api/reports": {"get": _op("The reports one may run, with their parameters", (401,))},
-            "/api/reports/{report}": {"get": _op(
+            "/api/reports/{report}": {"get": _report_op(_op(
                 "Run a report: its parameters in the query string (their defaults otherwise), `site` to narrow it; "
-                "its tables of rows, charts and grids", (401, 403, 404, 422), ("report",),
-                query={"site": {"type": "string"}})},
-            "/api/reports/{report}.{kind}": {"get": _op(
+                "its tables of rows, charts and grids", (401, 403, 404, 422), ("report",)))},
+            "/api/reports/{report}.{kind}": {"get": _report_op(_op(
                 "A report run as a .csv, .xlsx or .docx file", (401, 403, 404, 422), ("report", "kind"),
-                media="application/octet-stream", query={"site": {"type": "string"}})},
+                media="application/octet-stream"))},
             "/api/verify/{code}": {"get": {**_op("Is a printed document genuine and current?", (422,),
                                                  public=True),
                                            "parameters": [{"name": "code", "in": "path", "required": True,

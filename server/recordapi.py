@@ -13,7 +13,7 @@ from starlette.routing import Route
 from engine import recordio, registers
 from engine.errors import Invalid, NotFound
 
-from .api import _field, body_of, json_out
+from .api import _field, body_of, json_out, known_query
 from .auth import check_csrf, require_user
 
 MAX_SHEET = 20 * 1024 * 1024  # bytes of one imported sheet
@@ -38,6 +38,7 @@ async def collection(request: Request) -> Response:
 
 async def listing(request: Request) -> Response:
     user = require_user(request)
+    known_query(request, "q", "state", "page")
     engine = request.app.state.engine
     q = request.query_params
     found = engine.records(request.path_params["type"], user, q.get("q", ""), q.get("state", ""), _page(request),
@@ -63,6 +64,7 @@ async def add(request: Request) -> Response:
 async def lookup(request: Request) -> Response:
     """Records for a form's lookup field, as one types: key, a label with the searched fields, state, data."""
     user = require_user(request)
+    known_query(request, "q", "site")
     q = request.query_params
     return json_out(request.app.state.engine.lookup(request.path_params["type"], user, q.get("q", "")[:100],
                                                     q.get("site") or None))
@@ -150,6 +152,7 @@ async def export(request: Request) -> Response:
     kind = request.path_params["kind"]
     if kind not in ("csv", "xlsx"):
         raise NotFound(f"沒有 .{kind} 格式；可用 .csv 或 .xlsx")
+    known_query(request, "q", "state")
     q = request.query_params
     rt, rows = engine.export_records(request.path_params["type"], user, q.get("q", ""), q.get("state", ""))
     sites = engine.site_titles()

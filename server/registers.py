@@ -13,7 +13,7 @@ from starlette.routing import Route
 from engine import registers
 from engine.errors import Invalid, NotFound
 
-from .api import json_out
+from .api import json_out, known_query
 from .auth import require_user
 
 
@@ -51,6 +51,7 @@ def records(request: Request, user: str, every: bool = False) -> tuple:
 
 async def api_register(request: Request) -> Response:
     user = require_user(request)
+    known_query(request, "q", "status", "from", "to", "unit", "sort", "page")
     form, _, _, rows, total, args = records(request, user)
     return json_out({"form": form.id, "title": form.title, "total": total, "page": args["page"],
                      "per_page": registers.PER_PAGE, "rows": rows})
