@@ -199,20 +199,10 @@ class Registry:
     reports: dict[str, Report] = field(default_factory=dict)  # reports/*.yaml, by id
 
     def report(self, report_id: str) -> Report:
-        try:
-            return self.reports[report_id]
-        except KeyError:
-            known = "、".join(r.title for r in self.reports.values()) or "無"
-            raise NotFound(f"沒有報表「{report_id}」{did_you_mean(report_id, self.reports)}"
-                           f"（已定義：{known}）") from None
+        return _titled(self.reports, report_id, "報表")
 
     def record(self, record_id: str) -> RecordType:
-        try:
-            return self.records[record_id]
-        except KeyError:
-            known = "、".join(r.title for r in self.records.values()) or "無"
-            raise NotFound(f"沒有資料類別「{record_id}」{did_you_mean(record_id, self.records)}"
-                           f"（已定義：{known}）") from None
+        return _titled(self.records, record_id, "資料類別")
 
     def workflow(self, workflow_id: str) -> Workflow:
         try:
@@ -221,3 +211,12 @@ class Registry:
             known = "、".join(sorted(self.workflows)) or "無"
             raise NotFound(f"沒有流程「{workflow_id}」{did_you_mean(workflow_id, self.workflows)}"
                            f"（已載入：{known}）") from None
+
+
+def _titled(found: dict, key: str, what: str):
+    """`found[key]`, or NotFound naming what there is by title (a report, a record type)."""
+    try:
+        return found[key]
+    except KeyError:
+        known = "、".join(v.title for v in found.values()) or "無"
+        raise NotFound(f"沒有{what}「{key}」{did_you_mean(key, found)}（已定義：{known}）") from None

@@ -200,22 +200,28 @@ async def upload(request: Request) -> Response:
     """Upload one file (multipart field `file`); the answer's `id` goes into an attachment field."""
     user = require_user(request)
     check_csrf(request, request.headers.get("x-csrf-token"))
+    data, name, _ = await one_file(request, MAX_UPLOAD, "請選擇要上傳的檔案")
+    return json_out(request.app.state.engine.attach(user, data, name), 201)
+
+
+async def one_file(request: Request, limit: int, missing: str, max_fields: int = 5) -> tuple[bytes, str, dict]:
+    """The one file of a multipart post (field `file`, at most `limit` + 1 bytes read: the caller tells a bigger one),
+    its name, and the post's other fields; `missing`: what to say when there is none."""
     if "multipart/form-data" not in request.headers.get("content-type", ""):
         raise Invalid("請以 multipart/form-data 上傳，欄位名稱 file", [{"field": "file", "message": "請選擇檔案"}])
     try:
-        form = await request.form(max_files=1, max_fields=5)
+        form = await request.form(max_files=1, max_fields=max_fields)
     except HTTPException as exc:  # (Starlette's parser: too many parts, a broken body)
         raise Invalid("上傳內容的格式不正確：一次上傳一個檔案，欄位名稱 file",
                       [{"field": "file", "message": "請選擇一個檔案"}]) from exc
     try:
-        upload_file = form.get("file")
-        if upload_file is None or isinstance(upload_file, str):
-            raise Invalid("請選擇要上傳的檔案", [{"field": "file", "message": "請選擇檔案"}])
-        data = await upload_file.read(MAX_UPLOAD + 1)
-        name = upload_file.filename or ""
+        item = form.get("file")
+        if item is None or isinstance(item, str):
+            raise Invalid(missing, [{"field": "file", "message": "請選擇檔案"}])
+        return (await item.read(limit + 1), item.filename or "",
+                {k: v for k, v in form.items() if isinstance(v, str)})
     finally:
         await form.close()
-    return json_out(request.app.state.engine.attach(user, data, name), 201)
 
 
 async def attachment(request: Request) -> Response:

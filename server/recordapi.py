@@ -3,18 +3,16 @@ the commands (add, edit, move, import a .csv/.xlsx file, export one), as the sig
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from engine import recordio, registers
+from engine import recordio
 from engine.errors import Invalid, NotFound
 
-from .api import _field, body_of, json_out, known_query
+from .api import _field, body_of, json_out, known_query, one_file
 from .auth import check_csrf, require_user
+from .registers import sheet_response
 
 MAX_SHEET = 20 * 1024 * 1024  # bytes of one imported sheet
 
@@ -105,22 +103,7 @@ async def move(request: Request) -> Response:
 
 async def sheet_of(request: Request) -> tuple[bytes, str, dict]:
     """The uploaded sheet (multipart field `file`) and the other fields of the form."""
-    if "multipart/form-data" not in request.headers.get("content-type", ""):
-        raise Invalid("請以 multipart/form-data 上傳，欄位名稱 file", [{"field": "file", "message": "請選擇檔案"}])
-    try:
-        form = await request.form(max_files=1, max_fields=10)
-    except HTTPException as exc:
-        raise Invalid("上傳內容的格式不正確：一次上傳一個檔案，欄位名稱 file",
-                      [{"field": "file", "message": "請選擇一個檔案"}]) from exc
-    try:
-        item = form.get("file")
-        if item is None or isinstance(item, str):
-            raise Invalid("請選擇要匯入的 .csv 或 .xlsx 檔案", [{"field": "file", "message": "請選擇檔案"}])
-        body = await item.read(MAX_SHEET + 1)
-        name = item.filename or ""
-        fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    finally:
-        await form.close()
+    body, name, fields = await one_file(request, MAX_SHEET, "請選擇要匯入的 .csv 或 .xlsx 檔案", max_fields=10)
     if len(body) > MAX_SHEET:
         raise Invalid(f"檔案太大（最多 {MAX_SHEET // 1024 // 1024} MB）", [{"field": "file", "message": "檔案太大"}])
     return body, name, fields
@@ -158,13 +141,7 @@ async def export(request: Request) -> Response:
     sites = engine.site_titles()
     header, cells = recordio.table(rt, rows, sites if len(sites) > 1 else None,
                                    set().union(*(set(r["hidden"]) for r in rows)))
-    if kind == "csv":
-        body, media = registers.to_csv(header, cells), "text/csv; charset=utf-8"
-    else:
-        body = registers.to_xlsx(rt.title, header, cells)
-        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    name = quote(f"{rt.title}.{kind}")
-    return Response(body, media_type=media, headers={"content-disposition": f"attachment; filename*=UTF-8''{name}"})
+    return sheet_response(rt.title, rt.title, kind, header, cells)
 
 
 routes = [

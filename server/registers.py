@@ -63,15 +63,19 @@ async def export(request: Request) -> Response:
     sites = request.app.state.engine.site_titles()
     header, cells = registers.table(form, rows, hidden, {wf.id: wf.title for wf in wfs},
                                     sites if len(sites) > 1 else None)
-    kind = request.path_params["kind"]
+    return sheet_response(form.title, f"{form.title}臺帳", request.path_params["kind"], header, cells)
+
+
+def sheet_response(title: str, filename: str, kind: str, header: list[str], cells: list[list[str]]) -> Response:
+    """Rows as a .csv or .xlsx download named `filename`."""
     if kind not in ("csv", "xlsx"):
         raise NotFound(f"沒有 .{kind} 格式；可用 .csv 或 .xlsx")
     if kind == "csv":
         body, media = registers.to_csv(header, cells), "text/csv; charset=utf-8"
     else:
-        body = registers.to_xlsx(form.title, header, cells)
+        body = registers.to_xlsx(title, header, cells)
         media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    name = quote(f"{form.title}臺帳.{kind}")
+    name = quote(f"{filename}.{kind}")
     return Response(body, media_type=media, headers={"content-disposition": f"attachment; filename*=UTF-8''{name}"})
 
 
