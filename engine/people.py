@@ -53,6 +53,12 @@ class People:
         sites = {s for _, _, s in self._grants(user, self._day(now))}
         return None if COMPANY in sites else sorted(sites)
 
+    def actors_by_site(self, user: str) -> dict[str, Actor]:
+        """The user's actor today at each site where they hold a role (every site for a company role)."""
+        now = self.clock()
+        visible = self.visible_sites(user, now)
+        return {s: self.actor(user, now, s) for s in (list(self.site_titles()) if visible is None else visible)}
+
     def _day(self, now: datetime) -> str:
         """Today's date where deputyships are dated (goldkey.yaml's time zone)."""
         return now.astimezone(self.registry.site.tz).date().isoformat()

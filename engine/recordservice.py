@@ -54,11 +54,7 @@ class Records:
 
     def _record_sites(self, user: str, rt: RecordType, may: Callable[[Actor, RecordType], bool]) -> dict[str, Actor]:
         """The sites where `user` may (`may`) work with records of `rt`, each with the user's actor there."""
-        now = self.clock()
-        visible = self.visible_sites(user, now)
-        sites = list(self.site_titles()) if visible is None else visible
-        actors = {s: self.actor(user, now, s) for s in sites}
-        return {s: a for s, a in actors.items() if may(a, rt)}
+        return {s: a for s, a in self.actors_by_site(user).items() if may(a, rt)}
 
     def _site_for(self, user: str, rt: RecordType, site: str | None) -> tuple[str, Actor]:
         """The site a new record goes to: `site`, or the one where the user may edit records of `rt`."""
@@ -177,11 +173,8 @@ class Records:
         """Records of a type matching `search` for a form's lookup field, as {key, label, state, data} with the
         fields `user` may read; for anyone who may read the type or use a form that looks it up."""
         rt = self.registry.record(type_id)
-        now = self.clock()
-        visible = self.visible_sites(user, now)
-        sites = [site] if site else (list(self.site_titles()) if visible is None else visible)
         roles = set(rt.readers) | set(rt.editors) | self._lookup_roles(rt)
-        actors = {s: self.actor(user, now, s) for s in sites}
+        actors = {site: self.actor(user, self.clock(), site)} if site else self.actors_by_site(user)
         actors = {s: a for s, a in actors.items() if a.every_role & roles}
         if not actors:
             raise Forbidden(f"使用者「{user}」不能查詢{rt.title}資料")

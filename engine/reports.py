@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from . import exprtypes
 from .errors import Invalid
 from .hints import did_you_mean
 from .yamlsrc import Problem, Source
@@ -150,10 +151,9 @@ class Report:
 
 
 def field_kind(schema: dict) -> str:
-    fmt = schema.get("format")
-    if fmt in ("money", "date", "date-time"):
-        return fmt
-    return {"integer": "number", "number": "number", "boolean": "boolean"}.get(schema.get("type"), "text")
+    """What a form's or a record type's field holds, as a report reads it (exprtypes.kind; a table or list as text)."""
+    kind = exprtypes.kind(schema)
+    return "text" if kind in ("", "list", "table") else kind
 
 
 def build_report(source: Source, site, forms_of: dict[str, dict], records: dict, problems: list[Problem],

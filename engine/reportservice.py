@@ -37,11 +37,7 @@ class Reports:
         return self.registry.report(report_id)
 
     def _report_sites(self, user: str, report: Report) -> dict[str, Actor]:
-        now = self.clock()
-        visible = self.visible_sites(user, now)
-        sites = list(self.site_titles()) if visible is None else visible
-        actors = {s: self.actor(user, now, s) for s in sites}
-        return {s: a for s, a in actors.items() if a.every_role & set(report.roles)}
+        return {s: a for s, a in self.actors_by_site(user).items() if a.every_role & set(report.roles)}
 
     def run_report(self, report_id: str, user: str | None, params: dict[str, str] | None = None,
                    site: str | None = None) -> dict:

@@ -59,6 +59,14 @@ def json_out(value, status: int = 200) -> Response:
     return Response(body, status_code=status, media_type="application/json")
 
 
+def required_text(data: dict, key: str, what: str, ask: str) -> str:
+    """A text the body must give (`ask`: how to ask for it when it does not)."""
+    value = _field(data, key, str, what)
+    if not value:
+        raise Invalid(ask, [{"field": key, "message": "必填"}])
+    return value
+
+
 def _field(data: dict, key: str, kind: type, what: str):
     value = data.get(key)
     if value is not None and not isinstance(value, kind):
@@ -80,9 +88,7 @@ async def start(request: Request) -> Response:
     user = require_user(request)
     check_csrf(request, request.headers.get("x-csrf-token"))
     data = await body_of(request)
-    wid = _field(data, "workflow", str, "流程代號")
-    if not wid:
-        raise Invalid("請指定流程 workflow", [{"field": "workflow", "message": "必填"}])
+    wid = required_text(data, "workflow", "流程代號", "請指定流程 workflow")
     fields = _field(data, "data", dict, "資料") or {}
     site = _field(data, "site", str, "管理處")
     engine = request.app.state.engine
@@ -114,9 +120,7 @@ async def hold(request: Request) -> Response:
     user = require_user(request)
     check_csrf(request, request.headers.get("x-csrf-token"))
     data = await body_of(request)
-    state = _field(data, "state", str, "暫停狀態 state")
-    if not state:
-        raise Invalid("請指定暫停狀態 state", [{"field": "state", "message": "必填"}])
+    state = required_text(data, "state", "暫停狀態 state", "請指定暫停狀態 state")
     return json_out(request.app.state.engine.hold(request.path_params["task"], user, state,
                                                   _field(data, "comment", str, "意見 comment")))
 

@@ -10,7 +10,7 @@ from starlette.routing import Route
 from engine import recordio
 from engine.errors import Invalid, NotFound
 
-from .api import _field, body_of, json_out, known_query, one_file
+from .api import _field, body_of, json_out, known_query, one_file, required_text
 from .auth import check_csrf, require_user
 from .registers import sheet_response
 
@@ -93,9 +93,7 @@ async def move(request: Request) -> Response:
     user = require_user(request)
     check_csrf(request, request.headers.get("x-csrf-token"))
     body = await body_of(request)
-    state = _field(body, "state", str, "狀態 state")
-    if not state:
-        raise Invalid("請指定新的狀態 state", [{"field": "state", "message": "必填"}])
+    state = required_text(body, "state", "狀態 state", "請指定新的狀態 state")
     return json_out(request.app.state.engine.move_record(
         request.path_params["type"], request.path_params["record"], user, state,
         _field(body, "comment", str, "意見 comment"), _revision(body)))
