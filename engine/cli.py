@@ -15,6 +15,7 @@ from .cliutil import engine_of as _engine
 from .cliutil import out as _out
 from .cliutil import parse_data as _parse_data
 from .errors import Conflict, DefinitionError, Forbidden, GoldkeyError, Invalid, NotFound, Unavailable
+from .migratecli import migrate
 from .recordcli import records, report
 
 EXIT_CODES = {Invalid: 1, DefinitionError: 1, Forbidden: 3, NotFound: 4, Conflict: 5, Unavailable: 6}
@@ -318,17 +319,19 @@ def users_deputy(ctx: click.Context, name: str, deputy: str, starts: str, ends: 
 @click.option("--as", "user", required=True, help="The user starting it.")
 @click.option("--data", help="Start fields as JSON, or @file.json.")
 @click.option("--site", help="At which site (管理處); needed when the user may start it at several.")
+@click.option("--now", help="Rehearse: run as if it were this ISO time (a scratch database; recorded as rehearsed).")
 @click.pass_context
-def start(ctx: click.Context, workflow: str, user: str, data: str | None, site: str | None) -> None:
+def start(ctx: click.Context, workflow: str, user: str, data: str | None, site: str | None, now: str | None) -> None:
     """Start an instance of WORKFLOW; prints the instance (open tasks, ledger, history).
 
     \b
     Example:
       goldkey start key_lending --as li --data @request.json
       goldkey start key_lending --as zhou --site yilin --data @request.json
+      goldkey start key_lending --as li --data @request.json --now 2026-12-01T09:00:00+08:00   # a rehearsal
     """
     engine = _engine(ctx)
-    _out(engine.show(engine.start(workflow, user, _parse_data(data), site)["id"]))
+    _out(engine.show(engine.start(workflow, user, _parse_data(data), site, now=_parse_now(now))["id"]))
 
 
 @main.command()
@@ -350,17 +353,20 @@ def tasks(ctx: click.Context, user: str) -> None:
 @click.option("--outcome", help="approve, reject, rework or a step's own outcome.")
 @click.option("--data", help='Field values as JSON or @file; a checklist takes {"checked": [item ids]}.')
 @click.option("--comment", help="Comment or reason (required for reject and rework).")
+@click.option("--now", help="Rehearse: run as if it were this ISO time, not before the instance's last event "
+                            "(recorded as rehearsed).")
 @click.pass_context
 def complete(ctx: click.Context, task: str, user: str, outcome: str | None, data: str | None,
-             comment: str | None) -> None:
+             comment: str | None, now: str | None) -> None:
     """Complete (or sign, or tick) TASK; prints the instance (open tasks, ledger, history).
 
     \b
     Example:
       goldkey complete 12-3 --as chen --outcome approve --comment 同意
+      goldkey complete 12-3 --as chen --outcome approve --now 2027-02-01T10:00:00+08:00   # a rehearsal
     """
     engine = _engine(ctx)
-    _out(engine.show(engine.complete(task, user, outcome, _parse_data(data), comment)["id"]))
+    _out(engine.show(engine.complete(task, user, outcome, _parse_data(data), comment, now=_parse_now(now))["id"]))
 
 
 @main.command()
@@ -762,6 +768,7 @@ def audit(ctx: click.Context) -> None:
 
 main.add_command(records)
 main.add_command(report)
+main.add_command(migrate)
 main.add_command(reads)
 main.add_command(retention)
 

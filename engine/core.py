@@ -16,10 +16,10 @@ import hashlib
 import pickle
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import deadlines, words
+from . import deadlines, signatures, spans, words
 from .durations import Duration
 from .errors import Conflict, ExpressionError, Forbidden, Invalid
 from .expressions import Expression
@@ -29,6 +29,7 @@ from .jsontext import canonical
 from .model import Workflow
 from .money import from_fen, to_fen, yuan_label
 from .steps import Step, TaskStep
+from .steps.routing import PERSON, acting_role, person_role
 
 MAX_AUTO_STEPS = 500  # steps passed without a task in one command; more means an endless loop
 
@@ -112,6 +113,7 @@ def start(wf: Workflow, instance_id: int, number: str | None, actor: Actor, data
         run.write(wf.start.title, tuple(seeded), seeded, frozenset())
     run.emit("instance_started", None, None, {"workflow": wf.id, "version": wf.version, "number": number,
                                                "data": run.state["data"]})
+    run.events.sort(key=lambda e: e["type"] != "instance_started")  # (signatures captured at the start follow)
     token = run.new_token(wf.start.next, [])
     if delay is not None:
         until = run.state["tokens"][token]["until"] = run.later(delay)
@@ -137,10 +139,10 @@ def complete(wf: Workflow, state: dict, task_id: str, actor: Actor, outcome: str
     return run.result()
 
 
-def fire_due(wf: Workflow, state: dict, now: datetime) -> Result:
+def fire_due(wf: Workflow, state: dict, now: datetime, oracle: Oracle | None = None) -> Result:
     """Apply everything due by `now`: timers, delayed starts and deadline actions, each once (what fired is
     recorded in the state). A result without events when nothing is due."""
-    run = Run(wf, _copy(state), now, None)
+    run = _run(wf, _copy(state), now, None, oracle)
     for tid, token in sorted(run.state["tokens"].items()):
         if token.get("until") and token["until"] <= run.at and run.state["status"] == "active":
             token.pop("until")
@@ -154,6 +156,8 @@ def fire_due(wf: Workflow, state: dict, now: datetime) -> Result:
             if run.state["status"] != "active" or task_id not in run.state["tasks"]:
                 break
             run.deadline(task_id, index)
+    if run.state["status"] == "active":
+        spans.fire(run)
     return run.result()
 
 
@@ -190,6 +194,33 @@ def resume(wf: Workflow, state: dict, task_id: str, actor: Actor, comment: str |
     return run.result()
 
 
+def assign(wf: Workflow, state: dict, task_id: str, actor: Actor, to: str, comment: str | None,
+           now: datetime) -> Result:
+    """Hand a task to one person (`to`, a login name the caller has checked holds one of the step's roles): a
+    supervisor named in the step's `assign.reassign` does it; the task is theirs from now on."""
+    run = Run(wf, _copy(state), now, actor)
+    if state["status"] != "active" or task_id not in state["tasks"]:
+        raise Conflict("這項任務已經完成或已取消，不能再改派")
+    task = run.state["tasks"][task_id]
+    step = wf.steps[task["step"]]
+    allowed = step.assign.reassign if step.is_task and step.assign else ()
+    resolved = actor.resolve(allowed)
+    if resolved is None:
+        who = wf.role_titles(allowed) if allowed else "（此步驟不能改派）"
+        raise Forbidden(f"使用者「{actor.user}」不能改派任務「{step.title}」（可改派：{who}）")
+    if to == task.get("assignee"):
+        raise Conflict(f"任務「{step.title}」已經指派給「{to}」")
+    previous = task.get("assignee")
+    task["assignee"] = to
+    task["roles"] = [person_role(to)] + [r for r in task["roles"] if not r.startswith(PERSON)
+                                         and r in task.get("override", ())]
+    run.emit("task_assigned", step.id, task_id, {"by": actor.user, "role": resolved[0], "acting_for": resolved[1],
+                                                 "at": run.at, "to": to, "previous": previous, "comment": comment,
+                                                 "roles": task["roles"], "notify": [person_role(to)],
+                                                 "message": f"{run.what(step)}已改派給您"})
+    return run.result()
+
+
 def printed(wf: Workflow, state: dict, printout: str, actor: Actor, code: str, template_hash: str, copies: int,
             now: datetime, shown: list[str] | None = None) -> Result:
     """A printout was issued: counted per printout (a second print is a copy, 副本) and logged with its
@@ -198,10 +229,14 @@ def printed(wf: Workflow, state: dict, printout: str, actor: Actor, code: str, t
     run = Run(wf, _copy(state), now, actor)
     prints = run.state.setdefault("prints", {})
     prints[printout] = prints.get(printout, 0) + 1
+    for task in run.state["tasks"].values():  # (an open print task sees that its paper went out)
+        if "prints_before" in task:
+            task["prints_now"] = prints.get(wf.steps[task["step"]].prints or "", 0)
     run.emit("printout_issued", None, None, {"printout": printout, "code": code, "print_no": prints[printout],
                                              "reprint": prints[printout] > 1, "copies": copies,
                                              "template_hash": template_hash, "shown": shown,
-                                             "data_hash": shown_hash(state["data"], shown)})
+                                             "data_hash": shown_hash(state["data"], shown),
+                                             "signatures": signatures.printed(wf.form, state, shown)})
     return run.result()
 
 
@@ -235,8 +270,9 @@ def cancel(wf: Workflow, state: dict, now: datetime, reason: str) -> Result:
 
 def may_act(wf: Workflow, state: dict, task: dict, actor: Actor) -> bool:
     """Would the actor pass the role check and the step's own (an approval's self and second signatures)?"""
-    resolved = actor.resolve(task["roles"])
-    return resolved is not None and wf.steps[task["step"]].refusal(state, task, resolved[1], actor.user) is None
+    step = wf.steps[task["step"]]
+    resolved = acting_role(task, step.roles, actor)
+    return resolved is not None and step.refusal(state, task, resolved[1], actor.user) is None
 
 
 def _copy(state: dict) -> dict:
@@ -263,8 +299,11 @@ class Run:
 
     def result(self) -> Result:
         """The outcome of the command; the state's `wake_at` says when the ticker must next look at it."""
+        if self.wf.deadlines and self.state["status"] == "active":
+            spans.arm(self)
         wakes = [t["until"] for t in self.state["tokens"].values() if t.get("until")]
         wakes += [w for w in map(deadlines.next_wake, self.state["tasks"].values()) if w]
+        wakes += spans.wakes(self.state)
         self.state["wake_at"] = min(wakes, default=None)
         return Result(self.state, self.events, self.effects)
 
@@ -295,15 +334,33 @@ class Run:
             raise ExpressionError(f"沒有臺帳「{ledger}」")
         return from_fen(self.state["balances"].get(ledger, 0))
 
-    def evaluate(self, expr: Expression, what: str) -> Any:
+    def evaluate(self, expr: Expression, what: str, extra: dict | None = None) -> Any:
+        """An expression's value for the data as it is (and `extra` names: a checklist item, `item`)."""
+        scope = self.scope() if extra is None else {**self.scope(), **extra}
         try:
-            return expr.evaluate(self.scope(), self.balance_of, self.clock)
+            return expr.evaluate(scope, self.balance_of, self.clock)
         except ExpressionError as exc:
             raise Invalid(f"{what}無法判斷：{exc.message}") from None
 
-    def values(self, exprs: dict[str, Expression], what: str) -> dict:
+    def values(self, exprs: dict[str, Expression], what: str, extra: dict | None = None) -> dict:
         """Expressions evaluated to JSON values (a sub-procedure's start data)."""
-        return {k: plain(self.evaluate(e, f"{what}「{k}」")) for k, e in exprs.items()}
+        return {k: plain(self.evaluate(e, f"{what}「{k}」", extra)) for k, e in exprs.items()}
+
+    def start_child(self, token: str | None, workflow: str, data: dict, wait: bool = True,
+                    after: Duration | None = None, confidential: dict | None = None, **extra: Any) -> None:
+        """Ask the caller to start an instance of `workflow` with `data`, linked to this one as its parent;
+        `wait`: the token waits for its end (`extra` goes into the effect: the checklist item it follows up)."""
+        self.effects.append(dict({"type": "start_child", "token": token, "workflow": workflow, "data": data,
+                                  "wait": wait, "after": after, "confidential": confidential}, **extra))
+
+    def moment(self, expr: Expression, what: str) -> str:
+        """The moment (stored UTC text) an expression gives: a date (its local midnight), a date-time or ISO text."""
+        value = self.evaluate(expr, what)
+        moment = deadlines.as_moment(value, self.wf.calendar.tz) if value not in (None, "") else None
+        if moment is None:
+            raise Invalid(f"{what}無法判斷：「{expr.text}」得出「{'（空白）' if value in (None, '') else value}」，"
+                          "不是日期或時間")
+        return iso(moment.astimezone(UTC))
 
     def data_hash(self) -> str:
         return data_hash(self.state["data"])
@@ -332,6 +389,8 @@ class Run:
         problems = form.validate(merged, required, set(fields), self.balance_of, self.clock)
         if problems:
             raise Invalid("資料有誤：" + "；".join(p["message"] for p in problems), problems)
+        for kind, payload in signatures.bind(form, self.state, merged, self.actor and self.actor.user, self.at):
+            self.emit(kind, None, None, payload)  # (a signature bound to the data it signed)
         self.state["data"] = merged
 
     def missing(self, fields: Iterable[str]) -> list[str]:
@@ -341,6 +400,10 @@ class Run:
     def required_items(self, step) -> list[str]:
         """The checklist items of `step` that must be ticked, for the data as it is now."""
         return step.required_items(self.scope())
+
+    def printed_since(self, printout: str, before: int) -> bool:
+        """Has `printout` been printed since it had been printed `before` times?"""
+        return self.state.get("prints", {}).get(printout, 0) > before
 
     def choose(self, step: Step, branches: list[tuple[Expression, str]], default: str) -> str:
         """The target of the first branch whose condition holds, else `default`."""
@@ -387,9 +450,17 @@ class Run:
     # --- tasks ------------------------------------------------------------------------------------
     def open_task(self, tid: str, step: TaskStep) -> None:
         task_id = f"{self.state['instance']}-{self.next_id()}"
-        task = {"step": step.id, "token": tid, "roles": list(step.roles), "opened_at": self.at}
+        roles, assignee = self.task_roles(step)
+        task = {"step": step.id, "token": tid, "roles": roles, "opened_at": self.at}
+        if assignee:
+            task["assignee"] = assignee
+        elif step.route is not None:
+            task["pool"] = roles  # (the roles the data picked, of those the step names)
         if step.due:
-            origin = deadlines.origin_time(step.due, self.state, self.now, self.wf.calendar.tz)
+            if step.due.origin_expr is not None:
+                origin = datetime.fromisoformat(self.moment(step.due.origin_expr, f"「{step.title}」的起算時間"))
+            else:
+                origin = deadlines.origin_time(step.due, self.state, self.now, self.wf.calendar.tz)
             task.update(deadlines.due_times(self.wf.calendar, origin, step.due))
             if step.ladder:
                 task["ladder"] = deadlines.ladder_times(self.wf.calendar, step.ladder, task)
@@ -397,8 +468,15 @@ class Run:
         step.on_open(self, task)
         self.state["tasks"][task_id] = task
         self.state["tokens"][tid]["task"] = task_id
-        self.emit("task_opened", step.id, task_id, {"kind": step.kind, "roles": task["roles"],
-                                                    "due_at": task.get("due_at"), "hard_at": task.get("hard_at")})
+        opened = {"kind": step.kind, "roles": task["roles"], "due_at": task.get("due_at"),
+                  "hard_at": task.get("hard_at")}
+        if assignee:
+            opened.update(assignee=assignee, notify=task["roles"], message=f"{self.what(step)}已指派給您")
+        self.emit("task_opened", step.id, task_id, opened)
+
+    def task_roles(self, step: TaskStep) -> tuple[list[str], str | None]:
+        """(the roles of a new task at `step`, the person it is assigned to): picked by the data."""
+        return step.open_roles(self.state)
 
     def acting_on(self, task_id: str) -> tuple[dict, TaskStep, dict]:
         """The open task, its step and who acts (by, role, acting_for, at); refuses a closed task or a
@@ -414,8 +492,10 @@ class Run:
         return task, step, {"by": self.actor.user, "role": role, "acting_for": acting_for, "at": self.at}
 
     def role_for(self, task: dict, step: Step) -> tuple[str, str | None]:
-        resolved = self.actor.resolve(task["roles"])
+        resolved = acting_role(task, step.roles, self.actor)
         if resolved is None:
+            if task.get("assignee"):
+                raise Forbidden(f"任務「{step.title}」已指派給「{task['assignee']}」，只有他本人（或其代理人）可以處理")
             raise Forbidden(f"使用者「{self.actor.user}」不能處理任務「{step.title}」"
                             f"（需要角色：{self.wf.role_titles(task['roles'])}）")
         return resolved
@@ -430,9 +510,17 @@ class Run:
                           [{"field": "outcome", "message": "此步驟沒有可選的結果"}])
 
     def close(self, task_id: str, task: dict, step: Step, kind: str, payload: dict) -> None:
+        if kind == "task_completed":
+            if payload.get("by"):  # (who did it: `assign: {step: ...}` of a later task)
+                self.state.setdefault("done_by", {})[step.id] = payload["by"]
+            spans.met(self, step.id)
         del self.state["tasks"][task_id]
         self.state["tokens"][task["token"]].pop("task", None)
         self.emit(kind, step.id, task_id, payload)
+
+    def what(self, step: Step) -> str:
+        """A step of this instance in words, for a notice: the workflow, the number and the step's title."""
+        return f"{self.wf.title} {self.state['number'] or '#' + str(self.state['instance'])}「{step.title}」"
 
     # --- deadlines --------------------------------------------------------------------------------
     def deadline(self, task_id: str, index: int) -> None:
@@ -441,7 +529,7 @@ class Run:
         step = self.wf.steps[task["step"]]
         rung = step.ladder[index]
         task["fired"].append(index)
-        what = f"{self.wf.title} {self.state['number'] or '#' + str(self.state['instance'])}「{step.title}」"
+        what = self.what(step)
         if rung.anchor == "hard" and task["hard_at"] <= self.at:
             default = f"{what}已過最後期限（{self.local(task['hard_at'])}）"
         elif task["due_at"] <= self.at:
@@ -462,6 +550,7 @@ class Run:
         elif rung.action == "reassign":
             before = task["roles"]
             task["override"], task["reassigned"], task["roles"] = list(rung.roles), True, list(rung.roles)
+            task.pop("assignee", None)
             self.emit("task_reassigned", step.id, task_id, dict(payload, roles=task["roles"], previous=before,
                                                                 notify=list(rung.roles)))
         else:  # goto: the task lapses and the token takes the named transition
@@ -522,7 +611,7 @@ class Rehearsal(Run):
         if not isinstance(data, dict):
             raise Invalid("資料必須是 JSON 物件（欄位: 值）")
 
-    def values(self, exprs: dict[str, Expression], what: str) -> dict:
+    def values(self, exprs: dict[str, Expression], what: str, extra: dict | None = None) -> dict:
         return {}
 
     def post(self, step: Step) -> None:
@@ -533,6 +622,12 @@ class Rehearsal(Run):
                 self.effects.append({"type": "update_record", "record": update.record, "key": update.key.text,
                                      "state": None if update.when else update.state, "step": step.id})
 
+    def task_roles(self, step: TaskStep) -> tuple[list[str], str | None]:
+        return list(step.roles), None  # (whoever the data would pick: the path is the same)
+
+    def moment(self, expr: Expression, what: str) -> str:
+        return iso(self.now + timedelta(days=1))  # (a date the data would give: some time later)
+
     def role_for(self, task: dict, step: Step) -> tuple[str, str | None]:
         return task["roles"][0], None
 
@@ -541,6 +636,9 @@ class Rehearsal(Run):
 
     def required_items(self, step) -> list[str]:
         return []
+
+    def printed_since(self, printout: str, before: int) -> bool:
+        return True  # (simulate walks the paths, not the paper)
 
     def missing(self, fields: Iterable[str]) -> list[str]:
         return []

@@ -11,11 +11,15 @@ so a rung is applied once however often `tick` runs; a paused task (held in a na
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
+from typing import TYPE_CHECKING, Any
 
 from .durations import Duration, parse_duration
 from .errors import Invalid
 from .workcalendar import BusinessCalendar
+
+if TYPE_CHECKING:
+    from .expressions import Expression
 
 ACTIONS = ("remind", "notify", "escalate", "reassign", "goto")
 
@@ -25,6 +29,22 @@ class Due:
     soft: Duration
     hard: Duration | None = None
     origin: str | None = None  # counted from: None (the task opening), "started" or a date / date-time field
+    origin_expr: Expression | None = None  # ... or the moment an expression gives (`add_months(start_date, 3)`)
+
+
+def as_moment(value: Any, tz) -> datetime | None:
+    """A date, a date-time or ISO text as an aware moment (a date: its local midnight; a naive time: local);
+    None when it is none of these."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time())
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            return None
+    return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
 
 
 def origin_time(due: Due, state: dict, opened: datetime, tz) -> datetime:
@@ -33,11 +53,7 @@ def origin_time(due: Due, state: dict, opened: datetime, tz) -> datetime:
     if due.origin is None:
         return opened
     text = state["started_at"] if due.origin == "started" else state["data"].get(due.origin)
-    try:
-        moment = datetime.fromisoformat(str(text))
-    except ValueError:
-        return opened
-    return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
+    return as_moment(text, tz) or opened
 
 
 @dataclass(frozen=True)

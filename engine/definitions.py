@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import defcache
+from . import defcache, spans
 from .deadlines import ACTIONS, Due, Rung
 from .defcheck import compile_at
 from .durations import Duration, parse_duration
@@ -342,6 +343,10 @@ class Builder:
         """An expression over the form's fields and the workflow's ledgers (None when it does not compile)."""
         return compile_at(self.source, kp, text, self.names, self.problems, what, self.ledgers)
 
+    def compile_with(self, kp: KeyPath, text: Any, what: str, names: dict | None) -> Expression | None:
+        """An expression over `names` (the form's fields and more: a checklist item's `item`)."""
+        return compile_at(self.source, kp, text, names, self.problems, what, self.ledgers)
+
     def duration(self, kp: KeyPath, text: str | None) -> Duration | None:
         if text is None:
             return None
@@ -425,19 +430,26 @@ class Builder:
         soft = self.duration(kp + ("due", "soft"), value["soft"])
         hard = self.duration(kp + ("due", "hard"), value.get("hard"))
         origin = value.get("from")
+        expr = None
         times = ["started"] + [k for k, v in self.form.properties.items() if v.get("format") in ("date", "date-time")]
         if origin is not None and origin not in times and not self.form.stub:
-            self.problem(kp + ("due", "from"), f"`from: {origin}` must be `started` or a date or date-time field of "
-                                               f"the form ({', '.join(times)}){did_you_mean(origin, times)}")
+            if re.fullmatch(r"[a-z][a-z0-9_]*", origin):  # a name: of a field that is not a date
+                hint = did_you_mean(origin, times)
+                self.problem(kp + ("due", "from"), f"`from: {origin}` must be `started` or a date or date-time "
+                                                   f"field of the form ({', '.join(times)}){hint}, or an expression "
+                                                   "giving a date, e.g. add_days(start_date, 30)")
+            else:  # the moment an expression gives
+                expr = self.compile(kp + ("due", "from"), origin, "moment")
+                origin = None if expr is None else origin
         if soft and hard and soft.unit == hard.unit and hard.amount < soft.amount:
             self.problem(kp + ("due", "hard"), f"the hard limit {hard.text} is earlier than the due time {soft.text}")
-        return Due(soft, hard, origin) if soft else None
+        return Due(soft, hard, origin, expr) if soft else None
 
-    def ladder(self, kp: KeyPath, spec: dict, due: Due | None) -> tuple[Rung, ...]:
-        """The `deadlines` ladder: each rung has one time (before / after / at) and one action."""
+    def ladder(self, kp: KeyPath, spec: dict, due: Due | None, key: str = "deadlines") -> tuple[Rung, ...]:
+        """The `deadlines` ladder (under `key`): each rung has one time (before / after / at) and one action."""
         rungs = []
-        for i, rung in enumerate(spec.get("deadlines", [])):
-            rkp = kp + ("deadlines", i)
+        for i, rung in enumerate(spec.get(key, [])):
+            rkp = kp + (key, i)
             times = [k for k in ("before", "after", "at") if k in rung]
             actions = [k for k in ACTIONS if k in rung]
             if len(times) != 1:
@@ -547,7 +559,8 @@ def _build_workflow(source: Source, forms: dict[str, Form], problems: list[Probl
     return Workflow(id=data["id"], title=data["title"], form=form, start=start, steps=steps, ledgers=ledgers,
                     area=data.get("area"), description=data.get("description"), path=source.path,
                     schedules=_schedules(source, data, form, problems), targets=_targets(source, data, problems),
-                    seed=spec.get("seed"), carry=_carry(source, data.get("carry", []), form, problems))
+                    seed=spec.get("seed"), carry=_carry(source, data.get("carry", []), form, problems),
+                    deadlines=spans.build(b, data.get("deadlines", [])))
 
 
 def _carry(source: Source, specs: list[dict], form: Form, problems: list[Problem]) -> list[Carry]:

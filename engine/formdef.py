@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from .defcheck import check_fields, compile_at
-from .forms import REF_FORMAT, Form, Rule
+from .forms import REF_FORMAT, SIGNATURE_FORMAT, Form, Rule
 from .hints import did_you_mean
 from .model import Site
 from .yamlsrc import KeyPath, Problem, Source
@@ -32,6 +32,7 @@ def build_form(source: Source, site: Site, problems: list[Problem], warnings: li
     _check_keywords(source, ("schema",), schema, problems)
     _untitled(source, ("schema",), schema, warnings)
     _lookups(source, props, problems)
+    _signatures(source, props, data.get("computed") or {}, problems)
     check_fields(source, ("schema", "required"), schema.get("required", []), props, problems)
     rules = []
     for i, rule in enumerate(data.get("rules", [])):
@@ -201,6 +202,30 @@ def _lookups(source: Source, props: dict, problems: list[Problem]) -> None:
                 if key in sub:
                     problems.append(source.problem(kp + (key,), f"`{key}` belongs to a lookup field: add `format: "
                                                                 "ref` to look up a record", key=True))
+
+
+def _signatures(source: Source, props: dict, computed: dict, problems: list[Problem]) -> None:
+    """`format: signature` holds the id of a picture drawn on the pad: a text field of the form itself (not a column
+    of a table), written by a person (never computed)."""
+    for name, sub in props.items():
+        if not isinstance(sub, dict):
+            continue
+        kp = ("schema", "properties", name)
+        if sub.get("format") == SIGNATURE_FORMAT:
+            if sub.get("type", "string") != "string":
+                problems.append(source.problem(kp + ("type",), f"signature field '{name}' holds the id of the "
+                                                               "picture signed on screen: its type is string (write "
+                                                               "`type: string`, or leave `type` out)"))
+            if name in computed:
+                problems.append(source.problem(("computed", name), f"signature field '{name}' is signed on screen, "
+                                                                   "not computed: remove it from `computed`", key=True))
+        items = sub.get("items") if isinstance(sub.get("items"), dict) else {}
+        for column, col in (items.get("properties") or {}).items() if isinstance(items.get("properties"),
+                                                                                 dict) else ():
+            if isinstance(col, dict) and col.get("format") == SIGNATURE_FORMAT:
+                problems.append(source.problem(kp + ("items", "properties", column, "format"),
+                                               f"a signature is a field of the form, not a column of a table: move "
+                                               f"'{column}' out of '{name}' into schema.properties"))
 
 
 def _untitled(source: Source, keypath: KeyPath, schema: dict, warnings: list[Problem]) -> None:

@@ -32,6 +32,8 @@ class Ref:
 
 
 REF_FORMAT = "ref"
+SIGNATURE_FORMAT = "signature"  # the id (content hash) of a PNG drawn on the signature pad (engine/signatures.py)
+DIGEST_PATTERN = "^[0-9a-f]{64}$"
 
 
 @dataclass
@@ -59,6 +61,8 @@ class Form:
         self.refs: dict[str, Ref] = {name: Ref(str(s.get("record", "")), dict(s.get("fill") or {}))
                                      for name, s in self.properties.items()
                                      if isinstance(s, dict) and s.get("format") == REF_FORMAT}
+        self.signatures: tuple[str, ...] = tuple(name for name, s in self.properties.items()
+                                                 if isinstance(s, dict) and s.get("format") == SIGNATURE_FORMAT)
 
     def hidden_from(self, roles) -> set[str]:
         """The customer fields (`confidential`) hidden from someone with `roles`: all of them, unless one of
@@ -162,6 +166,8 @@ class Form:
         schema = error.schema
         if schema.get("format") == MONEY_FORMAT and kind in ("pattern", "type"):
             text = f"「{label}」應為金額（元，最多兩位小數），例如 1234.50"
+        elif schema.get("format") == SIGNATURE_FORMAT and kind in ("pattern", "type"):
+            text = f"「{label}」應為簽名板上的簽名，請重新簽名"
         elif kind == "type":
             names = {"string": "文字", "integer": "整數", "number": "數字", "boolean": "是或否",
                      "array": "列表", "object": "表格", "null": "空值"}
@@ -263,9 +269,9 @@ def with_money_patterns(schema: dict) -> dict:
                 node.setdefault("pattern", _NON_NEGATIVE_MONEY)
             elif node.get("format") == REF_FORMAT:  # the key of a record
                 node.setdefault("type", "string")
-            elif node.get("format") == "attachment":  # the id (content hash) of an uploaded file
+            elif node.get("format") in ("attachment", SIGNATURE_FORMAT):  # the id (content hash) of a file
                 node.setdefault("type", "string")
-                node.setdefault("pattern", "^[0-9a-f]{64}$")
+                node.setdefault("pattern", DIGEST_PATTERN)
             for value in node.values():
                 visit(value)
         elif isinstance(node, list):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from . import words
+from . import spans, words
 from .hints import did_you_mean
 from .model import Site, Workflow
 from .yamlsrc import KeyPath, Problem, Source
@@ -70,6 +70,7 @@ def lint_workflow(wf: Workflow, source: Source, site: Site, workflows: dict[str,
         c.problem(("ledgers",), f"a workflow with ledgers needs document numbers: add `number` to form "
                                 f"'{wf.form.id}' (e.g. \"ABC-{{year}}-{{seq:05}}\")")
     _lint_graph(c)
+    spans.lint(wf.deadlines, c)
     return c.problems, c.warnings
 
 

@@ -36,7 +36,7 @@ from .durations import Duration
 from .expressions import Expression
 from .model import Ledger, Registry, Workflow
 from .money import fen_text
-from .steps import ChoiceStep, Step
+from .steps import ChoiceStep, Step, routing
 from .wording import condition_words, cron_words, duration_words
 
 __all__ = ["build_manual", "condition_words", "cron_words", "duration_words", "step_order", "write_manual"]
@@ -268,9 +268,25 @@ class _Manual:
             rows.append([self.no[sid], step.title, self.roles(step.roles) if step.roles else self.kind(step),
                          self.due_short(step)])
         _table(self.doc, ["序號", "步驟", "辦理人", "時限"], rows, [14, 86, 36, 24])
+        self.spans()
         self.start_step()
         for sid in self.order:
             self.step(wf.steps[sid])
+
+    def spans(self) -> None:
+        """The deadlines over several steps: from when, to which step, how long."""
+        if not self.wf.deadlines:
+            return
+        self.para([("跨步驟時限（不論中間經過哪些步驟，均自起算時間計）：", "b")])
+        for span in self.wf.deadlines:
+            origin = [("自發起時", "")] if span.origin is None else [("自", "")] + self.expr(span.origin)
+            segs = [(f"「{span.title}」：", "b"), *origin, ("起 ", ""), (self.duration(span.soft), ""), ("內", "")]
+            if span.hard:
+                segs.append((f"（最遲 {self.duration(span.hard)}）", ""))
+            segs.append((f"完成 {self.ref(span.until)}", ""))
+            for rung in span.rungs:
+                segs.append((f"；{self.rung(self.wf.steps.get(span.until) or self.wf.start, rung)}", ""))
+            self.item(segs + [("。", "")])
 
     def uses_working_time(self) -> bool:
         return any(d.business for s in self.wf.steps.values() for d in s.durations())
@@ -312,7 +328,7 @@ class _Manual:
         if lapses:
             self.line("轉入", [(f"{'、'.join(lapses)}逾時失效時，由系統轉入本步驟", "")])
         if step.roles:
-            self.line("辦理人", [(self.roles(step.roles), "")])
+            self.line("辦理人", [(routing.in_words(step, self) if step.is_task else self.roles(step.roles), "")])
         step.manual(self)
         if step.is_task:
             self.deadlines(step)
@@ -533,7 +549,7 @@ def _type_words(schema: dict) -> str:
         return "選項：" + "／".join(str(v) for v in schema["enum"])
     fmt, kind = schema.get("format"), schema.get("type")
     formats = {"money": "金額（元，最多兩位小數）", "date": "日期", "date-time": "日期時間", "time": "時間",
-               "email": "電子郵件"}
+               "email": "電子郵件", "signature": "簽名（在手機或平板的簽名框內簽）"}
     if fmt in formats:
         return formats[fmt]
     if kind == "array":

@@ -14,6 +14,7 @@ from functools import cache
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from . import spans
 from .hints import did_you_mean
 from .steps import KINDS
 from .steps.schema import EXPR, ID, IDS, ROLES, TEXT
@@ -68,6 +69,7 @@ def _document(kinds: tuple) -> dict:
             "required": ["id", "title", "step", "target"],
             "properties": {"id": ID, "title": TEXT, "step": ID, "among": ID, "per": {"enum": ["day"]},
                            "target": SHARE}}},
+        "deadlines": spans.schema(),
         "carry": {"type": "array", "minItems": 1, "items": {"type": "object", "additionalProperties": False,
             "required": ["field"], "properties": {"field": ID, "from": ID, "when": EXPR}}},
         "start": {"type": "object", "additionalProperties": False, "required": ["roles", "next"],

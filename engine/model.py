@@ -21,6 +21,7 @@ from .workcalendar import BusinessCalendar
 if TYPE_CHECKING:
     from .records import RecordType
     from .reports import Report
+    from .spans import Span
     from .steps.base import Step
 
 
@@ -126,6 +127,7 @@ class Workflow:
     site_roles: dict[str, str] = field(default_factory=dict)  # the site's roles and their titles
     seed: dict | None = None  # start `seed:` {report, params: {param: field}, values: {field: "table[.column]"}}
     carry: list[Carry] = field(default_factory=list)  # what the previous instance left open, into the next
+    deadlines: list[Span] = field(default_factory=list)  # limits over several steps (engine/spans.py)
 
     def role_titles(self, roles) -> str:
         """Roles in words, as staff read them."""

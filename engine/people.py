@@ -12,6 +12,7 @@ from . import access, credentials
 from .core import Actor, iso
 from .errors import Forbidden, Invalid, NotFound
 from .model import Registry, Workflow
+from .steps.routing import person_role
 from .store import COMPANY, DEFAULT_SITE
 
 ACTOR_TTL = 1.0  # seconds
@@ -52,6 +53,11 @@ class People:
         """The sites where the user holds a role (own or deputised) today; None: every site (a company role)."""
         sites = {s for _, _, s in self._grants(user, self._day(now))}
         return None if COMPANY in sites else sorted(sites)
+
+    def persons(self, user: str, now: datetime) -> frozenset[str]:
+        """The task roles naming a person that are the user's: their own and, today, those they deputise for."""
+        principals = {p for _, p, _ in self._grants(user, self._day(now)) if p is not None}
+        return frozenset(person_role(p) for p in {user, *principals})
 
     def actors_by_site(self, user: str) -> dict[str, Actor]:
         """The user's actor today at each site where they hold a role (every site for a company role)."""

@@ -1,10 +1,10 @@
 """Every check of the printout templates, in one place (`goldkey check` runs them; nothing else does).
 
 A template is read as the renderer reads it, linted (variables, fields, steps and ledgers it names, Python
-internals, the QR picture, the copies loop, a signature's keys), then rehearsed: printed with the real
-renderer from sample data of its form (every field filled, with text that needs escaping) and as a fresh
-instance (nothing filled or signed), and each part it fills read back as XML. The styles it uses
-must name an East Asian font (a warning: Word would fall back to the theme's, often a Japanese one).
+internals, the QR picture, the copies loop, a signature's keys, the field each signature picture names), then
+rehearsed: printed with the real renderer from sample data of its form (every field filled, with text that needs
+escaping) and as a fresh instance (nothing filled or signed), and each part it fills read back as XML. The styles
+it uses must name an East Asian font (a warning: Word would fall back to the theme's, often a Japanese one).
 Problems point at `printouts/x.docx:P:1`, P the paragraph (docxtpl puts each paragraph on a line of its own).
 """
 
@@ -32,11 +32,12 @@ from .printouts import (
     load,
     paragraph_of,
 )
+from .signatures import DESCR
 from .steps import KINDS
 from .yamlsrc import Problem, parse
 
 _KEYED = {"d": "field", "raw": "field", "label": "field", "cap": "money field", "signed": "approval step",
-          "checks": "checklist step", "balances": "ledger"}
+          "checks": "checklist step", "balances": "ledger", "signed_at": "signature field"}
 _JINJA = frozenset({"loop", "range", "namespace"})  # Jinja's own names a template may use
 SIGNATURE_KEYS = ("step", "step_title", "role", "role_title", "by", "name", "acting_for", "at", "outcome",
                   "outcome_title", "comment")
@@ -89,6 +90,15 @@ def lint(template: Template, keys: dict[str, set[str]]) -> list[tuple[int, str]]
     if template.qr_part is None:
         problems.append((1, f"no QR picture: put a picture in the template and set its alternative text to "
                             f"'{QR_DESCR}'"))
+    signed = keys.get("signature", set())
+    for name, paragraph in template.placeholders:  # a picture `goldkey:signature:<field>`
+        if name not in signed:
+            fields = (": " + ", ".join(sorted(signed)) if signed else "; the form has none: declare one as "
+                      "`{type: string, format: signature, title: 業主簽名}`")
+            problems.append((paragraph, f"picture '{DESCR}{name}': no signature field '{name}'"
+                                        f"{did_you_mean(name, signed)} (its alternative text is '{DESCR}' and the "
+                                        f"name of a field with `format: signature`{fields})"
+                                        + _near(template, paragraph)))
     allowed = CONTEXT | {cls.printed_as for cls in KINDS.values() if cls.printed_as}
     for name, source in template.sources.items():
         tree = template.trees[name]
@@ -163,6 +173,7 @@ def context_keys(form, workflows) -> dict[str, set[str]]:
     fields = set(form.properties)
     keys = {"d": fields, "raw": fields, "label": fields, "signed": set(), "checks": set(),
             "cap": {k for k, v in form.properties.items() if v.get("format") == "money"},
+            "signature": set(form.signatures), "signed_at": set(form.signatures),
             "balances": {lid for wf in workflows for lid in wf.ledgers},
             "entries": {e for wf in workflows for lg in wf.ledgers.values() for e in lg.entries}}
     for step in (s for wf in workflows for s in wf.steps.values() if s.printed_as):

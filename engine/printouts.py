@@ -6,12 +6,15 @@ bounded sandbox of engine/sandbox.py, autoescape on (docxtpl's default environme
 data breaks the file and template code can reach Python internals; and nothing bounds what it builds).
 A render is then the compiled templates' output, docxtpl's listing fix-up (newlines become line breaks) and
 a zip of the parts, with the picture whose alternative text is `goldkey:qr` replaced by the QR code of the
-verification address.
+verification address, and each picture whose alternative text is `goldkey:signature:<field>` by the signature
+drawn in that field (each such field given a picture part of its own when the template is prepared, so two
+placeholders made from one picture, or from the QR's, still print their own signatures).
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 import io
 import itertools
 import re
@@ -27,12 +30,14 @@ from jinja2 import TemplateError, TemplateSyntaxError, nodes
 
 from . import money, words
 from .sandbox import budget, environment, render_text
+from .signatures import BLANK_PNG, DESCR, SIGNATURE_FORMAT
+from .signatures import STATE as SIGNED
 from .steps import ChoiceStep
 
 QR_DESCR = "goldkey:qr"
 # the context every template gets (docs/printouts.md); the mappings are keyed by field, step or ledger id
 CONTEXT = frozenset("""title form number site workflow status outcome started_by started_at d cap raw label fields
-    approvals signed checks ledger balances signatures copies copy_mark printed_at printed_by verify_code
+    approvals signed checks ledger balances signatures signed_at copies copy_mark printed_at printed_by verify_code
     verify_url""".split())
 _PARTS = re.compile(r"^word/(document|header\d*|footer\d*)\.xml$")
 _DOCPR_ID = re.compile(r'(<wp:docPr\b[^>]*?\bid=")(\d+)(")')
@@ -62,6 +67,8 @@ class Template:
     trees: dict[str, Any] = field(default_factory=dict)  # part name -> its Jinja syntax tree (for the linter)
     qr_part: str | None = None
     shown: list[str] | None = None  # the form fields it prints (None: all, e.g. through `fields`)
+    signature_parts: dict[str, str] = field(default_factory=dict)  # media part -> the signature field it shows
+    placeholders: list[tuple[str, int]] = field(default_factory=list)  # (field, paragraph) of each signature picture
 
 
 _CACHE: dict[tuple[str, int, int], Template] = {}
@@ -84,7 +91,8 @@ def _prepare(path: Path) -> Template:
         entries = [(info, archive.read(info)) for info in archive.infolist()]
     except (zipfile.BadZipFile, OSError) as exc:
         raise TemplateProblem(f"not a Word .docx file: {exc}") from None
-    template = Template(path, hashlib.sha256(raw).hexdigest(), entries, {})
+    entries, parts = _signature_parts(entries)
+    template = Template(path, hashlib.sha256(raw).hexdigest(), entries, {}, signature_parts=parts)
     for info, data in entries:
         if _PARTS.match(info.filename):
             xml = data.decode("utf-8")
@@ -99,7 +107,52 @@ def _prepare(path: Path) -> Template:
             raise TemplateProblem(f"a tag docxtpl cannot read: {exc.message} (retype the tag in one go, so Word "
                                   "keeps it in one run)", paragraph_of(source, exc.lineno or 1)) from None
     template.shown = _shown(template.trees.values())
+    if template.shown is not None and parts:  # (a signature it prints is data it shows)
+        template.shown = sorted(set(template.shown) | set(parts.values()))
+    document = dict((i.filename, d) for i, d in entries).get("word/document.xml", b"").decode("utf-8")
+    source = template.sources.get("word/document.xml") or re.sub(r"<w:p([ >])", r"\n<w:p\1", document)
+    template.placeholders = [(html.unescape(m.group(1)), paragraph_of(source, source.count("\n", 0, m.start()) + 1))
+                             for m in _DESCR.finditer(source)]
     return template
+
+
+_DESCR = re.compile(r'<wp:docPr\b[^>]*\bdescr="' + DESCR + r'([^"]*)"')
+_SIGNATURE_PICTURE = re.compile(_DESCR.pattern + r'[^>]*>(?:(?!<wp:docPr\b).)*?<a:blip\b[^>]*\br:embed="([^"]+)"',
+                                re.DOTALL)
+
+
+def _signature_parts(entries: list) -> tuple[list, dict[str, str]]:
+    """The template's parts with each signature field's placeholder pictures pointing at a media part of its own
+    (a transparent PNG until printed), and {media part: field}."""
+    files = {info.filename: data for info, data in entries}
+    document = files.get("word/document.xml", b"").decode("utf-8")
+    found = list(_SIGNATURE_PICTURE.finditer(document))
+    if not found:
+        return entries, {}
+    ids: dict[str, str] = {}
+    pieces, last = [], 0
+    for match in found:
+        name = html.unescape(match.group(1))
+        ids.setdefault(name, f"rIdGoldkeySignature{len(ids) + 1}")
+        pieces += [document[last:match.start(2)], ids[name]]
+        last = match.end(2)
+    changed = {"word/document.xml": ("".join(pieces) + document[last:]).encode("utf-8")}
+    rels = files.get("word/_rels/document.xml.rels", b"").decode("utf-8")
+    links = "".join(f'<Relationship Id="{rid}" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+                    f'relationships/image" Target="media/goldkey-signature-{n}.png"/>'
+                    for n, rid in enumerate(ids.values(), 1))
+    changed["word/_rels/document.xml.rels"] = rels.replace("</Relationships>", links + "</Relationships>").encode()
+    types = files.get("[Content_Types].xml", b"").decode("utf-8")
+    if not re.search(r'<Default\b[^>]*\bExtension="png"', types, re.IGNORECASE):
+        types = types.replace("</Types>", '<Default Extension="png" ContentType="image/png"/></Types>')
+    changed["[Content_Types].xml"] = types.encode("utf-8")
+    out = [(info, changed.get(info.filename, data)) for info, data in entries]
+    parts = {}
+    for n, name in enumerate(ids, 1):
+        part = f"word/media/goldkey-signature-{n}.png"
+        out.append((zipfile.ZipInfo(part, (1980, 1, 1, 0, 0, 0)), BLANK_PNG))
+        parts[part] = name
+    return out, parts
 
 
 def _shown(trees) -> list[str] | None:
@@ -147,11 +200,15 @@ def _qr_part(files: dict[str, bytes]) -> str | None:
     return "word/" + target.group(1).lstrip("/").removeprefix("word/") if target else None
 
 
-def render(template: Template, context: dict, qr_url: str | None = None) -> bytes:
-    """The filled .docx: every templated part rendered with `context`, the QR picture replaced."""
+def render(template: Template, context: dict, qr_url: str | None = None,
+           signatures: dict[str, bytes] | None = None) -> bytes:
+    """The filled .docx: every templated part rendered with `context`, the QR picture replaced, and each signature
+    picture by the PNG of its field in `signatures` (a transparent one where there is none: an empty signature)."""
     replaced = fill(template, context)
     if template.qr_part and qr_url:
         replaced[template.qr_part] = qr_png(qr_url)
+    for part, name in template.signature_parts.items():
+        replaced[part] = (signatures or {}).get(name) or BLANK_PNG
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
         for info, data in template.entries:
@@ -233,6 +290,7 @@ def context(wf, site, state: dict, ledger: list[dict], names: dict[str, str], in
     form, tz = wf.form, site.tz
     name = lambda user: names.get(user) or user or ""  # noqa: E731 - a display name, or the login
     data = {k: _clean(v) for k, v in state["data"].items() if k not in hidden}
+    marks = state.get(SIGNED, {})  # (the signatures drawn on screen: when, by whom, over which data)
     d, cap = {}, {}
     for key, schema in form.properties.items():
         d[key] = "（保密）" if key in hidden and state["data"].get(key) not in (None, "") else _display(
@@ -266,6 +324,8 @@ def context(wf, site, state: dict, ledger: list[dict], names: dict[str, str], in
                     "memo": e.get("memo") or "", "name": name(e.get("actor"))} for e in ledger],
         "balances": {lid: money.yuan_label(state.get("balances", {}).get(lid, 0)) for lid in wf.ledgers},
         "signatures": info.signatures, "copies": info.copies or [""], "copy_mark": "副本" if info.reprint else "",
+        "signed_at": {f: chinese_date(marks[f]["at"], tz, True) if f in data and f in marks else ""
+                      for f in form.signatures},  # when each signature was drawn on screen
         "printed_at": chinese_date(info.printed_at, tz, True), "printed_by": name(info.printed_by),
         "verify_code": info.code, "verify_url": info.url,
     }
@@ -291,6 +351,8 @@ def _display(schema: dict, value, tz) -> str:
     kind = schema.get("format")
     if kind == "money":
         return money.yuan_label(money.to_fen(value))
+    if kind == SIGNATURE_FORMAT:  # (the picture prints where the template has its placeholder)
+        return "已簽名"
     if kind in ("date", "date-time"):
         return chinese_date(value, tz, kind == "date-time")
     if isinstance(value, bool):

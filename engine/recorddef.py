@@ -18,6 +18,10 @@ def build_record(source: Source, site: Site, problems: list[Problem], warnings: 
     if form is None:
         return None
     props = form.properties
+    for name in form.signatures:  # (signed on screen at a step: engine/signatures.py binds it to what was signed)
+        problems.append(source.problem(("schema", "properties", name, "format"), f"signature field '{name}': a "
+                                       "record has no step to sign at; put the signature in the form of a workflow "
+                                       "whose step the signer is present at"))
     for part in ("key", "search", "columns"):
         for i, name in enumerate(data.get(part, [])):
             if name not in props:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from . import access
+from . import access, signatures
 from .core import Actor, iso
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .inputs import check_input
@@ -288,7 +288,10 @@ class Records:
     # --- forms that look records up ------------------------------------------------------------------------
     def looked_up(self, wf: Workflow, fields, data: dict, site: str) -> dict:
         """`data` of a step with its lookup fields checked against the records at `site` and the fields their
-        `fill:` names (among the step's `fields`, and left empty) filled from the chosen record."""
+        `fill:` names (among the step's `fields`, and left empty) filled from the chosen record; its signatures
+        checked to be pictures the pad uploaded (engine/signatures.py)."""
+        if wf.form.signatures:
+            signatures.check_stored(self.store, wf.form, fields, data)
         out = dict(data)
         done: set[str] = set()
         while True:  # (a filled lookup fills in turn: the key's unit, then the unit's owner)

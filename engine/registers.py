@@ -51,6 +51,8 @@ def _text(value, schema: dict) -> str:
         return ""
     if isinstance(value, bool):
         return "是" if value else "否"
+    if schema.get("format") == "signature":  # (the picture's id is for the system, not for a sheet)
+        return "已簽名" if value else ""
     if isinstance(value, list):
         items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
         return "、".join(_text(v, items) for v in value)

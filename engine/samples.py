@@ -31,7 +31,7 @@ def value(name: str, schema: dict, rough: bool = False) -> Any:
         return "2026-12-01T09:00:00+08:00"
     if fmt == "time":
         return "09:00:00+08:00"
-    if fmt == "attachment":
+    if fmt in ("attachment", "signature"):  # (a file: nothing to make up)
         return None
     if kind == "boolean":
         return False

@@ -4,8 +4,9 @@ The administrator owns the template: this writes a first version only, never ove
 then on the .docx is edited in Word and `goldkey check` checks it. The layout follows docs/printouts.md: the
 body repeated for each copy (`{%p for copy in copies %}`, a page break between copies), the title and
 document number, every filled field, the approvals and checklist items when the workflows have them, the
-ledger entries, the empty signature lines and the verification block (a picture whose alternative text is
-`goldkey:qr`, replaced by the QR code on each print). Every Jinja tag is one run, and the styles name
+ledger entries, a picture for each signature field (alternative text `goldkey:signature:<field>`, replaced by
+the signature drawn on screen), the empty signature lines and the verification block (a picture whose alternative
+text is `goldkey:qr`, replaced by the QR code on each print). Every Jinja tag is one run, and the styles name
 Chinese fonts (SimSun for text, SimHei for titles) with the East Asian language tag.
 """
 
@@ -28,6 +29,7 @@ from docx.shared import Cm, Mm, Pt, RGBColor
 
 from .errors import Invalid
 from .printouts import QR_DESCR
+from .signatures import DESCR as SIGNATURE_DESCR
 
 BODY_FONT = ("Times New Roman", "SimSun")  # (Latin, East Asian): 宋體 for the text
 TITLE_FONT = ("Arial", "SimHei")  # 黑體 for titles and headings
@@ -46,6 +48,11 @@ def write(path: Path, form, workflows: list, name: str, spec: dict) -> None:
     document = _document(spec.get("title") or form.title, form.title)
     _tag(document, "{%p for copy in copies %}")
     _body(document, form, workflows)
+    for field in form.signatures:  # (signed on screen: the picture prints there, transparent while unsigned)
+        line = _para(document, f"{{{{ label.{field} }}}}：", before=14)
+        picture = line.add_run().add_picture(io.BytesIO(_placeholder_png(250, 4, 100)), width=Cm(5))
+        picture._inline.docPr.set("descr", SIGNATURE_DESCR + field)
+        _put(line, f"　{{{{ signed_at.{field} }}}}")
     _tag(document, "{%p for s in signatures %}")
     _para(document, "{{ s }}：＿＿＿＿＿＿＿＿＿＿　日期：＿＿＿＿年＿＿月＿＿日", before=14)
     _tag(document, "{%p endfor %}")
@@ -255,16 +262,18 @@ def _shade(cell, fill: str = SHADE) -> None:
         shading, "w:noWrap", "w:tcMar", "w:textDirection", "w:tcFitText", "w:vAlign", "w:hideMark")
 
 
-def _placeholder_png(size: int = 200, border: int = 6) -> bytes:
-    """A white square with a grey border: the picture each print replaces with the QR code."""
+def _placeholder_png(size: int = 200, border: int = 6, height: int | None = None) -> bytes:
+    """A white square (`height`: a box) with a grey border: the picture each print replaces with the QR code (or a
+    signature)."""
     grey, white = b"\x99\x99\x99", b"\xff\xff\xff"
+    rows = height or size
     middle = grey * border + white * (size - 2 * border) + grey * border
-    raw = b"".join(b"\x00" + (grey * size if y < border or y >= size - border else middle) for y in range(size))
+    raw = b"".join(b"\x00" + (grey * size if y < border or y >= rows - border else middle) for y in range(rows))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", size, rows, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
 
 

@@ -14,16 +14,18 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from pathlib import Path
 
-from . import access, attachments, core, definitions, registers, sites, sla, verification
+from . import access, attachments, core, definitions, registers, signatures, sites, sla, verification
 from .core import Actor, Result, iso
 from .errors import Conflict, Forbidden, GoldkeyError, Invalid, NotFound
 from .hints import did_you_mean
 from .inputs import check_input
 from .jsontext import dumps, loads
+from .migrateservice import Migrations
 from .model import Registry, Workflow
 from .people import People
 from .privacy import Privacy
 from .recordservice import Records
+from .rehearsal import Rehearsals, marked
 from .reportservice import Reports
 from .store import COMPANY, DEFAULT_SITE, GENESIS, open_store
 from .views import describe, instance_view, task_view
@@ -40,7 +42,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Engine(People, Records, Reports, Privacy):
+class Engine(People, Records, Reports, Privacy, Migrations, Rehearsals):
     """Runs workflows from a definitions folder on one database (an SQLite file or PostgreSQL).
 
     One Engine per thread: it owns one database connection and a cache of the rows it wrote. Engines in
@@ -167,7 +169,7 @@ class Engine(People, Records, Reports, Privacy):
         """Open tasks `user` may act on (own roles and deputised ones), overdue and soonest due first; each
         with a `summary` of its instance (the first text fields the starter filled that the user may see)."""
         now = self.clock()
-        roles = sorted(self.roles_of(user))
+        roles = sorted(self.roles_of(user) | self.persons(user, now))
         out = []
         states: dict[int, dict] = {}
         for row in self.store.open_tasks_for_roles(roles, self.visible_sites(user, now)):
@@ -267,12 +269,14 @@ class Engine(People, Records, Reports, Privacy):
         return wf
 
     # --- commands -----------------------------------------------------------------------------------
-    def start(self, workflow_id: str, user: str, data: dict | None = None, site: str | None = None) -> dict:
+    def start(self, workflow_id: str, user: str, data: dict | None = None, site: str | None = None,
+              now: datetime | None = None) -> dict:
         """Start an instance of the current version of a workflow as `user`, at `site` (None: the one site where
-        the user may start it; asked for when there are several)."""
+        the user may start it; asked for when there are several). `now`: rehearse it at that time
+        (engine/rehearsal.py)."""
         wf = self.registry.workflow(workflow_id)
         check_input(data or {})
-        now = self.clock()
+        now = self._command_time(now)
         site = site or self._start_site(wf, user, now)
         if site not in self.site_titles():
             raise NotFound(f"沒有管理處「{site}」")
@@ -325,13 +329,14 @@ class Engine(People, Records, Reports, Privacy):
         return next(s for s in self.sites() if s["id"] == site)
 
     def complete(self, task_id: str, user: str, outcome: str | None = None, data: dict | None = None,
-                 comment: str | None = None) -> dict:
-        """Act on a task; raises NotFound, Forbidden, Invalid or Conflict and then writes nothing."""
+                 comment: str | None = None, now: datetime | None = None) -> dict:
+        """Act on a task; raises NotFound, Forbidden, Invalid or Conflict and then writes nothing. `now`: rehearse it
+        at that time (not before the instance's last event; engine/rehearsal.py)."""
         iid = _task_instance(task_id)
         check_input(data or {})
         if comment is not None:
             check_input(comment, "comment")
-        now = self.clock()
+        now = self._command_time(now, iid)
         self.roles_of(user)  # (a user who does not exist is told so first)
         row = self._cache.get(iid)
         try:
@@ -554,7 +559,8 @@ class Engine(People, Records, Reports, Privacy):
             self.store.add_reads([(iso(now), user, "instance", str(iid), new["number"], dumps(sorted(fields)),
                                    "printout")] if (fields := _read(wf, new["state"], hidden)) else [])
             try:
-                body = printouts.render(template, ctx, url)
+                body = printouts.render(template, ctx, url, signatures.images(
+                    self.store, template.signature_parts.values(), new["state"]["data"], hidden))
             except printouts.TemplateProblem as exc:
                 log.warning("printout template %s does not print: %s", spec["template"], exc.message)
                 raise Invalid(f"列印範本 printouts/{spec['template']} 無法填寫，請通知管理人員修正範本"
@@ -598,6 +604,7 @@ class Engine(People, Records, Reports, Privacy):
                 "workflow": wf.title, "status": state["status"], "outcome": state.get("outcome"),
                 "print_no": record["print_no"], "copy": record["print_no"] > 1, "printed_at": record["printed_at"],
                 "printed_by": record["printed_by"], "template_hash": record["template_hash"],
+                "signatures": signatures.verified(self.store, record, wf.form),
                 "message": "真實文件：" + ("有效，為最新列印" if current else "；".join(notes))}
 
     def attach(self, user: str, data: bytes, name: str) -> dict:
@@ -627,11 +634,46 @@ class Engine(People, Records, Reports, Privacy):
             hidden = access.hidden_fields(actor, wf, row["state"])
             if any(digest in dumps(value) for key, value in row["state"].get("data", {}).items() if key not in hidden):
                 return True
+            ticked = [row["state"].get("checklists", {})] + [t.get("checked") for t in row["state"]["tasks"].values()]
+            if digest in dumps(ticked):  # (a photo of a checklist item's result)
+                return True
         return False
 
     def notifications(self, user: str, limit: int = 100) -> list[dict]:
         """Reminders, escalations and notices for the user's roles (own and deputised), newest first."""
-        return self.store.notifications(sorted(self.roles_of(user)), limit, self.visible_sites(user, self.clock()))
+        now = self.clock()
+        return self.store.notifications(sorted(self.roles_of(user) | self.persons(user, now)), limit,
+                                        self.visible_sites(user, now))
+
+    def assign(self, task_id: str, user: str, to: str, comment: str | None = None) -> dict:
+        """Hand a task to one person (`to` must hold one of its step's roles at the instance's site); `user` must
+        hold a role of the step's `assign.reassign`."""
+        def command(wf: Workflow, row: dict, actor: Actor, now: datetime) -> Result:
+            if not isinstance(to, str) or not self.user_exists(to):  # (once the task is known to exist)
+                raise Invalid(f"沒有使用者「{to}」", [{"field": "to", "message": "請選擇本處的人員"}])
+            task = row["state"]["tasks"].get(task_id)
+            step = wf.steps[task["step"]] if task else None
+            if step is not None and not self.actor(to, now, row["site"]).resolve(step.roles):
+                names = self.display_names()
+                raise Invalid(f"「{names.get(to, to)}」沒有「{step.title}」所需的職務（{wf.role_titles(step.roles)}），"
+                              "不能接手", [{"field": "to", "message": "請選擇具有此職務的人員"}])
+            return core.assign(wf, row["state"], task_id, actor, to, comment, now)
+
+        return self._task_command(task_id, user, command, comment)
+
+    def assignees(self, task_id: str, user: str) -> list[dict]:
+        """Who `user` may hand the task to: [{name, title}] of those holding one of its step's roles at its site
+        (none unless `user` holds a role of the step's `assign.reassign`)."""
+        row = self.store.instance_row(_task_instance(task_id))
+        task = row["state"].get("tasks", {}).get(task_id)
+        wf = self.workflow_at(row["version"], row["site"])
+        step = wf.steps[task["step"]] if task else None
+        now = self.clock()
+        if step is None or not step.assign or not self.actor(user, now, row["site"]).resolve(step.assign.reassign):
+            return []
+        roles = set(step.roles)
+        return [{"name": u["name"], "title": u["title"] or u["name"]} for u in self.store.users()
+                if roles & {*u["sites"].get(row["site"], ()), *u["sites"].get(COMPANY, ())}]
 
 
     def has_instances(self, workflow_id: str) -> bool:
@@ -735,8 +777,8 @@ class Engine(People, Records, Reports, Privacy):
                 self._persist(child_wf, dict(child, parent_id=None),
                               core.cancel(child_wf, child["state"], now, "parent ended"), None, now)
         acting_for = next((e["payload"]["acting_for"] for e in events if e["payload"].get("acting_for")), None)
-        new = self.store.commit_step(row, state, events, actor.user if actor else None, acting_for, wf.id,
-                                     iso(now))
+        new = self.store.commit_step(row, state, marked(events, now), actor.user if actor else None, acting_for,
+                                     wf.id, iso(now))
         self._written[iid] = new
         if row["parent_id"] and new["status"] != "active" and row["revision"]:  # (a child ending as it
             # starts is handled by its parent, whose row is written after this one)

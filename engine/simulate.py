@@ -136,7 +136,7 @@ def _actions(wf: Workflow, registry: Registry, state: dict, actor: Actor):
         for label, outcome, data in wf.steps[task["step"]].sim_moves(task):
             yield (label, _do(wf, state, task_id, actor, outcome, data))
     if state.get("wake_at"):  # the next timer or deadline action: time moves on to it
-        yield ("timers", lambda o: core.fire_due(wf, state, datetime.fromisoformat(state["wake_at"])))
+        yield ("timers", lambda o: core.fire_due(wf, state, datetime.fromisoformat(state["wake_at"]), o))
     for token in state["tokens"].values():
         if token.get("child") is not None:
             step = wf.steps[token["step"]]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .errors import Conflict, Invalid, NotFound
 from .jsontext import dumps, loads
+from .migratestore import MigrateRows
 from .money import fen_text
 from .privacystore import PrivacyRows
 from .recordstore import RecordRows
@@ -77,7 +78,7 @@ def chain(prev: str, fields: tuple) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-class Store(RecordRows, PrivacyRows):
+class Store(RecordRows, PrivacyRows, MigrateRows):
     """What the engine asks of its database. A subclass gives `conn` (a DB-API connection taking `?` parameters),
     `write()`, `savepoint()`, `close()`, the DDL of the schema and the statements below that differ by dialect."""
 
@@ -233,7 +234,7 @@ class Store(RecordRows, PrivacyRows):
             if kind == "task_opened":
                 tasks.append((task_key(task), task, iid, event["step"], payload.get("kind"), dumps(payload["roles"]),
                               "open", at, payload.get("due_at"), None, None, None))
-            elif kind in ("signed", "task_escalated", "task_reassigned"):
+            elif kind in ("signed", "task_escalated", "task_reassigned", "task_assigned"):
                 roles = payload["remaining"] if kind == "signed" else payload["roles"]
                 tasks.append((task_key(task), None, None, None, None, dumps(roles), None, None, None, None, None,
                               None))

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from . import words
+from . import spans, words
 from .model import Registry, Workflow
 from .money import fen_text
+from .steps.routing import PERSON
 
 
 def task_view(wf: Workflow, task_id: str, task: dict, data: dict | None = None) -> dict:
     """What a client needs to act on a task: fields and which are required, outcomes (with their titles, to
     label buttons), items to tick, the printout to issue."""
     step = wf.steps[task["step"]]
+    roles = [r for r in task["roles"] if not r.startswith(PERSON)] or list(step.roles)
     view = {"id": task_id, "step": step.id, "title": step.title, "kind": step.kind, "kind_title": step.word,
-            "form": wf.form.id, "roles": task["roles"], "role_titles": wf.role_titles(task["roles"]),
+            "form": wf.form.id, "roles": task["roles"], "role_titles": wf.role_titles(roles),
+            "assignee": task.get("assignee"), "reassign": list(step.assign.reassign) if step.assign else [],
             "fields": list(step.fields), "required": sorted(step.required), "items": [], "due_at": task.get("due_at"),
             "hard_at": task.get("hard_at"), "opened_at": task["opened_at"], "paused": task.get("paused"),
             "holds": [{"state": k, "title": v} for k, v in step.holds.items()],
@@ -47,6 +50,7 @@ def instance_view(wf: Workflow, row: dict) -> dict:
         "children": [{"step": t["step"], "instance": t["child"]} for t in tokens.values() if t.get("child")],
         "balances": {lid: fen_text(state.get("balances", {}).get(lid, 0)) for lid in wf.ledgers},
         "approvals": state.get("approvals", []),
+        "deadlines": spans.view(wf.deadlines, state),
     }
 
 

@@ -24,6 +24,9 @@ EVENTS = {
     "decision_taken": "判斷", "parallel_started": "同時展開", "joined": "會合", "timer_set": "等待",
     "timer_fired": "等待結束", "child_started": "啟動子流程", "child_finished": "子流程結束",
     "start_delayed": "延後開始", "start_reached": "開始", "record_updated": "更新資料",
+    "signature_captured": "錄入簽名", "signature_cleared": "清除簽名",
+    "instance_migrated": "流程定義已更新至新版本",
+    "task_assigned": "指派", "deadline_met": "時限達成",
 }
 CLOSED = {"task_completed": "完成", "task_expired": "逾時失效", "task_cancelled": "取消"}
 

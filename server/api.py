@@ -125,6 +125,15 @@ async def hold(request: Request) -> Response:
                                                   _field(data, "comment", str, "意見 comment")))
 
 
+async def assign(request: Request) -> Response:
+    user = require_user(request)
+    check_csrf(request, request.headers.get("x-csrf-token"))
+    data = await body_of(request)
+    to = required_text(data, "to", "接手人員 to", "請指定接手人員 to")
+    return json_out(request.app.state.engine.assign(request.path_params["task"], user, to,
+                                                    _field(data, "comment", str, "意見 comment")))
+
+
 async def resume(request: Request) -> Response:
     user = require_user(request)
     check_csrf(request, request.headers.get("x-csrf-token"))
@@ -193,6 +202,20 @@ async def admin_reads(request: Request) -> Response:
     return json_out(engine.confidential_reads(user, reader, since, before))
 
 
+async def admin_migrations(request: Request) -> Response:
+    """GET: the running instances of a workflow on older versions, each with whether it can move to the current
+    version and why not (`?from=` only those on that version); POST: move those that can (body `{"from": ...}`)."""
+    user = require_admin(request)
+    engine = request.app.state.engine
+    workflow = request.path_params["workflow"]
+    if request.method == "GET":
+        known_query(request, "from")
+        return json_out(engine.migration_plan(workflow, request.query_params.get("from") or None, user))
+    check_csrf(request, request.headers.get("x-csrf-token"))
+    data = await body_of(request)
+    return json_out(engine.migrate(workflow, user, _field(data, "from", str, "版本 from") or None))
+
+
 async def admin_reload(request: Request) -> Response:
     require_admin(request)
     check_csrf(request, request.headers.get("x-csrf-token"))
@@ -206,6 +229,18 @@ async def upload(request: Request) -> Response:
     check_csrf(request, request.headers.get("x-csrf-token"))
     data, name, _ = await one_file(request, MAX_UPLOAD, "請選擇要上傳的檔案")
     return json_out(request.app.state.engine.attach(user, data, name), 201)
+
+
+async def signature_upload(request: Request) -> Response:
+    """Upload a signature drawn on the pad (multipart field `file`: a PNG of at most 512 KB); the answer's `id`
+    goes into a signature field. Anything else is a 422 in words."""
+    from engine import signatures
+
+    user = require_user(request)
+    check_csrf(request, request.headers.get("x-csrf-token"))
+    data, _, _ = await one_file(request, signatures.MAX_BYTES, "沒有簽名：請在框內簽名後再送出")
+    signatures.check_image(data)
+    return json_out(request.app.state.engine.attach(user, data, "簽名.png"), 201)
 
 
 async def one_file(request: Request, limit: int, missing: str, max_fields: int = 5) -> tuple[bytes, str, dict]:
@@ -245,7 +280,10 @@ async def verify(request: Request) -> Response:
     """Public: anyone holding the paper may check it; only what is printed on it is shown."""
     result = request.app.state.engine.verify(request.path_params["code"])
     public = ("code", "genuine", "current", "number", "title", "status", "print_no", "printed_at", "message")
-    return json_out({k: result.get(k) for k in public})
+    shown = {k: result.get(k) for k in public}
+    if result.get("signatures"):  # the signatures printed on it: whose (the field's title) and their pictures' hashes
+        shown["signatures"] = [{"title": s["title"], "hash": s["hash"]} for s in result["signatures"]]
+    return json_out(shown)
 
 
 async def openapi(request: Request) -> Response:
@@ -265,12 +303,15 @@ routes = [
     Route("/api/tasks/{task}/complete", complete, methods=["POST"]),
     Route("/api/tasks/{task}/hold", hold, methods=["POST"]),
     Route("/api/tasks/{task}/resume", resume, methods=["POST"]),
+    Route("/api/tasks/{task}/assign", assign, methods=["POST"]),
     Route("/api/notifications", notifications),
     Route("/api/attachments", upload, methods=["POST"]),
     Route("/api/attachments/{digest}", attachment),
+    Route("/api/signatures", signature_upload, methods=["POST"]),
     Route("/api/admin/definitions", admin_definitions),
     Route("/api/admin/reload", admin_reload, methods=["POST"]),
     Route("/api/admin/reads", admin_reads),
+    Route("/api/admin/migrations/{workflow}", admin_migrations, methods=["GET", "POST"]),
     Route("/api/verify/{code}", verify),
     Route("/api/openapi.json", openapi),
 ]

@@ -22,7 +22,7 @@ class Field:
     name: str
     title: str
     control: str  # text textarea number money date datetime time select radio checkbox checkboxes rows hidden phone
-    #               attachment lookup
+    #               attachment lookup signature
     required: bool = False
     help: str | None = None
     placeholder: str | None = None
@@ -66,6 +66,8 @@ def _control(schema: dict, widget: str | None) -> str:
         return "lookup"  # a text input that suggests records as one types (the key is what it holds)
     if schema.get("format") == "attachment":
         return "attachment"  # a file input; the field holds the uploaded file's id
+    if schema.get("format") == "signature":
+        return "signature"  # a pad (static/signature.js) and a hidden input holding the id of its uploaded PNG
     if schema.get("format") == "money" or widget == "money":
         return "money"
     if kind in ("integer", "number"):

@@ -12,6 +12,8 @@ _WHY = {401: "not signed in (no token, or one expired or revoked)",
              "`details` which field"}
 _DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 _OPTIONAL_TEXT = {"type": "string"}
+_VERSION = {"type": "string", "pattern": "^([0-9a-fA-F]{4,16})?$",
+            "description": "a version as `goldkey workflows` prints it, or its first 4 characters or more"}
 
 
 def _op(summary: str, errors: tuple[int, ...], params: tuple[str, ...] = (), body: dict | None = None,
@@ -38,6 +40,14 @@ def _upload() -> dict:
              body=_obj(("file",), file={"type": "string", "format": "binary"}))
     op["requestBody"]["content"]["multipart/form-data"]["encoding"] = {
         "file": {"contentType": "image/png, image/jpeg, application/pdf"}}  # (the kind is read from the bytes)
+    return op
+
+
+def _signature_upload() -> dict:
+    op = _op("Upload a signature drawn on screen (a PNG, at most 512 KB); its `id` goes into a signature field",
+             (401, 403, 413, 422), ok=201, body_required=True, body_media="multipart/form-data",
+             body=_obj(("file",), file={"type": "string", "format": "binary"}))
+    op["requestBody"]["content"]["multipart/form-data"]["encoding"] = {"file": {"contentType": "image/png"}}
     return op
 
 
@@ -108,10 +118,15 @@ def document() -> dict:
             "/api/tasks/{task}/hold": {"post": _op(
                 "Pause a task's clock in a named state", (401, 403, 404, 409, 413, 422), ("task",),
                 _obj(("state",), state={"type": "string", "minLength": 1}, comment=comment), body_required=True)},
+            "/api/tasks/{task}/assign": {"post": _op(
+                "Hand a task to one person holding its step's roles (the roles of its `assign.reassign`)",
+                (401, 403, 404, 409, 413, 422), ("task",),
+                _obj(("to",), to={"type": "string", "minLength": 1}, comment=comment), body_required=True)},
             "/api/tasks/{task}/resume": {"post": _op(
                 "Restart a held task's clock", (401, 403, 404, 409, 413, 422), ("task",), _obj(comment=comment))},
             "/api/notifications": {"get": _op("Reminders, escalations and notices for my roles", (401,))},
             "/api/attachments": {"post": _upload()},
+            "/api/signatures": {"post": _signature_upload()},
             "/api/attachments/{digest}": {"get": _op(
                 "Download an attachment (its uploader, or one who may see a record holding it)", (401, 404),
                 ("digest",), media="application/octet-stream")},
@@ -121,6 +136,13 @@ def document() -> dict:
                                             "`from`/`to` local days", (401, 403, 422),
                                             query={"user": {"type": "string"}, "from": _REGISTER_QUERY["from"],
                                                    "to": _REGISTER_QUERY["to"]})},
+            "/api/admin/migrations/{workflow}": {
+                "get": _op("The running instances of a workflow on older versions: whether each can move to the "
+                           "current version, and why not (administrators); `from`: only those on that version",
+                           (401, 403, 404, 422), ("workflow",), query={"from": _VERSION}),
+                "post": _op("Move those that can to the current version, each in one transaction, recorded in its "
+                            "history (administrators); `from`: only those on that version",
+                            (401, 403, 404, 409, 413, 422), ("workflow",), _obj(**{"from": _VERSION}))},
             "/api/admin/reload": {"post": _op("Reload the definitions; kept as they are when the new ones fail "
                                               "(administrators)", (401, 403, 413, 422))},
             "/api/registers/{form}": {"get": _op("A form's records (臺帳), filtered, sorted and by pages",

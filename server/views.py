@@ -24,6 +24,7 @@ from engine.access import HIDDEN
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.money import yuan_label
 from engine.people import MAX_NAME
+from engine.steps.routing import PERSON
 from engine.views import task_view
 
 from . import forms_html
@@ -117,6 +118,8 @@ def _shown(schema: dict, value, tz, now) -> dict:
     fmt = schema.get("format")
     if fmt == "attachment" and isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value):
         return {"text": "附件", "href": f"/api/attachments/{value}"}
+    if fmt == "signature" and isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value):
+        return {"text": "已簽名", "image": f"/api/attachments/{value}"}  # (opens for those who may see the instance)
     if fmt == "money":
         return {"text": _money(value)}
     if fmt == "date-time":
@@ -142,6 +145,13 @@ def _data_list(form, data: dict, names=None, tz=None, now=None) -> list[dict]:
     return out
 
 
+def _as_people(wf, items: list[dict], names: dict) -> list[dict]:
+    """`_data_list` items with the fields that name whom a step is assigned to (`assign: {field: technician}`)
+    showing the person's name, not the login typed there."""
+    fields = {s.assign.field for s in wf.steps.values() if getattr(s, "assign", None) and s.assign.field}
+    return [dict(i, text=_person(names, i["text"])) if i["name"] in fields and "text" in i else i for i in items]
+
+
 def _names(engine) -> dict[str, str]:
     return engine.display_names()
 
@@ -153,9 +163,36 @@ def _who(names: dict, user: str | None) -> str:
     return f"{title}（{user}）" if title and title != user else user
 
 
-def _roles_text(engine, roles) -> str:
+def _person(names: dict, user: str | None) -> str:
+    """One person as staff read them: the display name alone (the login only when there is no name)."""
+    return (names.get(user) or user) if user else "系統"
+
+
+def _named(message: str, names: dict) -> str:
+    """An engine message with each 「login」 it quotes shown as the person's name."""
+    return re.sub(r"「([^」]+)」", lambda m: f"「{names.get(m[1], m[1])}」", message)
+
+
+def _roles_text(engine, roles, names: dict | None = None) -> str:
+    """Roles in words; a role naming one person (an assigned task's "@wang") as that person's name."""
     titles = engine.registry.site.roles
-    return "、".join(titles.get(r, r) for r in roles)
+    names = names if names is not None else (_names(engine) if any(r.startswith(PERSON) for r in roles) else {})
+    return "、".join(_person(names, r[len(PERSON):]) if r.startswith(PERSON) else titles.get(r, r) for r in roles)
+
+
+def _holder(t: dict, names: dict, user: str | None = None) -> str:
+    """Who holds a task, in words: 指派給您 / 指派給 王師傅, or the roles it waits for."""
+    if t.get("assignee"):
+        return "指派給您" if t["assignee"] == user else f"指派給 {_person(names, t['assignee'])}"
+    return t.get("role_titles") or ""
+
+
+def _reassign_to(engine, t: dict, user: str, names: dict) -> list[dict]:
+    """Whom `user` may hand the open task `t` to ([{name, title}], its assignee left out): none unless they may."""
+    if not t.get("reassign"):
+        return []
+    return [dict(p, title=names.get(p["name"]) or p["title"]) for p in engine.assignees(t["id"], user)
+            if p["name"] != t.get("assignee")]
 
 
 def _base(request: Request, user: str | None, nav: str = "") -> dict:
@@ -238,9 +275,11 @@ async def inbox(request: Request, user: str) -> Response:
         entry["count"] += 1
     chosen = request.query_params.get("workflow") or ""
     shown = [t for t in tasks if not chosen or t["workflow"] == chosen]
+    names = _names(engine) if any(t.get("assignee") for t in shown) else {}
     rows = [dict(id=t["id"], workflow_title=t["workflow_title"], title=t["title"], number=t["number"] or "",
                  overdue=t["overdue"], due=_when(t["due_at"], tz, now), paused=bool(t.get("paused")),
-                 summary=t["summary"]) for t in shown]
+                 summary=t["summary"], assigned=_holder(t, names, user) if t.get("assignee") else "",
+                 to_me=t.get("assignee") == user) for t in shown]
     notes = [dict(message=n["message"], at=_when(n["at"], tz, now), number=n["number"] or "",
                   href=f"/tasks/{n['task']}" if n.get("task") else f"/instances/{n['instance']}")
              for n in engine.notifications(user, limit=10)]
@@ -361,7 +400,8 @@ def _find_task(engine, view: dict, wf, task_id: str) -> tuple[dict, bool]:
             return t, True
     for e in view["history"]:
         if e["task"] == task_id and e["type"] == "task_opened" and e["step"] in wf.steps:
-            task = {"step": e["step"], "roles": e["payload"].get("roles", []), "opened_at": e["at"], "checked": {}}
+            task = {"step": e["step"], "roles": e["payload"].get("roles", []), "opened_at": e["at"], "checked": {},
+                    "assignee": e["payload"].get("assignee")}
             return task_view(wf, task_id, task, view["data"]), False
     raise NotFound(f"沒有任務 {task_id}")
 
@@ -400,7 +440,9 @@ def _closed_by(view: dict, task_id: str) -> dict | None:
 
 
 def _render_task(request: Request, user: str, tc: dict, values: dict | None, errors: dict, message: str | None,
-                 other: list, status: int, checked: list[str] | None = None, comment: str = "") -> Response:
+                 other: list, status: int, checked: list[str] | None = None, comment: str = "",
+                 assign: dict | None = None) -> Response:
+    """The task page; `assign`: a refused reassignment ({error, to, comment}), told beside its form."""
     engine = _engine(request)
     tz = _tz(request)
     now = engine.clock()
@@ -422,13 +464,16 @@ def _render_task(request: Request, user: str, tc: dict, values: dict | None, err
     ctx = _base(request, user, "inbox")
     ctx.update(
         task=task, step=step, view=view, open=tc["open"], mine=tc["mine"], sections=secs, values=values,
-        show_form=(tc["open"] and tc["mine"]) or status != 200, multipart=forms_html.has_files(secs),
+        show_form=(tc["open"] and tc["mine"]) or (status != 200 and assign is None),
+        multipart=forms_html.has_files(secs),
         errors=errors, form_error=message, other_errors=other, comment=comment, items=items,
         signatures=signatures, outcomes=_outcomes(task), status_label=words.status(view["status"]),
-        key_data=_data_list(wf.form, view["data"], wf.start.fields, tz, now),
+        key_data=_as_people(wf, _data_list(wf.form, view["data"], wf.start.fields, tz, now), names),
         due=_when(task.get("due_at"), tz, now), hard=_when(task.get("hard_at"), tz, now),
         overdue=bool(task.get("due_at") and task["due_at"] < now.isoformat(timespec="seconds")),
-        roles=_roles_text(engine, task["roles"]),
+        roles=task.get("role_titles") or _roles_text(engine, task["roles"], names),
+        assignee=_person(names, task["assignee"]) if task.get("assignee") else "",
+        people=_reassign_to(engine, task, user, names) if tc["open"] else [], assign=assign or {},
         printout=task.get("download"),
         closed=dict(by=_who(names, closed["actor"]), at=_when(closed["at"], tz, now),
                     what=words.CLOSED.get(closed["type"], "結束")) if closed else None,
@@ -483,6 +528,40 @@ async def task_hold(request: Request, user: str) -> Response:
     return RedirectResponse(f"/tasks/{task_id}" if tc["open"] else "/", status_code=303)
 
 
+@signed_in
+async def task_assign(request: Request, user: str) -> Response:
+    """Hand a task to another person (a supervisor of the step's `assign.reassign`): back to the instance page, or
+    the task page with the refusal in words (422 a person not on the list, 403 not theirs to hand on, 409 done)."""
+    form = await request.form()
+    check_csrf(request, form.get("csrf"))
+    task_id = request.path_params["task"]
+    tc = _task_context(request, user, task_id)
+    engine = _engine(request)
+    to = str(form.get("to") or "").strip()
+    comment = str(form.get("comment") or "").replace("\r\n", "\n").strip()
+    names = _names(engine)
+    try:
+        if tc["open"]:
+            task = tc["task"]
+            people = engine.assignees(task_id, user)
+            if not people:
+                who = "（此步驟不能改派）"
+                if task.get("reassign"):
+                    who = f"（可改派：{tc['wf'].role_titles(task['reassign'])}）"
+                raise Forbidden(f"你不能改派任務「{task['title']}」{who}")
+            if to not in {p["name"] for p in people}:
+                message = "請選擇接手的人員" if not to else "所選的人員不在可接手的名單中，請從清單中選擇"
+                raise Invalid(message, [{"field": "to", "message": message}])
+        engine.assign(task_id, user, to, comment or None)
+    except (Invalid, Forbidden, Conflict) as exc:
+        status = 422 if isinstance(exc, Invalid) else 403 if isinstance(exc, Forbidden) else 409
+        if not isinstance(exc, Invalid):  # (the task as it is now: someone may have moved it on)
+            tc = _task_context(request, user, task_id)
+        refused = {"error": _named(exc.message, names), "to": to, "comment": comment}
+        return _render_task(request, user, tc, None, {}, None, [], status, assign=refused)
+    return RedirectResponse(f"/instances/{tc['view']['id']}", status_code=303)
+
+
 # --- instances ------------------------------------------------------------------------------------------------
 
 def _event_line(e: dict, wf, names: dict, tz, now, role_titles: dict) -> dict:
@@ -491,8 +570,25 @@ def _event_line(e: dict, wf, names: dict, tz, now, role_titles: dict) -> dict:
     what = step.event_words.get(e["type"]) if step is not None and e["type"] in step.event_words else \
         words.event(e["type"])
     if e["type"] == "task_opened":  # whose turn it is, not who moved the case on
-        return {"at": _when(e["at"], tz, now), "who": "、".join(role_titles.get(r, r) for r in p.get("roles", [])),
-                "what": f"輪到「{step.title if step else e['step']}」", "detail": "", "quiet": True}
+        roles = [r for r in p.get("roles", []) if not (p.get("assignee") and r.startswith(PERSON))]
+        if p.get("assignee") and not roles and step is not None:
+            roles = list(getattr(step, "roles", ()))
+        who = "、".join(_person(names, r[len(PERSON):]) if r.startswith(PERSON) else role_titles.get(r, r)
+                       for r in roles)
+        what = f"輪到「{step.title if step else e['step']}」"
+        if p.get("assignee"):
+            what += f"，指派給 {_person(names, p['assignee'])}"
+        return {"at": _when(e["at"], tz, now), "who": who, "what": what, "detail": "", "quiet": True}
+    if e["type"] == "task_assigned":  # 李主管 將任務「維修」改派給 王師傅（原：張師傅）
+        who = _person(names, e["actor"])
+        if e.get("acting_for"):
+            who += f"（代 {_person(names, e['acting_for'])}）"
+        title = f"「{step.title}」" if step is not None and step.title else ""
+        what = f"將任務{title}{'改派' if p.get('previous') else '指派'}給 {_person(names, p.get('to'))}"
+        if p.get("previous"):
+            what += f"（原：{_person(names, p['previous'])}）"
+        return {"at": _when(e["at"], tz, now), "who": who, "what": what, "detail": p.get("comment") or "",
+                "quiet": False}
     if step is not None and step.title and e["type"] not in ("instance_started",):
         what += f"「{step.title}」"
     detail = []
@@ -506,6 +602,10 @@ def _event_line(e: dict, wf, names: dict, tz, now, role_titles: dict) -> dict:
     if e["type"] == "printout_issued":
         spec = wf.form.printouts.get(p.get("printout"), {})
         detail.append(f"{spec.get('title', p.get('printout'))}（第 {p.get('print_no')} 次，驗證碼 {p.get('code')}）")
+        for s in p.get("signatures") or []:  # the pictures' hashes, as the verification page states them
+            detail.append(f"{wf.form.title_of(s['field'])}雜湊值 {s['hash'][:16]}…")
+    if e["type"] in ("signature_captured", "signature_cleared") and p.get("field"):
+        detail.append(f"「{wf.form.title_of(p['field'])}」")
     if e["type"] == "ledger_posted":
         ledger = wf.ledgers.get(p.get("ledger"))
         entry = p.get("memo") or (ledger.entry_title(p.get("entry", "")) if ledger else words.entry(p.get("entry", "")))
@@ -522,6 +622,8 @@ def _event_line(e: dict, wf, names: dict, tz, now, role_titles: dict) -> dict:
             detail.append(wf.outcome_title(p.get("outcome")))
     if e["type"] == "child_started":
         detail.append(f"案件 #{p.get('child')}")
+    if e["type"] == "instance_migrated":  # (what changed for it, in the words the move wrote)
+        detail += [str(n) for n in p.get("notes") or []]
     if e["type"] == "record_updated":  # (the record type's words were written with the event)
         sets = "、".join(f"{p.get('labels', {}).get(k, k)}：{'（清除）' if v in (None, '') else v}"
                         for k, v in (p.get("set") or {}).items())
@@ -544,8 +646,10 @@ async def instance_page(request: Request, user: str) -> Response:
     names = _names(engine)
     mine = {t["id"] for t in engine.tasks(user)}
     tasks = [dict(id=t["id"], title=t["title"], kind=t["kind_title"],
-                  roles=_roles_text(engine, t["roles"]), due=_when(t.get("due_at"), tz, now), mine=t["id"] in mine,
-                  overdue=bool(t.get("due_at") and t["due_at"] < now.isoformat(timespec="seconds")))
+                  roles=_holder(t, names, user) or _roles_text(engine, t["roles"], names),
+                  due=_when(t.get("due_at"), tz, now), mine=t["id"] in mine,
+                  overdue=bool(t.get("due_at") and t["due_at"] < now.isoformat(timespec="seconds")),
+                  assigned=bool(t.get("assignee")), people=_reassign_to(engine, t, user, names))
              for t in view["tasks"]]
     ledgers = []
     for lid, ledger in wf.ledgers.items():
@@ -561,7 +665,8 @@ async def instance_page(request: Request, user: str) -> Response:
     ended = next((e for e in reversed(view["history"]) if e["type"] == "instance_ended"), None)
     end_step = wf.steps.get(ended["step"]) if ended and ended.get("step") else None
     ctx = _base(request, user)
-    ctx.update(view=view, data=_data_list(wf.form, view["data"], None, tz, now), tasks=tasks, ledgers=ledgers,
+    ctx.update(view=view, data=_as_people(wf, _data_list(wf.form, view["data"], None, tz, now), names),
+               tasks=tasks, ledgers=ledgers,
                printouts=printouts if may_print else [], history=history,
                status_label=words.status(view["status"]),
                end_title=(end_step.title or end_step.id) if end_step else (view.get("outcome") or ""),
@@ -662,15 +767,28 @@ async def admin(request: Request, user: str) -> Response:
     button, the workflows running and the users."""
     engine = _engine(request)
     engine.require_admin(user)
-    reloaded = None
+    reloaded = migrated = None
     if request.method == "POST":
         form = await request.form()
         check_csrf(request, form.get("csrf"))
-        reloaded = engine.reload()
+        if form.get("migrate") is not None:  # the button of a workflow's running instances on older versions
+            migrated = engine.migrate(str(form.get("migrate")), user)
+        else:
+            reloaded = engine.reload()
     ctx = _base(request, user, "admin")
     ctx.update(engine.check_definitions(), users=engine.users(), workflows=engine.workflows(), reloaded=reloaded,
-               reads=_reads(engine, user, _tz(request)))
+               reads=_reads(engine, user, _tz(request)), migrated=migrated,
+               migrations=[_migration(engine, plan) for plan in engine.migration_plans(user)])
     return _page(request, "admin.html", ctx, 422 if reloaded and not reloaded["ok"] else 200)
+
+
+def _migration(engine, plan: dict) -> dict:
+    """A workflow's running instances on older versions, for the admin page: its rows in words."""
+    sites = engine.site_titles()
+    rows = [dict(id=i["instance"], number=i["number"] or f"#{i['instance']}", version=(i["version"] or "")[:8],
+                 site=sites.get(i["site"], "") if len(sites) > 1 else "", steps="、".join(i["steps"]),
+                 movable=i["movable"], why="；".join(i["reasons"] or i["notes"])) for i in plan["instances"]]
+    return dict(plan, rows=rows)
 
 
 _VIA = {"page": "頁面", "api": "程式介面", "register": "臺帳", "export": "匯出", "printout": "列印", "lookup": "查找",
@@ -701,6 +819,7 @@ routes = [
     Route("/tasks/{task}", task_page, methods=["GET", "POST"]),
     Route("/tasks/{task}/hold", task_hold, methods=["POST"]),
     Route("/tasks/{task}/resume", task_hold, methods=["POST"]),
+    Route("/tasks/{task}/assign", task_assign, methods=["POST"]),
     Route("/instances/{instance}", instance_page),
     Route("/instances/{instance}/printouts/{name}", printout, methods=["POST"]),
     Route("/verify/{code}", verify),

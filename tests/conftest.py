@@ -206,6 +206,13 @@ class Cli:
     def json(self, *args: str):
         return json.loads(self.run(*args).stdout)
 
+    def render(self, instance: str | int, printout: str, user: str) -> dict:
+        """`goldkey render INSTANCE PRINTOUT -o FILE --as USER` (into a folder of its own, then dropped), as staff
+        print a print step's paper before confirming it; its JSON (the code and the print number)."""
+        with tempfile.TemporaryDirectory(prefix="goldkey-render-") as folder:
+            return self.json("render", str(instance), printout, "-o", str(Path(folder) / f"{printout}.docx"),
+                             "--as", user)
+
     def task(self, instance: dict, step: str) -> str:
         """The id of the open task at `step` of an instance (as printed by start/complete/show)."""
         ids = [t["id"] for t in instance["tasks"] if t["step"] == step]
@@ -260,9 +267,16 @@ class CoreRun:
 
     def act(self, step: str, outcome: str | None = None, data: dict | None = None, comment: str | None = None,
             user: str = "worker", roles=None) -> dict:
+        printout = self.wf.steps[step].prints if self.wf.steps[step].kind == "print" else None
+        if printout and not comment:  # a print step is confirmed once its paper is printed (as staff do)
+            self.print(printout, user, roles)
         result = core.complete(self.wf, self.state, self.task_id(step), self.actor(user, roles), outcome, data,
                                comment, self.now)
         return self._apply(result)
+
+    def print(self, printout: str, user: str = "worker", roles=None) -> dict:
+        return self._apply(core.printed(self.wf, self.state, printout, self.actor(user, roles), "TESTCODE",
+                                        "0" * 64, 1, self.now))
 
     def tick(self, **advance) -> dict:
         self.now += timedelta(**advance)
@@ -324,7 +338,14 @@ class StoreRun:
 
     def act(self, step: str, outcome: str | None = None, data: dict | None = None, comment: str | None = None,
             user: str = "worker", roles=None) -> dict:
+        printout = self.wf.steps[step].prints if self.wf.steps[step].kind == "print" else None
+        if printout and not comment:  # a print step is confirmed once its paper is printed (as staff do)
+            self.print(printout, user, roles)
         self.engine.complete(self.task_id(step), self._as(user, roles), outcome, data, comment)
+        return self.state
+
+    def print(self, printout: str, user: str = "worker", roles=None) -> dict:
+        self.engine.render(self.iid, printout, self._as(user, roles))
         return self.state
 
     def tick(self, **advance) -> dict:

@@ -44,7 +44,8 @@ def test_workflows_and_describe(cli):
     assert "golden_key_service" in ids and all(len(w["version"]) == 16 for w in listed)
     described = cli.json("describe", "golden_key_service")
     assert described["start"] == {"roles": ["concierge"], "form": "golden_key_slip",
-                                  "fields": ["owner", "unit", "phone", "category", "request", "nature", "prepaid"],
+                                  "fields": ["owner", "unit", "phone", "category", "request", "nature", "prepaid",
+                                             "owner_signature"],
                                   "required": ["category", "nature", "owner", "phone", "request", "unit"],
                                   "next": "issue_slip", "title": "登記服務需求"}
     schema = described["forms"]["golden_key_slip"]["schema"]

@@ -319,9 +319,11 @@ def test_the_catalogue_offers_only_what_the_users_roles_may_start(site):
 
 def test_start_form_fields_follow_the_schema_and_hints(site):
     page = Page(site.as_("wang").get("/start/golden_key_service").text)
-    assert list(page.fields) == ["owner", "unit", "phone", "category", "request", "nature", "prepaid"]
+    assert list(page.fields) == ["owner", "unit", "phone", "category", "request", "nature", "prepaid",
+                                 "owner_signature"]
     kinds = {name: [(i["tag"], i.get("type")) for i in f["inputs"]] for name, f in page.fields.items()}
     assert kinds["owner"] == [("input", "text")] and kinds["request"] == [("textarea", None)]
+    assert kinds["owner_signature"] == [("input", "hidden")]  # (the pad draws; the field holds its picture's id)
     assert kinds["category"] == [("select", None)] and kinds["nature"] == [("input", "radio")] * 2
     prepaid = page.fields["prepaid"]
     assert prepaid["inputs"][0]["inputmode"] == "decimal" and prepaid["attrs"]["data-show-when"] == "nature == '有償'"

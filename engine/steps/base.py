@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .. import words
 from ..errors import Invalid
 from ..hints import did_you_mean
+from .routing import Assign, RoleRoute, build_routes, lint_routes, open_roles
 
 if TYPE_CHECKING:
     from ..deadlines import Due, Rung
@@ -207,13 +208,15 @@ class TaskStep(Step):
     due: Due | None = None
     ladder: tuple[Rung, ...] = ()
     holds: dict[str, str] = field(default_factory=dict)
+    route: RoleRoute | None = None  # `roles: {from: field, map: ...}`: the role picked by the data
+    assign: Assign | None = None  # `assign:`: one person's task (named in a field, or who did a step)
 
     @classmethod
     def common(cls, b: Any, sid: str, spec: dict) -> dict:
         kp = ("steps", sid)
         fields = tuple(spec.get("fields", ()))
         due = b.due(kp, spec)
-        return dict(super().common(b, sid, spec), roles=tuple(spec.get("roles", ())), fields=fields,
+        return dict(super().common(b, sid, spec), **build_routes(b, kp, spec), fields=fields,
                     required=b.required(fields, spec), due=due, ladder=b.ladder(kp, spec, due),
                     holds=dict(spec.get("holds", {})))
 
@@ -233,7 +236,8 @@ class TaskStep(Step):
     def lint(self, c: Any) -> None:
         super().lint(c)
         kp = self.keypath
-        roles = [(kp + ("roles", i), role) for i, role in enumerate(self.roles)]
+        lint_routes(self, c)
+        roles = [] if self.route else [(kp + ("roles", i), role) for i, role in enumerate(self.roles)]
         roles += [(kp + ("deadlines", i, rung.action, j), role) for i, rung in enumerate(self.ladder)
                   for j, role in enumerate(rung.roles)]
         for where, role in roles:
@@ -248,6 +252,10 @@ class TaskStep(Step):
 
     def enter(self, run: Any, tid: str) -> None:
         run.open_task(tid, self)
+
+    def open_roles(self, state: dict) -> tuple[list[str], str | None]:
+        """(the roles of a new task, the one person it is assigned to, if any), for the data as it is."""
+        return open_roles(self, state)
 
     def on_open(self, run: Any, task: dict) -> None:
         """Add what the kind keeps on a new task (signatures, ticks); `task` is being opened."""
@@ -294,6 +302,11 @@ class TaskStep(Step):
             out["deadlines"] = [rung.describe() for rung in self.ladder]
         if self.holds:
             out["holds"] = dict(self.holds)
+        if self.route:
+            out["roles_from"] = {"from": self.route.field, "map": dict(self.route.map), "default": self.route.default}
+        if self.assign:
+            out["assign"] = {"field": self.assign.field, "step": self.assign.step,
+                             "reassign": list(self.assign.reassign)}
         return out
 
 

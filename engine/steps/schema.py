@@ -9,7 +9,7 @@ TEXT = {"type": "string", "minLength": 1}
 EXPR = {"type": "string", "minLength": 1}
 DUR = {"type": "string", "minLength": 1}
 DUE = {"oneOf": [DUR, {"type": "object", "additionalProperties": False, "required": ["soft"],
-                       "properties": {"soft": DUR, "hard": DUR, "from": ID}}]}
+                       "properties": {"soft": DUR, "hard": DUR, "from": EXPR}}]}
 RUNG = {"type": "object", "additionalProperties": False,
         "properties": {"before": DUR, "after": DUR, "at": {"enum": ["due", "hard"]},
                        "remind": {"oneOf": [{"const": True}, ROLES]}, "notify": ROLES, "escalate": ROLES,
@@ -30,7 +30,15 @@ _UPDATE = {"type": "object", "additionalProperties": False, "required": ["record
 # `update: {record: key, key: key_no, set: {state: 借出, holder: borrower}}`, or a list of them
 UPDATE = {"oneOf": [_UPDATE, {"type": "array", "minItems": 1, "items": _UPDATE}]}
 COMMON = {"kind": {"type": "string"}, "title": TEXT, "description": TEXT, "post": POST, "update": UPDATE}
-TASK = dict(COMMON, roles=ROLES, due=DUE, deadlines={"type": "array", "minItems": 1, "items": RUNG}, holds=HOLDS)
+# `roles: {from: department, map: {工程部: engineering_lead}, default: manager}`: the role picked by a field's value
+ROUTE = {"type": "object", "additionalProperties": False, "required": ["from", "map"],
+         "properties": {"from": ID, "map": {"type": "object", "minProperties": 1, "additionalProperties": ID},
+                        "default": ID}}
+# `assign: {field: technician}` or `{step: dispatch}`: one person's task; `reassign`: who may hand it on
+ASSIGN = {"type": "object", "additionalProperties": False, "minProperties": 1,
+          "properties": {"field": ID, "step": ID, "reassign": ROLES}}
+TASK = dict(COMMON, roles={"oneOf": [ROLES, ROUTE]}, assign=ASSIGN, due=DUE,
+            deadlines={"type": "array", "minItems": 1, "items": RUNG}, holds=HOLDS)
 COMMENT_REQUIRED = {"type": "array", "items": ID}
 
 

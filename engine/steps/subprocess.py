@@ -80,9 +80,8 @@ class SubprocessStep(Step):
 
     # --- running --------------------------------------------------------------------------------------
     def enter(self, run: Any, tid: str) -> None:
-        run.effects.append({"type": "start_child", "token": tid, "workflow": self.workflow,
-                            "data": run.values(self.data, "子流程資料"), "wait": self.wait, "after": self.after,
-                            "confidential": self.inherited(run.wf.form.confidential)})
+        run.start_child(tid, self.workflow, run.values(self.data, "子流程資料"), self.wait, self.after,
+                        self.inherited(run.wf.form.confidential))
         if self.wait:
             run.state["tokens"][tid]["child"] = None
         else:  # started, not waited for: go on at once

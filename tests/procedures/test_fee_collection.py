@@ -79,6 +79,7 @@ def test_a_payment_list_due_on_national_day_is_due_on_the_first_working_day(cli)
     assert tick(cli, "2026-10-08T18:00:00")["actions"] == {"notified": 1}
     assert [n["type"] for n in cli.json("notifications", "--as", "sup")] == ["deadline_notice"]
     assert cli.run("complete", task["id"], "--as", "desk", ok=False).returncode == 3
+    cli.render(inst["id"], task["printout"], "chu")
     inst = cli.json("complete", task["id"], "--as", "chu")
     (task,) = inst["tasks"]
     assert task["step"] == "hand_out_payment_list"

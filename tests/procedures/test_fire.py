@@ -228,6 +228,7 @@ def test_cli_walks_a_fire_from_report_to_the_signed_report(cli):
     refused = cli.run("complete", cli.task(inst, "manager_sign"), "--as", "ma", "--outcome", "approve", ok=False)
     assert refused.returncode == 3
     inst = cli.json("complete", cli.task(inst, "manager_sign"), "--as", "jing", "--outcome", "approve")
+    cli.render(inst["id"], "report", "jing")
     inst = cli.json("complete", cli.task(inst, "send_report"), "--as", "jing")
     assert (inst["status"], inst["outcome"], inst["tasks"]) == ("completed", "reported", [])
     assert inst["data"]["photos"] == REPORT["photos"] and inst["data"]["losses"] == "8000.00"

@@ -110,12 +110,14 @@ def test_cli_walks_the_surplus_case_on_sqlite(cli):
                     '"request": "訂票", "nature": "有償", "prepaid": 500.00}')
     assert inst["number"].startswith("JYS-") and inst["data"]["prepaid"] == "500.00"
     assert [e["type"] for e in inst["history"]] == ["instance_started", "task_opened"] and inst["ledger"] == []
+    cli.render(inst["id"], "slip", "wang")
     inst = cli.json("complete", cli.task(inst, "issue_slip"), "--as", "wang")
     inst = cli.json("complete", cli.task(inst, "plan"), "--as", "wang", "--data",
                     '{"route": "樓宇管家獨立完成", "estimate": 300}')
     inst = cli.json("complete", cli.task(inst, "do_self"), "--as", "wang", "--data",
                     '{"result": "已訂票", "cost": 199.99}')
     inst = cli.json("complete", cli.task(inst, "record_expense"), "--as", "wang")
+    cli.render(inst["id"], "refund_voucher", "wang")
     inst = cli.json("complete", cli.task(inst, "refund_surplus"), "--as", "wang")
     inst = cli.json("complete", cli.task(inst, "redeem"), "--as", "wang", "--data",
                     '{"checked": ["verify_holder", "hand_over", "register"]}')

@@ -173,7 +173,8 @@ def test_cli_registers_a_dog(cli):
     inst = cli.json("complete", cli.task(inst, "review"), "--as", "li", "--outcome", "approve", "--data",
                     '{"review_notes": "證件齊全"}', "--comment", "同意登記")
     assert [t["step"] for t in inst["tasks"]] == ["print_registration"]
-    assert inst["tasks"][0]["printout"] == "registration"
+    assert inst["tasks"][0]["printout"] == "registration" and inst["tasks"][0]["printed"] is False
+    cli.render(inst["id"], "registration", "desk")
     inst = cli.json("complete", cli.task(inst, "print_registration"), "--as", "desk")
     task = inst["tasks"][0]
     assert task["step"] == "dog_rules" and [i["id"] for i in task["items"]] == DOG_RULES

@@ -54,3 +54,26 @@ def test_its_lint():
     problems = [str(p) for p in toy_with(slip=SLIP.replace("printout: memo", "printout: mmo")).problems]
     assert problems == ["workflows/slip.yaml:7:66: form 'memo' has no printout 'mmo'; did you mean 'memo'?; "
                         "declare it under the form's `printouts`"]
+
+
+def test_a_print_step_completes_only_once_printed_or_with_the_reason(engine):
+    inst = engine.start("slip", "c", {"subject": "收據", "amount": "20"})
+    task = engine.complete(inst["tasks"][0]["id"], "c", data={"note": "無誤"})["tasks"][0]
+    assert task["printed"] is False
+    before = engine.show(inst["id"])
+    with pytest.raises(Invalid, match="《測試單》尚未列印：請先列印，或在意見中寫明未列印的原因"):
+        engine.complete(task["id"], "c")
+    assert engine.show(inst["id"])["history"] == before["history"]  # nothing written
+    done = engine.show(engine.complete(task["id"], "c", comment="業主拒收")["id"])
+    completed = [e for e in done["history"] if e["type"] == "task_completed" and e["step"] == "hand_out"][0]
+    assert completed["payload"]["printed"] is False and completed["payload"]["comment"] == "業主拒收"
+
+
+def test_a_print_made_at_the_task_counts_and_is_recorded(engine):
+    inst = engine.start("slip", "c", {"subject": "收據", "amount": "20"})
+    task = engine.complete(inst["tasks"][0]["id"], "c", data={"note": "無誤"})["tasks"][0]
+    engine.render(inst["id"], "memo", "c")
+    assert engine.show(inst["id"])["tasks"][0]["printed"] is True
+    done = engine.show(engine.complete(task["id"], "c")["id"])
+    completed = [e for e in done["history"] if e["type"] == "task_completed" and e["step"] == "hand_out"][0]
+    assert completed["payload"]["printed"] is True
