@@ -243,7 +243,11 @@ def printed(wf: Workflow, state: dict, printout: str, actor: Actor, code: str, t
 def link_child(state: dict, token_id: str, child_id: int) -> dict:
     """Record which instance a `subprocess` token waits for (the store knows the id only after creating it)."""
     state = _copy(state)
-    state["tokens"][token_id]["child"] = child_id
+    token = state["tokens"][token_id]
+    if "children" in token:  # (a foreach token waits for one instance per row)
+        token["children"].append(child_id)
+    else:
+        token["child"] = child_id
     return state
 
 
@@ -252,10 +256,10 @@ def child_done(wf: Workflow, state: dict, child_id: int, outcome: str, now: date
     """A sub-procedure ended with `outcome`: continue the waiting token."""
     run = _run(wf, _copy(state), now, None, oracle)
     for tid, token in list(run.state["tokens"].items()):
-        if token.get("child") == child_id:
+        if token.get("child") == child_id or child_id in token.get("children", ()):
             step = wf.steps[token["step"]]
             run.emit("child_finished", step.id, None, {"child": child_id, "outcome": outcome})
-            step.child_done(run, tid, outcome)
+            step.child_done(run, tid, outcome, child=child_id)
             break
     return run.result()
 
@@ -401,6 +405,11 @@ class Run:
         """The checklist items of `step` that must be ticked, for the data as it is now."""
         return step.required_items(self.scope())
 
+    def rows(self, name: str) -> list[tuple[int, dict]]:
+        """The rows of a table field, with their indexes (what is not a row is left out)."""
+        value = self.state["data"].get(name)
+        return [(i, row) for i, row in enumerate(value) if isinstance(row, dict)] if isinstance(value, list) else []
+
     def printed_since(self, printout: str, before: int) -> bool:
         """Has `printout` been printed since it had been printed `before` times?"""
         return self.state.get("prints", {}).get(printout, 0) > before
@@ -441,6 +450,9 @@ class Run:
         for token in self.state["tokens"].values():
             if token.get("child"):
                 self.effects.append({"type": "cancel_child", "child": token["child"]})
+            for child in token.get("children", ()):
+                if str(child) not in token.get("ended", {}):
+                    self.effects.append({"type": "cancel_child", "child": child})
         self.state["tasks"] = {}
         self.state["tokens"] = {}
         self.state["groups"] = {}
@@ -639,6 +651,9 @@ class Rehearsal(Run):
 
     def printed_since(self, printout: str, before: int) -> bool:
         return True  # (simulate walks the paths, not the paper)
+
+    def rows(self, name: str) -> list[tuple[int, dict]]:
+        return [(0, {})]  # (one row stands for them all: the path through the for-each is walked)
 
     def missing(self, fields: Iterable[str]) -> list[str]:
         return []

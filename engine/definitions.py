@@ -45,7 +45,8 @@ def load(root: str | Path, display_root: str | None = None, templates: bool = Fa
     root = Path(root)
     prefix = display_root if display_root is not None else str(root)
     texts: dict[str, str] = {}
-    for rel in [SITE_FILE] + [f"{folder}/{p.name}" for folder in ("records", "forms", "workflows", "reports")
+    for rel in [SITE_FILE] + [f"{folder}/{p.name}" for folder in ("records", "forms", "fragments", "workflows",
+                                                                                "reports")
                               for p in (sorted((root / folder).glob("*.yaml")) if (root / folder).is_dir() else [])]:
         path = root / rel
         if path.is_file():
@@ -149,13 +150,14 @@ def load_texts(texts: dict[str, str], prefix: str = "", lint_graph: bool = True)
                 continue
             forms[form.id], form_files[form.id] = form, rel
             check_refs(source, form, records, broken, problems)
+    fragments = _fragments(sources, problems, broken)
     workflows: dict[str, Workflow] = {}
     wf_files: dict[str, str] = {}
     built: list[tuple[Workflow, Source]] = []
     for rel, source in sources.items():
         if not rel.startswith("workflows/"):
             continue
-        wf = _build_workflow(source, forms, problems, broken, records)
+        wf = _build_workflow(source, forms, problems, broken, records, fragments)
         if wf is None:
             continue
         if wf.id in workflows:
@@ -163,6 +165,10 @@ def load_texts(texts: dict[str, str], prefix: str = "", lint_graph: bool = True)
                                                     f"{_display(prefix, wf_files[wf.id])}"))
             continue
         wf.files = {rel: texts[rel]}
+        used = {id(a) for a in source.aliases.values()}
+        for frel, fsource in sources.items():  # (a changed fragment: a new version of each workflow using it)
+            if id(fsource) in used:
+                wf.files[frel] = texts[frel]
         if wf.form.id in form_files:
             wf.files[form_files[wf.form.id]] = texts[form_files[wf.form.id]]
         wf.version = version_of(wf.files)
@@ -335,6 +341,7 @@ class Builder:
         self.source, self.form, self.ledgers, self.problems = source, form, ledgers, problems
         self.names = None if form.stub else form.properties
         self.records, self.broken = records or {}, broken or set()
+        self.fragments: dict[str, Source] = {}  # fragments/*.yaml by id (`include`)
 
     def problem(self, kp: KeyPath, message: str, key: bool = False) -> None:
         self.problems.append(self.source.problem(kp, message, key))
@@ -535,8 +542,64 @@ def _targets(source: Source, data: dict, problems: list[Problem]) -> list[Target
 
 
 
+def _fragments(sources: dict[str, Source], problems: list[Problem], broken: set[str]) -> dict[str, Source]:
+    """The shared groups of steps (fragments/*.yaml) by id; their own problems reported in their files."""
+    from .steps.include import unknown_params
+
+    out: dict[str, Source] = {}
+    for rel, source in sources.items():
+        if not rel.startswith("fragments/"):
+            continue
+        data = source.data
+        if data["id"] in out:
+            problems.append(source.problem(("id",), f"duplicate fragment id '{data['id']}'"))
+            continue
+        if data["start"] not in data["steps"]:
+            problems.append(source.problem(("start",), f"`start: {data['start']}` is not one of the fragment's steps"
+                                                       f"{did_you_mean(data['start'], data['steps'])}"))
+            broken.add(data["id"])
+        for kp, name in unknown_params(source):
+            problems.append(source.problem(kp, f"'${{{name}}}' is not a parameter of fragment '{data['id']}'; "
+                                               f"declare it under `params` (params: {{{name}: what it is}})"))
+        out[data["id"]] = source
+    return out
+
+
+def _included(source: Source, b: Builder, fragments: dict[str, Source], broken: set[str]) -> dict[str, dict]:
+    """The workflow's steps with each `include`'s fragment steps added (their parameters put in); a fragment step
+    is reported in its own file (`source.aliases`)."""
+    from . import metaschema
+    from .steps.include import expand
+
+    steps = dict(source.data["steps"])
+    for sid, spec in source.data["steps"].items():
+        if spec.get("kind") != "include":
+            continue
+        kp = ("steps", sid)
+        fragment = fragments.get(spec["fragment"])
+        if fragment is None:
+            if spec["fragment"] not in broken:
+                b.problem(kp + ("fragment",), f"unknown fragment '{spec['fragment']}'"
+                                              f"{did_you_mean(spec['fragment'], fragments)}; it must be the id of a "
+                                              "file in fragments/")
+            continue
+        for fid, body in expand(spec, fragment, kp, b.problem).items():
+            wrong = metaschema.check_step(fragment, fid, body)
+            if wrong:  # (reported in the fragment's file, with the parameters of this include)
+                b.problems.extend(wrong)
+                continue
+            if fid in steps:
+                b.problem(kp + ("fragment",), f"fragment '{spec['fragment']}' brings step '{fid}', which the workflow "
+                                              "has already; rename one of them (a fragment is included once)")
+                continue
+            steps[fid] = body
+            source.aliases[fid] = fragment
+    return steps
+
+
 def _build_workflow(source: Source, forms: dict[str, Form], problems: list[Problem],
-                    broken: set[str], records: dict[str, RecordType]) -> Workflow | None:
+                    broken: set[str], records: dict[str, RecordType],
+                    fragments: dict[str, Source] | None = None) -> Workflow | None:
     data = source.data
     form = forms.get(data["form"])
     if form is None and data["form"] in broken:  # reported in its own file; still lint this one
@@ -553,7 +616,9 @@ def _build_workflow(source: Source, forms: dict[str, Form], problems: list[Probl
     fields = tuple(spec.get("fields", []))
     start = FormStep(id="start", title=spec.get("title", "開始"), keypath=("start",), roles=tuple(spec["roles"]),
                      fields=fields, required=b.required(fields, spec), next=spec["next"])
-    steps: dict[str, Step] = {sid: KINDS[spec["kind"]].build(b, sid, spec) for sid, spec in data["steps"].items()}
+    b.fragments = fragments or {}
+    specs = _included(source, b, b.fragments, broken)
+    steps: dict[str, Step] = {sid: KINDS[spec["kind"]].build(b, sid, spec) for sid, spec in specs.items()}
     for step in steps.values():
         step.settle(steps)
     return Workflow(id=data["id"], title=data["title"], form=form, start=start, steps=steps, ledgers=ledgers,

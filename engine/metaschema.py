@@ -50,6 +50,11 @@ def _document(kinds: tuple) -> dict:
     defs["step"] = {"type": "object", "required": ["kind"], "properties": {"kind": {"enum": [k for k, _ in kinds]}},
                     "allOf": [{"if": {"properties": {"kind": {"const": k}}, "required": ["kind"]},
                                "then": {"$ref": f"#/$defs/step_{k}"}} for k, _ in kinds]}
+    defs["fragment"] = {"type": "object", "additionalProperties": False, "required": ["id", "title", "start", "steps"],
+                        "properties": {"id": ID, "title": TEXT, "description": TEXT, "start": ID,
+                                       "params": {"type": "object", "propertyNames": ID, "additionalProperties": TEXT},
+                                       "steps": {"type": "object", "minProperties": 1, "propertyNames": ID,
+                                                 "additionalProperties": {"$ref": "#/$defs/step"}}}}
     defs["workflow"] = {"type": "object", "additionalProperties": False,
       "required": ["id", "title", "form", "start", "steps"],
       "properties": {"id": ID, "title": TEXT, "area": TEXT, "description": TEXT, "form": ID,
@@ -189,9 +194,23 @@ def _validators(kinds: tuple) -> dict[str, Draft202012Validator]:
     defs = _document(kinds)["$defs"]
     workflow = copy.deepcopy(defs["workflow"])
     workflow["properties"]["steps"]["additionalProperties"] = {k: v for k, v in defs["step"].items() if k != "allOf"}
-    parts = dict(workflow=workflow, form=defs["form"], site=defs["site"], record=defs["record"], report=defs["report"],
+    fragment = copy.deepcopy(defs["fragment"])
+    fragment["properties"]["steps"]["additionalProperties"] = workflow["properties"]["steps"]["additionalProperties"]
+    parts = dict(workflow=workflow, fragment=fragment, form=defs["form"], site=defs["site"], record=defs["record"],
+                 report=defs["report"],
                  **{f"step_{k}": defs[f"step_{k}"] for k, _ in kinds})
     return {name: Draft202012Validator(schema) for name, schema in parts.items()}
+
+
+def check_step(source: Source, sid: str, spec: dict) -> list[Problem]:
+    """Every meta-schema problem in a step an included fragment brings, its parameters put in (a fragment's own file
+    is checked for its shape only: `${lead}` is not yet a role), reported in the fragment's file."""
+    step = _validators(tuple(KINDS.items())).get(f"step_{spec.get('kind')}")
+    out: list[Problem] = []
+    for error in step.iter_errors(spec) if step is not None else ():
+        error.path.extendleft(reversed(("steps", sid)))
+        out.extend(_problems(source, error))
+    return out
 
 
 def check(source: Source, kind: str) -> list[Problem]:

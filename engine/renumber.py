@@ -36,6 +36,9 @@ def _token(token: dict, ids: Ids) -> dict:
         token["task"] = task(token["task"], ids)
     if token.get("child") is not None:
         token["child"] = ids[token["child"]]
+    if token.get("children"):  # (a foreach's)
+        token["children"] = [ids[c] for c in token["children"]]
+        token["ended"] = {str(ids[int(c)]): o for c, o in token.get("ended", {}).items()}
     return token
 
 

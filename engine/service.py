@@ -756,7 +756,8 @@ class Engine(People, Records, Reports, Privacy, Migrations, Rehearsals):
                 events.append({"type": "child_started", "step": None, "task": None,
                                "payload": {"child": child["id"], "workflow": child_wf.id,
                                            "waits": effect.get("wait", True), "starts_at": child["wake_at"]
-                                           if effect.get("after") else None}})
+                                           if effect.get("after") else None,
+                                           **{k: effect[k] for k in ("item", "row") if k in effect}}})
                 if not effect.get("wait", True):
                     continue
                 state = core.link_child(state, effect["token"], child["id"])

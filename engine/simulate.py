@@ -138,11 +138,13 @@ def _actions(wf: Workflow, registry: Registry, state: dict, actor: Actor):
     if state.get("wake_at"):  # the next timer or deadline action: time moves on to it
         yield ("timers", lambda o: core.fire_due(wf, state, datetime.fromisoformat(state["wake_at"]), o))
     for token in state["tokens"].values():
-        if token.get("child") is not None:
+        waiting = [token["child"]] if token.get("child") is not None else [
+            c for c in token.get("children", ()) if str(c) not in token.get("ended", {})][:1]
+        for child in waiting:
             step = wf.steps[token["step"]]
             for outcome in step.sim_child_outcomes(registry):
                 yield (f"{step.id}<-{outcome}",
-                       lambda o, c=token["child"], out=outcome: core.child_done(wf, state, c, out, _EPOCH, o))
+                       lambda o, c=child, out=outcome: core.child_done(wf, state, c, out, _EPOCH, o))
 
 
 def _do(wf, state, task_id, actor, outcome, data):
@@ -174,8 +176,8 @@ _TIMES = ("token", "opened_at", "due_at", "hard_at", "ladder")  # what differs b
 
 
 def _key(state: dict) -> str:
-    tokens = sorted((t["step"], len(t["groups"]), bool(t.get("until")), t.get("child") is not None)
-                    for t in state["tokens"].values())
+    tokens = sorted((t["step"], len(t["groups"]), bool(t.get("until")), t.get("child") is not None,
+                     len(t.get("children", ())), len(t.get("ended", ()))) for t in state["tokens"].values())
     tasks = sorted(json.dumps({k: v for k, v in t.items() if k not in _TIMES}, sort_keys=True)
                    for t in state["tasks"].values())
     groups = sorted((g["split"], g["arrived"]) for g in state["groups"].values())

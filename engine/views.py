@@ -47,7 +47,8 @@ def instance_view(wf: Workflow, row: dict) -> dict:
         "waiting": [{"step": t["step"], "title": wf.step_title(t["step"]), "until": t["until"],
                      "starts": bool(t.get("delayed"))} for t in tokens.values() if t.get("until")],
         "wake_at": state.get("wake_at"),
-        "children": [{"step": t["step"], "instance": t["child"]} for t in tokens.values() if t.get("child")],
+        "children": [{"step": t["step"], "instance": c} for t in tokens.values()
+                     for c in ([t["child"]] if t.get("child") else t.get("children", []))],
         "balances": {lid: fen_text(state.get("balances", {}).get(lid, 0)) for lid in wf.ledgers},
         "approvals": state.get("approvals", []),
         "deadlines": spans.view(wf.deadlines, state),

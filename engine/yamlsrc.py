@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -39,6 +39,7 @@ class Source:
     text: str
     data: Any = None
     node: Any = None  # the composed YAML (positions are looked up only for the problems reported)
+    aliases: dict = field(default_factory=dict)  # step id -> the Source of the fragment that defines it
 
     def where(self, keypath: KeyPath, key: bool = False) -> tuple[int, int]:
         """Line and column of the node at `keypath` (its key with `key=True`), or its nearest parent."""
@@ -60,6 +61,9 @@ class Source:
         return _mark(key_node if key and key_node is not None else node)
 
     def problem(self, keypath: KeyPath, message: str, key: bool = False) -> Problem:
+        """The problem at `keypath`; one in a step an included fragment brought is reported in the fragment's file."""
+        if len(keypath) > 1 and keypath[0] == "steps" and keypath[1] in self.aliases:
+            return self.aliases[keypath[1]].problem(keypath, f"{message} (included by {self.path})", key)
         line, col = self.where(keypath, key)
         return Problem(self.path, line, col, message)
 

@@ -28,6 +28,7 @@ from engine.steps.routing import PERSON
 from engine.views import task_view
 
 from . import forms_html
+from . import results_html as results_ui
 from .api import MAX_UPLOAD, docx_response
 from .auth import check_csrf, check_login, csrf_token, session_user, sign_in, sign_out
 
@@ -400,7 +401,8 @@ def _find_task(engine, view: dict, wf, task_id: str) -> tuple[dict, bool]:
             return t, True
     for e in view["history"]:
         if e["task"] == task_id and e["type"] == "task_opened" and e["step"] in wf.steps:
-            task = {"step": e["step"], "roles": e["payload"].get("roles", []), "opened_at": e["at"], "checked": {},
+            task = {"step": e["step"], "roles": e["payload"].get("roles", []), "opened_at": e["at"],
+                    "checked": results_ui.checked_from_history(view["history"], task_id),
                     "assignee": e["payload"].get("assignee")}
             return task_view(wf, task_id, task, view["data"]), False
     raise NotFound(f"沒有任務 {task_id}")
@@ -439,10 +441,27 @@ def _closed_by(view: dict, task_id: str) -> dict | None:
     return None
 
 
+def _printed(view: dict, task: dict, names: dict, tz, now) -> dict | None:
+    """A print task's paper as printed since the task opened (its last print: the number, code, who, when), or
+    None while it has not been."""
+    if not task.get("download") or not task.get("printed"):
+        return None
+    name = task["download"]["name"]
+    issued = [e for e in view["history"] if e["type"] == "printout_issued"
+              and (e["payload"] or {}).get("printout") == name]  # (the last of them: since the task opened)
+    if not issued:
+        return {"no": None, "code": "", "by": "", "at": ""}
+    p = issued[-1]["payload"]
+    return {"no": p.get("print_no"), "code": p.get("code") or "", "by": _who(names, issued[-1]["actor"]),
+            "at": _when(issued[-1]["at"], tz, now)}
+
+
 def _render_task(request: Request, user: str, tc: dict, values: dict | None, errors: dict, message: str | None,
                  other: list, status: int, checked: list[str] | None = None, comment: str = "",
-                 assign: dict | None = None) -> Response:
-    """The task page; `assign`: a refused reassignment ({error, to, comment}), told beside its form."""
+                 assign: dict | None = None, results: dict | None = None,
+                 result_errors: dict | None = None) -> Response:
+    """The task page; `assign`: a refused reassignment ({error, to, comment}), told beside its form; `results`:
+    what was chosen and typed for a results checklist's items, `result_errors` their problems (results_html)."""
     engine = _engine(request)
     tz = _tz(request)
     now = engine.clock()
@@ -465,7 +484,10 @@ def _render_task(request: Request, user: str, tc: dict, values: dict | None, err
     ctx.update(
         task=task, step=step, view=view, open=tc["open"], mine=tc["mine"], sections=secs, values=values,
         show_form=(tc["open"] and tc["mine"]) or (status != 200 and assign is None),
-        multipart=forms_html.has_files(secs),
+        multipart=forms_html.has_files(secs) or bool(task.get("results")),
+        result_items=results_ui.items(task, results, result_errors, lambda u: _who(names, u),
+                                      lambda t: _when(t, tz, now)) if task.get("results") else [],
+        max_photos=results_ui.MAX_PHOTOS, max_note=results_ui.MAX_NOTE,
         errors=errors, form_error=message, other_errors=other, comment=comment, items=items,
         signatures=signatures, outcomes=_outcomes(task), status_label=words.status(view["status"]),
         key_data=_as_people(wf, _data_list(wf.form, view["data"], wf.start.fields, tz, now), names),
@@ -474,7 +496,7 @@ def _render_task(request: Request, user: str, tc: dict, values: dict | None, err
         roles=task.get("role_titles") or _roles_text(engine, task["roles"], names),
         assignee=_person(names, task["assignee"]) if task.get("assignee") else "",
         people=_reassign_to(engine, task, user, names) if tc["open"] else [], assign=assign or {},
-        printout=task.get("download"),
+        printout=task.get("download"), printed=_printed(view, task, names, tz, now),
         closed=dict(by=_who(names, closed["actor"]), at=_when(closed["at"], tz, now),
                     what=words.CLOSED.get(closed["type"], "結束")) if closed else None,
         holds=task.get("holds", []), paused=task.get("paused"),
@@ -493,23 +515,32 @@ async def task_page(request: Request, user: str) -> Response:
     check_csrf(request, form.get("csrf"))
     task = tc["task"]
     fields = forms_html.all_fields(_task_sections(tc))
+    # a results checklist's items: `result.<item>`, `note.<item>` and photos, uploaded first (kept through errors)
+    chosen = results_ui.posted(task, form) if task.get("results") else None
+    photo_problems = await results_ui.upload_photos(engine, user, chosen, form, MAX_UPLOAD) if chosen else []
     uploads, problems = await _uploads(engine, user, fields, form)
     values = forms_html.posted_values(fields, form, uploads)
     data = forms_html.to_data(fields, values, _tz(request), tc["view"]["data"], tc["hidden"])
     checked = [str(c) for c in form.getlist("checked")]
-    if task["items"]:  # a task with items to tick takes them as `checked`
+    if chosen is not None:  # each item records a result, a note and photos
+        data = dict(data, results=results_ui.to_results(chosen))
+    elif task["items"]:  # a task with items to tick takes them as `checked`
         data = dict(data, checked=checked)
     outcome = str(form.get("outcome") or "") or None
     comment = str(form.get("comment") or "").replace("\r\n", "\n").strip()
     try:
-        _check_formats(fields, data, problems)
-        engine.complete(task_id, user, outcome if task["outcomes"] else None, data or None, comment or None)
+        _check_formats(fields, data, problems + photo_problems)
+        made = engine.complete(task_id, user, outcome if task["outcomes"] else None, data or None, comment or None)
     except Invalid as exc:
-        names = [f.name for f in fields] + ["comment", "outcome", "checked"]
-        errors, other = forms_html.field_errors(exc.details, names)
-        return _render_task(request, user, tc, values, errors, exc.message, other, 422, checked, comment)
+        names = [f.name for f in fields] + ["comment", "outcome", "checked", "results"]
+        beside, details = results_ui.by_item(exc.details, None if problems or photo_problems else exc.message)
+        errors, other = forms_html.field_errors(details, names)
+        return _render_task(request, user, tc, values, errors, exc.message, other, 422, checked, comment,
+                            results=chosen, result_errors=beside)
     except Conflict as exc:
-        return _render_task(request, user, tc, values, {}, exc.message, [], 409, checked, comment)
+        return _render_task(request, user, tc, values, {}, exc.message, [], 409, checked, comment, results=chosen)
+    if chosen is not None and any(t["id"] == task_id for t in made.get("tasks", [])):
+        return RedirectResponse(f"/tasks/{task_id}", status_code=303)  # (the round goes on: the items left)
     return RedirectResponse(f"/instances/{tc['view']['id']}", status_code=303)
 
 
@@ -564,11 +595,29 @@ async def task_assign(request: Request, user: str) -> Response:
 
 # --- instances ------------------------------------------------------------------------------------------------
 
-def _event_line(e: dict, wf, names: dict, tz, now, role_titles: dict) -> dict:
+def _event_line(e: dict, wf, names: dict, tz, now, role_titles: dict, follow: dict | None = None,
+                workflows: dict | None = None) -> dict:
+    """One line of the history in words; `follow`: the failed checklist item a `child_started` follows up
+    (results_html.follow_up_items), `workflows`: the workflows' titles (a child's)."""
     p = e["payload"] or {}
     step = wf.steps.get(e["step"] or "")
     what = step.event_words.get(e["type"]) if step is not None and e["type"] in step.event_words else \
         words.event(e["type"])
+    span = next((d for d in wf.deadlines if d.id == p.get("deadline")), None) if "deadline" in p else None
+    if e["type"] == "deadline_met":  # 時限「書面報告送達公司」已達成（準時） / 已達成，但已逾時
+        title = p.get("title") or (span.title if span else p.get("deadline"))
+        what = f"時限「{title}」" + ("已達成（準時）" if p.get("on_time") else "已達成，但已逾時")
+        late = "已過最遲時限" if p.get("in_hard") is False and p.get("hard_at") else ""
+        return {"at": _when(e["at"], tz, now), "who": _who(names, e["actor"]) if e["actor"] else "系統",
+                "what": what, "detail": late, "quiet": False}
+    if e["type"] == "child_started":  # 因「消防門」不合格，發起《維修》 (a link to the child)
+        child = (workflows or {}).get(p.get("workflow"), p.get("workflow") or "")
+        line = {"at": _when(e["at"], tz, now), "who": _who(names, e["actor"]) if e["actor"] else "系統",
+                "what": f"{what}《{child}》" if child else what, "detail": "", "quiet": False,
+                "href": f"/instances/{p['child']}" if p.get("child") else "", "link": f"案件 #{p.get('child')}"}
+        if follow:
+            line["what"] = f"因「{follow['title']}」不合格，發起《{child}》"
+        return line
     if e["type"] == "task_opened":  # whose turn it is, not who moved the case on
         roles = [r for r in p.get("roles", []) if not (p.get("assignee") and r.startswith(PERSON))]
         if p.get("assignee") and not roles and step is not None:
@@ -589,16 +638,18 @@ def _event_line(e: dict, wf, names: dict, tz, now, role_titles: dict) -> dict:
             what += f"（原：{_person(names, p['previous'])}）"
         return {"at": _when(e["at"], tz, now), "who": who, "what": what, "detail": p.get("comment") or "",
                 "quiet": False}
-    if step is not None and step.title and e["type"] not in ("instance_started",):
+    if span is not None and e["type"] in ("deadline_reminder", "deadline_notice"):
+        what += f"：時限「{span.title}」"
+    elif step is not None and step.title and e["type"] not in ("instance_started",):
         what += f"「{step.title}」"
     detail = []
     if e["type"] in ("task_completed", "signed") and p.get("outcome") and step is not None and step.is_task:
         detail.append(step.outcome_title(p["outcome"]))
-    if p.get("comment"):
-        detail.append(f"意見：{p['comment']}")
+    if p.get("comment"):  # (a print task confirmed without its paper printed: the reason why)
+        unprinted = e["type"] == "task_completed" and p.get("printout") and p.get("printed") is False
+        detail.append(f"{'未列印原因' if unprinted else '意見'}：{p['comment']}")
     if e["type"] == "items_checked" and step is not None:
-        titles = {i["id"]: i["title"] for i in step.items}
-        detail.append("、".join(titles.get(i, i) for i in p.get("items", [])))
+        detail.append(results_ui.recorded_words(step, p))  # (each item's result and note, when it records them)
     if e["type"] == "printout_issued":
         spec = wf.form.printouts.get(p.get("printout"), {})
         detail.append(f"{spec.get('title', p.get('printout'))}（第 {p.get('print_no')} 次，驗證碼 {p.get('code')}）")
@@ -620,8 +671,6 @@ def _event_line(e: dict, wf, names: dict, tz, now, role_titles: dict) -> dict:
         detail.append(words.status(p.get("status")))
         if p.get("status") == "completed":
             detail.append(wf.outcome_title(p.get("outcome")))
-    if e["type"] == "child_started":
-        detail.append(f"案件 #{p.get('child')}")
     if e["type"] == "instance_migrated":  # (what changed for it, in the words the move wrote)
         detail += [str(n) for n in p.get("notes") or []]
     if e["type"] == "record_updated":  # (the record type's words were written with the event)
@@ -661,7 +710,14 @@ async def instance_page(request: Request, user: str) -> Response:
     may_print = engine.may_view(user, wf, view["site"])
     sites = engine.site_titles()
     printouts = [{"name": name, "title": spec.get("title") or name} for name, spec in wf.form.printouts.items()]
-    history = [_event_line(e, wf, names, tz, now, engine.registry.site.roles) for e in view["history"]]
+    follow = results_ui.follow_up_items(wf, view["history"])
+    titles = {w.id: w.title for w in engine.registry.workflows.values()}
+    history = [_event_line(e, wf, names, tz, now, engine.registry.site.roles, follow.get(n), titles)
+               for n, e in enumerate(view["history"])]
+    children = list(view["children"]) + [  # (and the follow-ups started without waiting for them)
+        {"step": e["step"], "instance": e["payload"]["child"]} for e in view["history"]
+        if e["type"] == "child_started" and (e["payload"] or {}).get("child") and
+        e["payload"]["child"] not in {c["instance"] for c in view["children"]}]
     ended = next((e for e in reversed(view["history"]) if e["type"] == "instance_ended"), None)
     end_step = wf.steps.get(ended["step"]) if ended and ended.get("step") else None
     ctx = _base(request, user)
@@ -674,7 +730,8 @@ async def instance_page(request: Request, user: str) -> Response:
                ended=_when(view.get("ended_at"), tz, now), description=wf.description or "",
                waiting=[dict(step=(wf.steps[w["step"]].title if w["step"] in wf.steps else w["step"]),
                              until=_when(w["until"], tz, now)) for w in view["waiting"]],
-               children=view["children"], parent=view.get("parent"),
+               children=children, parent=view.get("parent"),
+               deadlines=results_ui.deadlines(view, now, lambda t: _when(t, tz, now)),
                site_title=sites.get(view["site"], "") if len(sites) > 1 else "")
     return _page(request, "instance.html", ctx)
 

@@ -50,15 +50,19 @@ def test_the_contract_start_tasks_complete_show_print(api):
     assert inst["number"].startswith("JYS-") and [t["step"] for t in inst["tasks"]] == ["issue_slip"]
     task = inst["tasks"][0]["id"]
     assert [t["id"] for t in api.get("/api/tasks", headers=wang).json()] == [task]
+    assert inst["tasks"][0]["printed"] is False and inst["tasks"][0]["download"]["name"] == "slip"
+    unprinted = api.post(f"/api/tasks/{task}/complete", headers=wang, json={})  # the slip is printed first
+    assert unprinted.status_code == 422 and [d["field"] for d in unprinted.json()["details"]] == ["comment"]
+    doc = api.get(f"/api/instances/{inst['id']}/printouts/slip", headers=wang)
+    assert doc.status_code == 200 and doc.content[:2] == b"PK"
+    code = doc.headers["x-goldkey-code"]
+    assert api.get(f"/api/instances/{inst['id']}", headers=wang).json()["tasks"][0]["printed"] is True
     done = api.post(f"/api/tasks/{task}/complete", headers=wang, json={})
     assert done.status_code == 200 and [t["step"] for t in done.json()["tasks"]] == ["plan"]
     again = api.post(f"/api/tasks/{task}/complete", headers=wang, json={})
     assert again.status_code == 409 and again.json()["error"] == "conflict"
     shown = api.get(f"/api/instances/{inst['id']}", headers=wang).json()
     assert shown["ledger"][0]["amount"] == 50000 and shown["history"][0]["type"] == "instance_started"
-    doc = api.get(f"/api/instances/{inst['id']}/printouts/slip", headers=wang)
-    assert doc.status_code == 200 and doc.content[:2] == b"PK"
-    code = doc.headers["x-goldkey-code"]
     verdict = api.get(f"/api/verify/{code}").json()  # public: no token
     assert verdict["genuine"] and verdict["number"] == inst["number"] and "data" not in verdict
 

@@ -62,9 +62,9 @@ def test_printouts_records_and_reports_are_logged_too(desk, clock):
     from .procedures.test_golden_key import PAID
 
     slip = desk.start("golden_key_service", "wang", PAID)
-    desk.complete(slip["tasks"][0]["id"], "wang")  # (issued: the slip may be printed)
-    desk.render(slip["id"], "slip", "wang")
+    desk.render(slip["id"], "slip", "wang")  # (at its print step: the slip may be printed)
     assert reads(desk)[0] == ("wang", "instance", slip["number"], ["owner", "phone"], "printout")
+    desk.complete(slip["tasks"][0]["id"], "wang")  # (printed, then confirmed as handed over)
     desk.add_user("lee", ["cs_supervisor", "concierge"])
     desk.add_record("customer", "lee", {"building": "1棟", "unit": "101", "name": "李先生", "kind": "業主",
                                         "phone": "13800000000", "id_number": "11010119900101123X"})

@@ -133,7 +133,8 @@ def test_a_day_and_a_week_are_the_site_s_local_ones(office, clock):
     assert table(office.run_report("repair_daily", "ban", {"day": "2026-11-03"}), "summary")["rows"] == [[1, 0, 0, 1]]
     orders = table(second, "orders")
     assert [r[2] for r in orders["rows"]] == ["7棟 602", "7棟 602"] and orders["columns"][1]["kind"] == "date-time"
-    for task in office.tasks("desk"):
+    for task in office.tasks("desk"):  # (each order printed, then confirmed as issued)
+        office.render(task["instance"], task["printout"], "desk")
         office.complete(task["id"], "desk")
     weeks = table(office.run_report("service_levels", "jing", {"month": "2026-11"}), "by_week")
     # the first waited until 00:15 (late), the third was done at once; both in the week of Monday 2 November

@@ -78,7 +78,8 @@ def test_a_site_sees_and_acts_on_its_own_only_and_numbers_are_per_site(company):
             for name in ("wang", "li", "zhou")}
     assert rows == {"wang": {first["id"], second["id"]}, "li": {other["id"]},
                     "zhou": {first["id"], second["id"], other["id"]}}
-    # the company's concierge may act at either site, and must say where to start
+    # the company's concierge may act at either site (prints the slip, then confirms it), and must say where to start
+    assert api.get(f"/api/instances/{other['id']}/printouts/slip", headers=t["zhou"]).status_code == 200
     assert api.post(f"/api/tasks/{task}/complete", headers=t["zhou"], json={}).status_code == 200
     ask = api.post("/api/instances", headers=t["zhou"], json={"workflow": "golden_key_service", "data": PAID})
     assert ask.status_code == 422 and "請選擇在哪個管理處" in ask.json()["message"]
@@ -137,6 +138,7 @@ def test_sla_figures_per_site(company):
     for user, times in (("wang", 2), ("li", 1)):
         for _ in range(times):
             inst = engine.start("golden_key_service", user, PAID)
+            engine.render(inst["id"], "slip", user)
             engine.complete(inst["tasks"][0]["id"], user, data={})
     done = {site: sum(f["count"] for f in engine.sla(site=site)["steps"]) for site in ("yilin", "lake", None)}
     assert done == {"yilin": 2, "lake": 1, None: 3}

@@ -144,6 +144,23 @@ class Site:
         assert page.status_code == 200, page.text
         return client.post(path, data=dict(data, csrf=Page(page.text).csrf()))
 
+    def print_at(self, name: str, task: str):
+        """Press the task page's 下載《…》 button, as staff do before confirming a print task: its form posted (with
+        the page's CSRF token) to the printout; the .docx."""
+        client = self.as_(name)
+        page = client.get(f"/tasks/{task}")
+        assert page.status_code == 200, page.text
+        link = re.search(r'formaction="(/instances/\d+/printouts/\w+)"', page.text)
+        assert link, "the task page has no printout to download"
+        doc = client.post(link.group(1), data={"csrf": Page(page.text).csrf()})
+        assert doc.status_code == 200 and doc.content[:2] == b"PK", doc.text
+        return doc
+
+    def print_and_confirm(self, name: str, task: str, data: dict | None = None):
+        """Print a print task's paper from its page, then confirm it as handed over."""
+        self.print_at(name, task)
+        return self.post_form(name, f"/tasks/{task}", data or {})
+
     def start_slip(self, name: str = "wang", **changes) -> int:
         resp = self.post_form(name, "/start/golden_key_service", dict(SLIP, **changes))
         assert resp.status_code == 303, resp.text
@@ -264,10 +281,10 @@ def test_posts_without_the_sessions_token_are_refused_and_change_nothing(site):
 
 def test_inbox_lists_overdue_tasks_first_with_local_due_times(site):
     first = site.start_slip()
-    site.post_form("wang", f"/tasks/{site.task(first, 'issue_slip')}", {})  # -> plan, due in 2h (11:30 local)
+    site.print_and_confirm("wang", site.task(first, "issue_slip"))  # -> plan, due in 2h (11:30 local)
     site.clock.advance(hours=1)
     second = site.start_slip()
-    site.post_form("wang", f"/tasks/{site.task(second, 'issue_slip')}", {})  # -> plan, due 12:30 local
+    site.print_and_confirm("wang", site.task(second, "issue_slip"))  # -> plan, due 12:30 local
     third = site.start_slip(**{"f.owner": "第三位"})  # its print task has no due time
     site.clock.advance(hours=1, minutes=30)  # 12:00 local: the first plan is late
     html = site.as_("wang").get("/").text
@@ -383,7 +400,7 @@ def test_a_print_task_links_its_printout_and_a_form_task_takes_checkboxes_and_mo
     task = site.task(iid, "issue_slip")
     page = site.as_("wang").get(f"/tasks/{task}")
     assert page.status_code == 200 and f'formaction="/instances/{iid}/printouts/slip"' in page.text
-    assert site.post_form("wang", f"/tasks/{task}", {}).headers["location"] == f"/instances/{iid}"
+    assert site.print_and_confirm("wang", task).headers["location"] == f"/instances/{iid}"
     plan = site.task(iid, "plan")
     page = Page(site.as_("wang").get(f"/tasks/{plan}").text)
     assert list(page.fields)[:4] == ["route", "estimate", "departments", "partner"]
@@ -394,6 +411,49 @@ def test_a_print_task_links_its_printout_and_a_form_task_takes_checkboxes_and_mo
     assert resp.status_code == 303
     data = site.engine.show(iid)["data"]
     assert data["departments"] == ["工程部", "保潔部"] and data["estimate"] == "120.50" and "partner" not in data
+
+
+def completed_at(site, iid: int, step: str) -> dict:
+    return next(e["payload"] for e in site.engine.show(iid)["history"]
+                if e["type"] == "task_completed" and e["step"] == step)
+
+
+def test_a_print_task_is_confirmed_once_printed_or_with_the_reason_it_was_not(site):
+    iid = site.start_slip()
+    task = site.task(iid, "issue_slip")
+    page = Page(site.as_("wang").get(f"/tasks/{task}").text)
+    assert "尚未列印：請先下載列印《金鑰匙服務單》，再確認已列印交付" in page.html and "已列印（" not in page.html
+    assert "未列印原因" in page.html and page.fields["comment"]["inputs"][0]["tag"] == "textarea"
+    before = site.engine.show(iid)["history"]
+    # confirmed without printing and without a reason: refused on the page, in the engine's words; nothing changed
+    refused = site.post_form("wang", f"/tasks/{task}", {"comment": "  "})
+    assert refused.status_code == 422
+    shown = Page(refused.text)
+    assert "《金鑰匙服務單》尚未列印：請先列印，或在意見中寫明未列印的原因" in shown.form_errors[0]
+    assert shown.fields["comment"]["errors"] == ["尚未列印：請寫明未列印的原因"]
+    assert f'formaction="/instances/{iid}/printouts/slip"' in refused.text  # (the paper can still be printed)
+    assert site.engine.show(iid)["history"] == before and site.task(iid, "issue_slip") == task
+    # with the reason it was not printed: done, and the timeline says why
+    done = site.post_form("wang", f"/tasks/{task}", {"comment": "業主拒收"})
+    assert done.status_code == 303 and done.headers["location"] == f"/instances/{iid}"
+    payload = completed_at(site, iid, "issue_slip")
+    assert (payload["printed"], payload["comment"]) == (False, "業主拒收")
+    assert "未列印原因：業主拒收" in site.as_("wang").get(f"/instances/{iid}").text
+    assert [t["step"] for t in site.engine.show(iid)["tasks"]] == ["plan"]
+
+
+def test_a_print_task_printed_from_its_page_says_so_and_is_confirmed(site):
+    iid = site.start_slip()
+    task = site.task(iid, "issue_slip")
+    code = site.print_at("wang", task).headers["x-goldkey-code"]
+    html = site.as_("wang").get(f"/tasks/{task}").text
+    assert f"已列印（第 1 次，驗證碼 {code}）" in html and "尚未列印" not in html and "未列印原因" not in html
+    assert "再印一份《金鑰匙服務單》（副本）" in html  # (a second print is a copy)
+    done = site.post_form("wang", f"/tasks/{task}", {})
+    assert done.status_code == 303
+    payload = completed_at(site, iid, "issue_slip")
+    assert (payload["printed"], payload["comment"]) == (True, None)
+    assert "未列印原因" not in site.as_("wang").get(f"/instances/{iid}").text
 
 
 def test_approve_with_a_comment_redirects_and_is_in_the_timeline(site, registry):
@@ -412,7 +472,7 @@ def test_approve_with_a_comment_redirects_and_is_in_the_timeline(site, registry)
     assert "物業助理甲" in site.as_("ast").get(f"/tasks/{check}").text
     site.as_("ast").post(f"/tasks/{check}", data={"csrf": again.csrf(), "checked": [
         "contractor_licences", "floor_plan", "utility_plan"]})
-    site.post_form("ast", f"/tasks/{site.task(iid, 'print_application')}", {})
+    assert site.print_and_confirm("ast", site.task(iid, "print_application")).status_code == 303
     review = site.task(iid, "engineering_review")
     assert site.as_("ast").get(f"/tasks/{review}").status_code == 200  # a viewer: read-only
     assert 'name="outcome"' not in site.as_("ast").get(f"/tasks/{review}").text
@@ -488,7 +548,7 @@ def test_the_printout_link_downloads_a_docx_and_verifies_publicly(site):
 
 def test_a_conflict_shows_the_engines_plain_message_and_keeps_what_was_typed(site):
     iid = site.start_slip()
-    site.post_form("wang", f"/tasks/{site.task(iid, 'issue_slip')}", {})
+    assert site.print_and_confirm("wang", site.task(iid, "issue_slip")).status_code == 303
     plan = site.task(iid, "plan")
     zhou_page = Page(site.as_("zhou").get(f"/tasks/{plan}").text)  # both open the task
     first = site.post_form("wang", f"/tasks/{plan}", {"f.route": "樓宇管家獨立完成", "f.estimate": "300"})
@@ -563,6 +623,7 @@ def test_a_table_field_renders_three_blank_rows_named_by_index(site):
         "description": "漏水", "someone_home": True, "emergency": False})
     iid = inst["id"]
     site.user("foreman", ["repair_foreman"])
+    site.engine.render(iid, "order", "wang")
     site.engine.complete(site.task(iid, "open_order"), "wang")
     site.engine.complete(site.task(iid, "assign"), "foreman", data={"technician": "小劉"})
     site.engine.complete(site.task(iid, "quote"), "tech", "agree", {"price": "0"})
@@ -592,7 +653,7 @@ def test_error_pages_use_the_layout(site):
 
 def test_the_due_time_moves_with_the_clock(site):
     iid = site.start_slip()
-    site.post_form("wang", f"/tasks/{site.task(iid, 'issue_slip')}", {})
+    assert site.print_and_confirm("wang", site.task(iid, "issue_slip")).status_code == 303
     site.clock.advance(**{"hours": 3})
     html = site.as_("wang").get(f"/tasks/{site.task(iid, 'plan')}").text
     assert "逾期" in html and "11月02日 11:30" in html

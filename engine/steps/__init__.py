@@ -1,10 +1,23 @@
 """Step kinds: one module per kind, each a class registered in `KINDS` (see base.py for the protocol)."""
 
-from . import approval, checklist, decision, end, form, parallel, print, subprocess, wait  # noqa: F401
+from . import (  # noqa: F401
+    approval,
+    checklist,
+    decision,
+    end,
+    foreach,
+    form,
+    include,
+    parallel,
+    print,
+    subprocess,
+    wait,
+)
 from .base import KINDS, ChoiceStep, Edge, Outcome, Step, TaskStep, register, unregister
 
 # the order the kinds are listed in (docs, the meta-schema's messages); a kind registered later comes last
-_ORDER = ("form", "approval", "decision", "parallel", "join", "checklist", "print", "wait", "subprocess", "end")
+_ORDER = ("form", "approval", "decision", "parallel", "join", "checklist", "print", "wait", "subprocess", "foreach",
+          "include", "end")
 for _kind in sorted(KINDS, key=lambda k: _ORDER.index(k) if k in _ORDER else len(_ORDER)):
     KINDS[_kind] = KINDS.pop(_kind)
 

@@ -159,8 +159,8 @@ class Step:
     def timer_fired(self, run: Any, tid: str) -> None:
         """The timer this step set on the token is due."""
 
-    def child_done(self, run: Any, tid: str, outcome: str) -> None:
-        """The sub-procedure this step started ended with `outcome`."""
+    def child_done(self, run: Any, tid: str, outcome: str, child: int | None = None) -> None:
+        """The sub-procedure (`child`, the instance) this step started ended with `outcome`."""
 
     def refusal(self, state: dict, task: dict, acting_for: str | None, user: str) -> str | None:
         """Why this person may not act on the step's task though they hold its role, or None."""

@@ -31,6 +31,7 @@ from ..errors import Invalid
 from ..expressions import Expression
 from ..hints import did_you_mean
 from .schema import ID, TEXT
+from .subprocess import lint_child
 
 WORDS = {"type": "array", "items": TEXT, "minItems": 1, "uniqueItems": True}
 FOLLOW_UP = {"type": "object", "additionalProperties": False, "required": ["workflow"],
@@ -102,15 +103,7 @@ def lint(step: Any, c: Any) -> None:
         c.problem(fkp, "a follow-up starts from a failed result: give the step `results: [合格, 不合格, 不適用]`")
     elif not step.failed and not any(item_results(step, item)[1] for item in step.items):
         c.problem(fkp, "no result is a failure: say which with `failed: [不合格]`")
-    child = c.workflows.get(follow.workflow)
-    if child is None and follow.workflow not in c.broken:
-        c.problem(fkp + ("workflow",), f"unknown workflow '{follow.workflow}'"
-                                       f"{did_you_mean(follow.workflow, c.workflows)}")
-    elif child is not None:
-        for name in follow.data:
-            if name not in child.form.properties and not child.form.stub:
-                c.problem(fkp + ("data", name), f"form '{child.form.id}' of workflow '{child.id}' has no field "
-                                                f"'{name}'{did_you_mean(name, child.form.properties)}", key=True)
+    lint_child(c, fkp, follow.workflow, follow.data)
 
 
 def recorded(step: Any, task: dict, raw: Any) -> dict[str, dict]:

@@ -55,22 +55,15 @@ class SubprocessStep(Step):
     def lint(self, c: Any) -> None:
         super().lint(c)
         kp = self.keypath
-        child = c.workflows.get(self.workflow)
+        child = lint_child(c, kp, self.workflow, self.data)
         unknown: list[str] = []
-        if child is None and self.workflow not in c.broken:
-            c.problem(kp + ("workflow",), f"unknown workflow '{self.workflow}'"
-                                          f"{did_you_mean(self.workflow, c.workflows)}")
-        elif child is not None:
+        if child is not None:
             ends = child.end_outcomes()
             unknown = [name for name in self.outcomes if name not in ends]
             for name in unknown:
                 c.problem(kp + ("outcomes", name), f"workflow '{child.id}' never ends with outcome '{name}'"
                                                    f"{did_you_mean(name, ends)} (its outcomes: {', '.join(ends)})",
                           key=True)
-            for name in self.data:
-                if name not in child.form.properties and not child.form.stub:
-                    c.problem(kp + ("data", name), f"form '{child.form.id}' of workflow '{child.id}' has no field "
-                                                   f"'{name}'{did_you_mean(name, child.form.properties)}", key=True)
         if not self.next and not self.outcomes:
             c.problem(kp, "a subprocess needs `next` or `outcomes` to say where to go when it ends")
         elif not self.next and child is not None and not unknown and set(child.end_outcomes()) - set(self.outcomes):
@@ -105,7 +98,7 @@ class SubprocessStep(Step):
         child = registry.workflows.get(self.workflow)
         return child.end_outcomes() if child else ["done"]
 
-    def child_done(self, run: Any, tid: str, outcome: str) -> None:
+    def child_done(self, run: Any, tid: str, outcome: str, child: int | None = None) -> None:
         target = self.outcomes[outcome].to if outcome in self.outcomes else self.next
         run.leave(tid, self, target)
 
@@ -136,3 +129,17 @@ class SubprocessStep(Step):
             m.item([(f"結果「{child.outcome_title(outcome) if child else outcome}」：轉 {m.ref(to.to)}", "")])
         if self.next:
             m.item([(f"{'其他結果' if self.outcomes else '任何結果'}：轉 {m.ref(self.next)}", "")])
+
+
+def lint_child(c: Any, kp: tuple, workflow: str, data: dict) -> Any:
+    """The workflow a step starts (`kp + workflow`), and the fields its `data` fills, must exist; the workflow, or
+    None."""
+    child = c.workflows.get(workflow)
+    if child is None and workflow not in c.broken:
+        c.problem(kp + ("workflow",), f"unknown workflow '{workflow}'{did_you_mean(workflow, c.workflows)}")
+    elif child is not None:
+        for name in data:
+            if name not in child.form.properties and not child.form.stub:
+                c.problem(kp + ("data", name), f"form '{child.form.id}' of workflow '{child.id}' has no field "
+                                               f"'{name}'{did_you_mean(name, child.form.properties)}", key=True)
+    return child

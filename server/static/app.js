@@ -5,7 +5,8 @@
    - drafts: what is typed into a form is kept in this tab (sessionStorage) until it is sent;
    - lookups: a field that holds a record's key (data-lookup) suggests records as one types and fills the fields
      its data-fill names that are still empty;
-   - imports: a <progress data-job> follows its import job and shows the report when it ends. */
+   - imports: a <progress data-job> follows its import job and shows the report when it ends;
+   - checklist results: a failed result makes its note required; an item's choice can be cleared. */
 (function () {
   "use strict";
 
@@ -229,7 +230,7 @@
       form.insertBefore(bar, form.firstChild);
       use.addEventListener("click", function () {
         try { restore(form, JSON.parse(raw)); } catch (e) { /* a broken draft is ignored */ }
-        bar.remove(); applyShowWhen(form);
+        bar.remove(); applyShowWhen(form); refreshResults(form);
       });
       drop.addEventListener("click", function () { store.removeItem(key); bar.remove(); });
     }
@@ -362,6 +363,41 @@
     });
   }
 
+  // --- checklist results (templates/_results.html): a failed result makes its item's note required (the server
+  //     refuses a failure without one anyway); 清除選擇 un-chooses an item's result ---
+  function refreshResults(form) {
+    var boxes = form.querySelectorAll("[data-failed]");
+    for (var i = 0; i < boxes.length; i++) {
+      var box = boxes[i], failed = [];
+      try { failed = JSON.parse(box.getAttribute("data-failed") || "[]") || []; } catch (e) { failed = []; }
+      var chosen = box.querySelector('input[type="radio"]:checked'), need = !!chosen && failed.indexOf(chosen.value) >= 0;
+      var note = box.querySelector("textarea"), mark = box.querySelector("[data-note-required]");
+      var hint = box.querySelector("[data-note-hint]"), clear = box.querySelector("[data-clear-result]");
+      if (note) {
+        note.required = need;
+        if (need) note.setAttribute("aria-required", "true"); else note.removeAttribute("aria-required");
+      }
+      if (mark) mark.hidden = !need;
+      if (hint) hint.hidden = need;
+      if (clear) clear.parentNode.hidden = !chosen;
+      box.classList.toggle("failing", need);
+    }
+  }
+  function setupResults(form) {
+    if (!form.querySelector("[data-failed]")) return;
+    form.addEventListener("change", function () { refreshResults(form); });
+    form.addEventListener("click", function (ev) {
+      var b = ev.target.closest ? ev.target.closest("[data-clear-result]") : null;
+      if (!b) return;
+      ev.preventDefault();
+      var radios = b.closest("[data-failed]").querySelectorAll('input[type="radio"]');
+      for (var i = 0; i < radios.length; i++) radios[i].checked = false;
+      refreshResults(form);
+      form.dispatchEvent(new Event("input", { bubbles: true }));  // (the draft follows)
+    });
+    refreshResults(form);
+  }
+
   // --- imports: follow the job every 500 ms; when it ends, the page (with its report) is loaded again ---
   function followJob(bar) {
     var url = bar.getAttribute("data-job"), text = document.querySelector("[data-job-text]");
@@ -388,6 +424,7 @@
         form.addEventListener("input", function () { applyShowWhen(form); });
         form.addEventListener("change", function () { applyShowWhen(form); });
         if (form.hasAttribute("data-draft")) setupDraft(form);
+        setupResults(form);
       })(forms[i]);
     }
     document.addEventListener("click", function (ev) {

@@ -48,6 +48,7 @@ def receive_renovation(engine: Engine) -> dict:
     """The 物業助理 receives an application, checks the documents and hands it to the 工程部負責人 at once."""
     inst = engine.start("renovation", "xiao", APPLICATION)
     inst = engine.complete(inst["tasks"][0]["id"], "xiao", data={"checked": DOCUMENTS})
+    engine.render(inst["id"], "application", "xiao")  # printed for the 工程部, then confirmed as handed on
     inst = engine.complete(inst["tasks"][0]["id"], "xiao")
     assert [t["step"] for t in inst["tasks"]] == ["engineering_review"]
     return inst
@@ -152,6 +153,7 @@ def test_an_overdue_repair_order_escalates_exactly_once_however_often_tick_runs(
     assert "客服主管" in notes[0]["message"]
     assert [n["type"] for n in cli.json("notifications", "--as", "desk")] == ["deadline_reminder"]
     # the 客服主管 may now issue the order himself
+    cli.render(inst["id"], "order", "sup")
     inst = cli.json("complete", task["id"], "--as", "sup")
     assert [t["step"] for t in inst["tasks"]] == ["assign"]
 
@@ -177,6 +179,7 @@ def test_an_emergency_not_reached_in_15_minutes_calls_in_the_engineering_lead(co
 
 def repair_to_sign_off(engine: Engine) -> dict:
     inst = engine.start("repair_order", "desk", REPORT)
+    engine.render(inst["id"], "order", "desk")
     inst = engine.complete(inst["tasks"][0]["id"], "desk")
     inst = engine.complete(inst["tasks"][0]["id"], "ban", data={"technician": "小張"})
     inst = engine.complete(inst["tasks"][0]["id"], "zhang", outcome="agree", data={"price": "80"})
@@ -191,6 +194,7 @@ def test_repair_return_visit_rates_against_60_percent_and_50_percent_a_day(site)
     clock.now = at("2026-11-02T09:30:00")
     orders = [repair_to_sign_off(engine) for _ in range(3)]
     declined = engine.start("repair_order", "desk", REPORT)  # no repair, no visit: not counted
+    engine.render(declined["id"], "order", "desk")
     declined = engine.complete(declined["tasks"][0]["id"], "desk")
     declined = engine.complete(declined["tasks"][0]["id"], "ban", data={"technician": "小張"})
     declined = engine.complete(declined["tasks"][0]["id"], "zhang", outcome="decline", data={"price": "500"},

@@ -321,6 +321,7 @@ def test_cli_walks_a_renovation_from_application_to_refund(cli):
     assert inst["number"].startswith("ZX-") and inst["balances"] == {"deposit": "0.00"}
     inst = cli.json("complete", cli.task(inst, "check_documents"), "--as", "xiao", "--data",
                     json.dumps({"checked": DOCUMENTS}))
+    cli.render(inst["id"], "application", "xiao")
     inst = cli.json("complete", cli.task(inst, "print_application"), "--as", "xiao")
     inst = cli.json("complete", cli.task(inst, "engineering_review"), "--as", "gong", "--outcome", "approve",
                     "--data", '{"review_opinion": "同意"}', "--comment", "方案可行")
@@ -329,9 +330,11 @@ def test_cli_walks_a_renovation_from_application_to_refund(cli):
     inst = cli.json("complete", cli.task(inst, "collect_deposit"), "--as", "chu", "--data",
                     '{"deposit": 3000.00, "deposit_receipt": "SJ-0088"}')
     assert inst["balances"] == {"deposit": "3000.00"}
+    cli.render(inst["id"], "permit", "xiao")
     inst = cli.json("complete", cli.task(inst, "issue_permit"), "--as", "xiao")
     inst = cli.json("complete", cli.task(inst, "issue_passes"), "--as", "xiao", "--data",
                     json.dumps({"checked": PASSES}))
+    cli.render(inst["id"], "agreement", "xiao")
     inst = cli.json("complete", cli.task(inst, "sign_agreement"), "--as", "xiao")
     assert steps(inst) == PATROLS
     inst = cli.json("complete", cli.task(inst, "engineering_patrol"), "--as", "gcb", "--data",
@@ -351,6 +354,7 @@ def test_cli_walks_a_renovation_from_application_to_refund(cli):
     inst = cli.json("complete", cli.task(inst, "manager_acceptance"), "--as", "jing", "--outcome", "approve")
     inst = cli.json("complete", cli.task(inst, "refund_deposit"), "--as", "chu", "--data",
                     '{"deduction": 200, "deduction_reason": "電梯轎廂護板損壞"}')
+    cli.render(inst["id"], "refund_voucher", "chu")
     inst = cli.json("complete", cli.task(inst, "print_refund"), "--as", "chu")
     assert (inst["status"], inst["outcome"], inst["tasks"]) == ("completed", "completed", [])
     assert inst["balances"] == {"deposit": "0.00"}
@@ -370,6 +374,7 @@ def test_cli_engineering_rejects_and_the_refusal_is_explained(cli):
     inst = cli.json("start", "renovation", "--as", "xiao", "--data", json.dumps(APPLICATION, ensure_ascii=False))
     inst = cli.json("complete", cli.task(inst, "check_documents"), "--as", "xiao", "--data",
                     json.dumps({"checked": DOCUMENTS + ["structure_plan"]}))
+    cli.render(inst["id"], "application", "xiao")
     inst = cli.json("complete", cli.task(inst, "print_application"), "--as", "xiao")
     refused = cli.run("complete", cli.task(inst, "engineering_review"), "--as", "xiao", "--outcome", "approve",
                       ok=False)

@@ -209,6 +209,7 @@ def test_cli_walks_a_normal_repair_to_the_return_visit(cli):
     inst = cli.json("start", "repair_order", "--as", "desk", "--data", json.dumps(REPORT, ensure_ascii=False))
     assert inst["number"].startswith("WX-") and [t["step"] for t in inst["tasks"]] == ["open_order"]
     assert minutes_to_due(inst["tasks"][0]) == 5 and inst["tasks"][0]["printout"] == "order"
+    cli.render(inst["id"], "order", "desk")
     inst = cli.json("complete", cli.task(inst, "open_order"), "--as", "desk")
     inst = cli.json("complete", cli.task(inst, "assign"), "--as", "ban", "--data",
                     '{"technician": "小張", "parts": "下水管"}')
