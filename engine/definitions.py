@@ -183,13 +183,26 @@ def load_texts(texts: dict[str, str], prefix: str = "", lint_graph: bool = True)
         warnings += _uncollected(forms, {fid: sources[rel] for fid, rel in form_files.items()}, workflows)
     for wf, source in built:
         _check_samples(wf, source, workflows, broken, problems)
-    failed = {s.data["id"] for rel, s in sources.items() if rel.startswith("workflows/")} - set(workflows)
+    for fid, rel in form_files.items():  # a link field names workflows that exist
+        for name, allowed in forms[fid].links.items():
+            for i, other in enumerate(allowed):
+                if other not in workflows and other not in broken | failed_ids(sources, workflows):
+                    kp = ("schema", "properties", name, "workflow") + ((i,) if len(allowed) > 1 or isinstance(
+                        forms[fid].properties[name].get("workflow"), list) else ())
+                    problems.append(sources[rel].problem(kp, f"unknown workflow '{other}'"
+                                                             f"{did_you_mean(other, workflows)}"))
+    failed = failed_ids(sources, workflows)
     reports = _reports(sources, site, workflows, records, problems, broken | failed)
     for wf, source in built:
         if wf.seed:
             _check_seed(wf, source, reports, problems)
     return Registry(Path(prefix or "."), site, forms, workflows, sorted(set(problems)), sorted(set(warnings)),
                     records, {rel: texts[rel] for rel in sources if rel.startswith("records/")}, reports)
+
+
+def failed_ids(sources: dict[str, Source], workflows: dict[str, Workflow]) -> set[str]:
+    """The ids of workflow files that did not build (their problems are reported in them)."""
+    return {s.data["id"] for rel, s in sources.items() if rel.startswith("workflows/")} - set(workflows)
 
 
 def _reports(sources: dict[str, Source], site: Site, workflows: dict[str, Workflow], records: dict[str, RecordType],

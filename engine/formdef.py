@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from .defcheck import check_fields, compile_at
-from .forms import REF_FORMAT, SIGNATURE_FORMAT, Form, Rule
+from .forms import INSTANCE_FORMAT, REF_FORMAT, SIGNATURE_FORMAT, Form, Rule
 from .hints import did_you_mean
 from .model import Site
 from .yamlsrc import KeyPath, Problem, Source
@@ -149,7 +149,7 @@ _KEYWORDS = frozenset("""type title description enum const default examples form
     contains minContains maxContains properties required additionalProperties patternProperties propertyNames
     minProperties maxProperties dependentRequired dependentSchemas allOf anyOf oneOf not if then else $ref $defs
     $schema $id $anchor $comment readOnly writeOnly deprecated contentMediaType contentEncoding
-    unevaluatedProperties unevaluatedItems record fill""".split())
+    unevaluatedProperties unevaluatedItems record fill workflow""".split())
 
 
 @cache
@@ -202,6 +202,12 @@ def _lookups(source: Source, props: dict, problems: list[Problem]) -> None:
                 if key in sub:
                     problems.append(source.problem(kp + (key,), f"`{key}` belongs to a lookup field: add `format: "
                                                                 "ref` to look up a record", key=True))
+        if sub.get("format") == INSTANCE_FORMAT and sub.get("type", "string") != "string":
+            problems.append(source.problem(kp + ("type",), f"link field '{name}' holds another case's number: its "
+                                                           "type is string"))
+        elif "workflow" in sub and sub.get("format") != INSTANCE_FORMAT:
+            problems.append(source.problem(kp + ("workflow",), "`workflow` belongs to a link to another case: add "
+                                                               "`format: instance`", key=True))
 
 
 def _signatures(source: Source, props: dict, computed: dict, problems: list[Problem]) -> None:

@@ -32,6 +32,7 @@ class Ref:
 
 
 REF_FORMAT = "ref"
+INSTANCE_FORMAT = "instance"  # the number of another case (`workflow:` the workflows it may be of)
 SIGNATURE_FORMAT = "signature"  # the id (content hash) of a PNG drawn on the signature pad (engine/signatures.py)
 DIGEST_PATTERN = "^[0-9a-f]{64}$"
 
@@ -63,6 +64,9 @@ class Form:
                                      if isinstance(s, dict) and s.get("format") == REF_FORMAT}
         self.signatures: tuple[str, ...] = tuple(name for name, s in self.properties.items()
                                                  if isinstance(s, dict) and s.get("format") == SIGNATURE_FORMAT)
+        self.links: dict[str, tuple[str, ...]] = {  # link field -> the workflows it may name a case of (): any
+            name: tuple([s["workflow"]] if isinstance(s.get("workflow"), str) else s.get("workflow") or ())
+            for name, s in self.properties.items() if isinstance(s, dict) and s.get("format") == INSTANCE_FORMAT}
 
     def hidden_from(self, roles) -> set[str]:
         """The customer fields (`confidential`) hidden from someone with `roles`: all of them, unless one of
@@ -210,7 +214,7 @@ _MESSAGES = {  # JSON Schema keyword -> what staff read
 # checker in both. A schema using anything else is validated by jsonschema alone.
 _FAST_KEYWORDS = frozenset("""type title description enum const minLength maxLength pattern minimum maximum
     exclusiveMinimum exclusiveMaximum multipleOf items minItems maxItems uniqueItems properties required
-    additionalProperties format default examples $comment readOnly writeOnly deprecated record fill""".split())
+    additionalProperties format default examples $comment readOnly writeOnly deprecated record fill workflow""".split())
 
 
 def _fast(schema: dict):

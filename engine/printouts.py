@@ -38,7 +38,7 @@ QR_DESCR = "goldkey:qr"
 # the context every template gets (docs/printouts.md); the mappings are keyed by field, step or ledger id
 CONTEXT = frozenset("""title form number site workflow status outcome started_by started_at d cap raw label fields
     approvals signed checks ledger balances signatures signed_at copies copy_mark printed_at printed_by verify_code
-    verify_url""".split())
+    verify_url parent""".split())
 _PARTS = re.compile(r"^word/(document|header\d*|footer\d*)\.xml$")
 _DOCPR_ID = re.compile(r'(<wp:docPr\b[^>]*?\bid=")(\d+)(")')
 _TOOL = DocxTemplate.__new__(DocxTemplate)  # for docxtpl's patch_xml / resolve_listing, which use no state
@@ -328,6 +328,8 @@ def context(wf, site, state: dict, ledger: list[dict], names: dict[str, str], in
                       for f in form.signatures},  # when each signature was drawn on screen
         "printed_at": chinese_date(info.printed_at, tz, True), "printed_by": name(info.printed_by),
         "verify_code": info.code, "verify_url": info.url,
+        "parent": {"number": (state.get("parent") or {}).get("number") or "",
+                   "title": (state.get("parent") or {}).get("title") or ""},  # the case that started this one
     }
 
 

@@ -292,7 +292,7 @@ class Records:
         checked to be pictures the pad uploaded (engine/signatures.py)."""
         if wf.form.signatures:
             signatures.check_stored(self.store, wf.form, fields, data)
-        out = dict(data)
+        out = self.check_links(wf, fields, data, site) if wf.form.links else dict(data)
         done: set[str] = set()
         while True:  # (a filled lookup fills in turn: the key's unit, then the unit's owner)
             refs = {n: r for n, r in wf.form.refs.items()

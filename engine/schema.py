@@ -186,9 +186,14 @@ def _m0012_privacy(m: Migration) -> None:
           "fields TEXT, by_user TEXT, at TEXT)")
 
 
+def _m0013_links(m: Migration) -> None:
+    """Links between instances: a parent's children found by their parent (the instance page lists them)."""
+    m.ddl("CREATE INDEX instances_parent ON instances (parent_id) WHERE parent_id IS NOT NULL")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Migration], None]]] = [
     ("0001_initial", _m0001_initial), ("0002_time", _m0002_time), ("0003_prints", _m0003_prints),
     ("0004_tokens", _m0004_tokens), ("0005_attachments", _m0005_attachments), ("0006_access", _m0006_access),
     ("0007_attachment_bytes", _m0007_attachment_bytes), ("0008_sites", _m0008_sites),
     ("0009_site_calendars", _m0009_site_calendars), ("0010_copied_instances", _m0010_copied_instances),
-    ("0011_records", _m0011_records), ("0012_privacy", _m0012_privacy)]
+    ("0011_records", _m0011_records), ("0012_privacy", _m0012_privacy), ("0013_links", _m0013_links)]

@@ -20,6 +20,7 @@ from .errors import Conflict, Forbidden, GoldkeyError, Invalid, NotFound
 from .hints import did_you_mean
 from .inputs import check_input
 from .jsontext import dumps, loads
+from .links import Links
 from .migrateservice import Migrations
 from .model import Registry, Workflow
 from .people import People
@@ -42,7 +43,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Engine(People, Records, Reports, Privacy, Migrations, Rehearsals):
+class Engine(People, Records, Reports, Privacy, Migrations, Rehearsals, Links):
     """Runs workflows from a definitions folder on one database (an SQLite file or PostgreSQL).
 
     One Engine per thread: it owns one database connection and a cache of the rows it wrote. Engines in
@@ -155,6 +156,7 @@ class Engine(People, Records, Reports, Privacy, Migrations, Rehearsals):
         view["ledger"] = self.store.ledger_entries(row["id"])
         view["history"] = self.store.events(row["id"])
         view["site"] = row["site"]
+        view["links"] = self.links(view, wf, user)
         if user is None:
             return view
         actor = self.actor(user, self.clock(), row["site"])

@@ -603,6 +603,33 @@ class Store(RecordRows, PrivacyRows, MigrateRows):
                                 (workflow, site, before)).fetchone()
         return loads(row[0] or "{}") if row else None
 
+    # --- links between instances ------------------------------------------------------------------------
+    _HEAD = "SELECT id, workflow, number, status, site, parent_id FROM instances"
+
+    def _heads(self, where: str, args: list) -> list[dict]:
+        cur = self.conn.execute(f"{self._HEAD} WHERE {where} ORDER BY id", args)
+        return [dict(zip(("id", "workflow", "number", "status", "site", "parent"), r, strict=True)) for r in cur]
+
+    def instance_by_number(self, number: str, site: str) -> dict | None:
+        """The instance with this document number at `site` (id, workflow, number, status, site, parent)."""
+        found = self._heads("number = ? AND site = ?", [number, site])
+        return found[0] if found else None
+
+    def instance_heads(self, ids: list[int]) -> list[dict]:
+        return self._heads(f"id IN ({','.join('?' * len(ids))})", list(ids)) if ids else []
+
+    def children_of(self, instance_id: int) -> list[dict]:
+        return self._heads("parent_id = ?", [instance_id])
+
+    def referring(self, pairs: list[tuple[str, str]], number: str, site: str) -> list[tuple[str, dict]]:
+        """(field, instance) of the instances at `site` whose field names `number` ((workflow, field) pairs)."""
+        out = []
+        for workflow, field in pairs:
+            sql, arg = self.data_field("state", field)
+            out += [(field, head) for head in self._heads(f"workflow = ? AND site = ? AND {sql} = ?",
+                                                          [workflow, site, arg, number])]
+        return out
+
     def has_instances(self, workflow: str) -> bool:
         return self.conn.execute("SELECT 1 FROM instances WHERE workflow=? LIMIT 1", (workflow,)).fetchone() is not None
 
