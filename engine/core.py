@@ -194,6 +194,27 @@ def resume(wf: Workflow, state: dict, task_id: str, actor: Actor, comment: str |
     return run.result()
 
 
+def act(wf: Workflow, state: dict, step_id: str, action: str, actor: Actor, data: dict | None, comment: str | None,
+        now: datetime, oracle: Oracle | None = None) -> Result:
+    """Take an action of the named state the instance rests in (`kind: state`: 借出 a key kept at the desk)."""
+    run = _run(wf, _copy(state), now, actor, oracle)
+    if state["status"] != "active":
+        raise Conflict(f"案件已{words.STATUS_SHORT.get(state['status'], '結束')}，不能再操作")
+    step = wf.steps.get(step_id)
+    tid = next((t for t, token in run.state["tokens"].items() if token["step"] == step_id and token.get("resting")),
+               None)
+    if step is None or tid is None:
+        now_in = "、".join(wf.step_title(t["step"]) for t in run.state["tokens"].values() if t.get("resting"))
+        raise Conflict(f"案件目前不在「{wf.step_title(step_id)}」狀態" + (f"（目前：{now_in}）" if now_in else ""))
+    resolved = run.resolve_roles(step.roles)
+    who = {"by": actor.user, "role": resolved[0] if resolved else None,
+           "acting_for": resolved[1] if resolved else None, "at": run.at}
+    if comment is not None and not isinstance(comment, str):
+        raise Invalid("意見必須是文字", [{"field": "comment", "message": "意見必須是文字"}])
+    step.act(run, tid, action, who, data if data is not None else {}, comment)
+    return run.result()
+
+
 def assign(wf: Workflow, state: dict, task_id: str, actor: Actor, to: str, comment: str | None,
            now: datetime) -> Result:
     """Hand a task to one person (`to`, a login name the caller has checked holds one of the step's roles): a
@@ -308,6 +329,9 @@ class Run:
         wakes = [t["until"] for t in self.state["tokens"].values() if t.get("until")]
         wakes += [w for w in map(deadlines.next_wake, self.state["tasks"].values()) if w]
         wakes += spans.wakes(self.state)
+        resting = sorted({t["step"] for t in self.state["tokens"].values() if t.get("resting")})
+        if resting or "resting" in self.state:  # (the named states it rests in: a register filters by them)
+            self.state["resting"] = resting
         self.state["wake_at"] = min(wakes, default=None)
         return Result(self.state, self.events, self.effects)
 
@@ -486,6 +510,10 @@ class Run:
             opened.update(assignee=assignee, notify=task["roles"], message=f"{self.what(step)}已指派給您")
         self.emit("task_opened", step.id, task_id, opened)
 
+    def resolve_roles(self, roles) -> tuple[str, str | None] | None:
+        """(role, acting_for) of the actor among `roles`, or None."""
+        return self.actor.resolve(roles)
+
     def task_roles(self, step: TaskStep) -> tuple[list[str], str | None]:
         """(the roles of a new task at `step`, the person it is assigned to): picked by the data."""
         return step.open_roles(self.state)
@@ -636,6 +664,9 @@ class Rehearsal(Run):
 
     def task_roles(self, step: TaskStep) -> tuple[list[str], str | None]:
         return list(step.roles), None  # (whoever the data would pick: the path is the same)
+
+    def resolve_roles(self, roles) -> tuple[str, str | None] | None:
+        return (roles[0], None) if roles else None
 
     def moment(self, expr: Expression, what: str) -> str:
         return iso(self.now + timedelta(days=1))  # (a date the data would give: some time later)

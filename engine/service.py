@@ -194,7 +194,7 @@ class Engine(People, Records, Reports, Privacy, Migrations, Rehearsals, Links):
     # --- registers ----------------------------------------------------------------------------------------
     def register(self, form_id: str, user: str, search: str = "", status: str = "", first: date | None = None,
                  last: date | None = None, unit: str = "", sort: str = "-started", page: int = 1,
-                 per_page: int = registers.PER_PAGE, via: str = "register") -> dict:
+                 per_page: int = registers.PER_PAGE, via: str = "register", state: str = "") -> dict:
         """A form's records (its register, 臺帳) as `user` may see them: {form, workflows, hidden, rows, total};
         confidential fields masked for roles the form does not name."""
         form = self.registry.forms.get(form_id)
@@ -213,7 +213,7 @@ class Engine(People, Records, Reports, Privacy, Migrations, Rehearsals, Links):
         readers = sorted(set.intersection(*(set(a.every_role) for a in actors.values())))
         rows, total = self.store.register_rows([wf.id for wf in wfs], search, status, since, before, unit, sort,
                                                page, per_page, [f for f in form.properties if f not in hidden],
-                                               readers, None if visible is None else sorted(actors))
+                                               readers, None if visible is None else sorted(actors), state)
         reads = []
         for row in rows:  # as the reader may see it at the row's site, and without what it inherited as confidential
             actor = actors.get(row["site"]) or self.actor(user, now, row["site"])
@@ -662,6 +662,27 @@ class Engine(People, Records, Reports, Privacy, Migrations, Rehearsals, Links):
             return core.assign(wf, row["state"], task_id, actor, to, comment, now)
 
         return self._task_command(task_id, user, command, comment)
+
+    def act(self, instance_id: int | str, user: str, step: str, action: str, data: dict | None = None,
+            comment: str | None = None) -> dict:
+        """Take an action of the named state the instance rests in (`kind: state`): any holder of its roles may."""
+        iid = _instance_id(instance_id)
+        check_input(data or {})
+        if comment is not None:
+            check_input(comment, "comment")
+        now = self.clock()
+        self.roles_of(user)  # (a user who does not exist is told so first)
+        with self._transaction():
+            row = self.store.instance_row(iid)
+            wf = self.workflow_at(row["version"], row["site"])
+            actor = self.actor(user, now, row["site"])
+            rest = wf.steps.get(step)
+            fields = rest.actions[action].fields if rest is not None and action in getattr(rest, "actions", {}) else ()
+            if data:
+                data = self.looked_up(wf, fields, data, row["site"])
+            new = self._persist(wf, row, core.act(wf, row["state"], step, action, actor, data, comment, now), actor,
+                                now)
+        return instance_view(wf, new)
 
     def assignees(self, task_id: str, user: str) -> list[dict]:
         """Who `user` may hand the task to: [{name, title}] of those holding one of its step's roles at its site

@@ -138,6 +138,10 @@ def _actions(wf: Workflow, registry: Registry, state: dict, actor: Actor):
     if state.get("wake_at"):  # the next timer or deadline action: time moves on to it
         yield ("timers", lambda o: core.fire_due(wf, state, datetime.fromisoformat(state["wake_at"]), o))
     for token in state["tokens"].values():
+        step = wf.steps.get(token["step"])
+        for name in getattr(step, "actions", {}) if token.get("resting") else ():
+            yield (f"{step.id}:{name}",
+                   lambda o, s=step.id, n=name: core.act(wf, state, s, n, actor, {}, None, _EPOCH, o))
         waiting = [token["child"]] if token.get("child") is not None else [
             c for c in token.get("children", ()) if str(c) not in token.get("ended", {})][:1]
         for child in waiting:
@@ -176,8 +180,9 @@ _TIMES = ("token", "opened_at", "due_at", "hard_at", "ladder")  # what differs b
 
 
 def _key(state: dict) -> str:
-    tokens = sorted((t["step"], len(t["groups"]), bool(t.get("until")), t.get("child") is not None,
-                     len(t.get("children", ())), len(t.get("ended", ()))) for t in state["tokens"].values())
+    tokens = sorted((t["step"], len(t["groups"]), bool(t.get("until")) or bool(t.get("resting")),
+                     t.get("child") is not None, len(t.get("children", ())), len(t.get("ended", ())))
+                    for t in state["tokens"].values())
     tasks = sorted(json.dumps({k: v for k, v in t.items() if k not in _TIMES}, sort_keys=True)
                    for t in state["tasks"].values())
     groups = sorted((g["split"], g["arrived"]) for g in state["groups"].values())

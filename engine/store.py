@@ -545,7 +545,8 @@ class Store(RecordRows, PrivacyRows, MigrateRows):
     def register_rows(self, workflows: list[str], search: str = "", status: str = "", since: str | None = None,
                       before: str | None = None, unit: str = "", sort: str = "-started", page: int = 1,
                       per_page: int = 50, fields: list[str] | None = None,
-                      roles: list[str] = (), sites: list[str] | None = None) -> tuple[list[dict], int]:
+                      roles: list[str] = (), sites: list[str] | None = None,
+                      resting: str = "") -> tuple[list[dict], int]:
         """(rows, total) of the instances of `workflows` (those on one form) matching the filters (started in
         [since, before), UTC); each row has the instance's id, number, workflow, status, started_at/by, data and
         the confidentiality it inherited from a parent. The search and the unit filter look only into `fields`
@@ -560,6 +561,9 @@ class Store(RecordRows, PrivacyRows, MigrateRows):
             if value:
                 where.append(clause)
                 args.append(value)
+        if resting:  # (in the named state: `kind: state`)
+            where.append(self.json_any("i.state", "resting", 1))
+            args.append(resting)
         if unit:
             sql, more = self._visible_like(["unit"] if fields is None or "unit" in fields else [], unit, roles)
             where.append(sql)
@@ -575,12 +579,14 @@ class Store(RecordRows, PrivacyRows, MigrateRows):
         cur = self.conn.execute(
             f"SELECT i.id, i.number, i.workflow, i.status, i.outcome, i.started_at, i.started_by, i.ended_at, i.site, "
             f"{self.json_at('i.state', 'data')}, {self.json_at('i.state', 'balances')}, "
-            f"{self.json_at('i.state', 'confidential')} FROM instances i WHERE {sql_where} "
+            f"{self.json_at('i.state', 'confidential')}, {self.json_at('i.state', 'resting')} "
+            f"FROM instances i WHERE {sql_where} "
             f"ORDER BY {order} LIMIT ? OFFSET ?", args + [per_page, max(page - 1, 0) * per_page])
         rows = [{"id": r[0], "number": r[1], "workflow": r[2], "status": r[3], "outcome": r[4], "started_at": r[5],
                  "started_by": r[6], "ended_at": r[7], "site": r[8], "data": loads(r[9] or "{}"),
                  "balances": {k: fen_text(v) for k, v in loads(r[10] or "{}").items()},
-                 "confidential": loads(r[11]) if r[11] else None} for r in cur]
+                 "confidential": loads(r[11]) if r[11] else None, "resting": loads(r[12]) if r[12] else []}
+                for r in cur]
         return rows, total
 
     def instances_holding(self, digest: str) -> list[dict]:

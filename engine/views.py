@@ -52,6 +52,8 @@ def instance_view(wf: Workflow, row: dict) -> dict:
         "balances": {lid: fen_text(state.get("balances", {}).get(lid, 0)) for lid in wf.ledgers},
         "approvals": state.get("approvals", []),
         "deadlines": spans.view(wf.deadlines, state),
+        "resting": [wf.steps[t["step"]].view(wf.form) for t in tokens.values()
+                    if t.get("resting") and t["step"] in wf.steps],
     }
 
 

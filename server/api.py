@@ -125,6 +125,17 @@ async def hold(request: Request) -> Response:
                                                   _field(data, "comment", str, "意見 comment")))
 
 
+async def act(request: Request) -> Response:
+    user = require_user(request)
+    check_csrf(request, request.headers.get("x-csrf-token"))
+    data = await body_of(request)
+    step = required_text(data, "step", "狀態 step", "請指定狀態 step")
+    action = required_text(data, "action", "操作 action", "請指定操作 action")
+    return json_out(request.app.state.engine.act(request.path_params["instance"], user, step, action,
+                                                 _field(data, "data", dict, "資料 data"),
+                                                 _field(data, "comment", str, "意見 comment")))
+
+
 async def assign(request: Request) -> Response:
     user = require_user(request)
     check_csrf(request, request.headers.get("x-csrf-token"))
@@ -304,6 +315,7 @@ routes = [
     Route("/api/tasks/{task}/hold", hold, methods=["POST"]),
     Route("/api/tasks/{task}/resume", resume, methods=["POST"]),
     Route("/api/tasks/{task}/assign", assign, methods=["POST"]),
+    Route("/api/instances/{instance}/act", act, methods=["POST"]),
     Route("/api/notifications", notifications),
     Route("/api/attachments", upload, methods=["POST"]),
     Route("/api/attachments/{digest}", attachment),

@@ -69,6 +69,7 @@ _REGISTER_QUERY = {
     "from": {"type": "string", "anyOf": [{"format": "date"}, {"maxLength": 0}], "description": "started on or after"},
     "to": {"type": "string", "anyOf": [{"format": "date"}, {"maxLength": 0}], "description": "started on or before"},
     "unit": {"type": "string", "description": "part of the unit (房號), first 40 characters"},
+    "state": {"type": "string", "description": "the named state (a `kind: state` step id) the cases rest in"},
     "sort": {"type": "string", "description": "started, number, status or unit; `-` first for descending"},
     "page": {"type": "integer", "minimum": 1, "maximum": 100000},
 }
@@ -118,6 +119,12 @@ def document() -> dict:
             "/api/tasks/{task}/hold": {"post": _op(
                 "Pause a task's clock in a named state", (401, 403, 404, 409, 413, 422), ("task",),
                 _obj(("state",), state={"type": "string", "minLength": 1}, comment=comment), body_required=True)},
+            "/api/instances/{instance}/act": {"post": _op(
+                "Take an action of the named state a case rests in (借出 a key kept at the desk)",
+                (401, 403, 404, 409, 413, 422), ("instance",),
+                _obj(("step", "action"), step={"type": "string", "minLength": 1},
+                     action={"type": "string", "minLength": 1}, data={"type": "object"}, comment=comment),
+                body_required=True)},
             "/api/tasks/{task}/assign": {"post": _op(
                 "Hand a task to one person holding its step's roles (the roles of its `assign.reassign`)",
                 (401, 403, 404, 409, 413, 422), ("task",),

@@ -21,7 +21,7 @@ def filters(request: Request) -> dict:
     """The query string as filters; a bad date or page is a 422 naming the parameter."""
     q = request.query_params
     out: dict = {"search": q.get("q", "")[:100], "status": q.get("status", ""), "unit": q.get("unit", "")[:40],
-                 "sort": q.get("sort", "-started")}
+                 "sort": q.get("sort", "-started"), "state": q.get("state", "")[:64]}
     if out["status"] not in ("", "active", "completed", "cancelled"):
         raise Invalid("狀態只能是 active、completed 或 cancelled", [{"field": "status", "message": "狀態不正確"}])
     for key, name in (("first", "from"), ("last", "to")):
@@ -51,7 +51,7 @@ def records(request: Request, user: str, every: bool = False) -> tuple:
 
 async def api_register(request: Request) -> Response:
     user = require_user(request)
-    known_query(request, "q", "status", "from", "to", "unit", "sort", "page")
+    known_query(request, "q", "status", "from", "to", "unit", "sort", "page", "state")
     form, _, _, rows, total, args = records(request, user)
     return json_out({"form": form.id, "title": form.title, "total": total, "page": args["page"],
                      "per_page": registers.PER_PAGE, "rows": rows})

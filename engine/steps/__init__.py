@@ -10,6 +10,7 @@ from . import (  # noqa: F401
     include,
     parallel,
     print,
+    state,
     subprocess,
     wait,
 )
@@ -17,7 +18,7 @@ from .base import KINDS, ChoiceStep, Edge, Outcome, Step, TaskStep, register, un
 
 # the order the kinds are listed in (docs, the meta-schema's messages); a kind registered later comes last
 _ORDER = ("form", "approval", "decision", "parallel", "join", "checklist", "print", "wait", "subprocess", "foreach",
-          "include", "end")
+          "include", "state", "end")
 for _kind in sorted(KINDS, key=lambda k: _ORDER.index(k) if k in _ORDER else len(_ORDER)):
     KINDS[_kind] = KINDS.pop(_kind)
 
