@@ -162,42 +162,22 @@ def recorded_words(step, payload: dict) -> str:
 
 
 def follow_up_items(wf, history: list[dict]) -> dict[int, dict]:
-    """For each `child_started` of a failed checklist item (its payload's `item`, else the failed items of the
-    checklist step recorded just before, in order, when its follow-up has no `when`): {event index: {item, title,
-    result, workflow}}."""
+    """For each `child_started` of a failed checklist item (its payload's `item`): {event index: {item, title}},
+    the title from the checklist step whose results were recorded just before."""
     out: dict[int, dict] = {}
-    waiting: list[dict] = []
+    source = None
     for n, e in enumerate(history):
         p = e.get("payload") or {}
-        step = wf.steps.get(e.get("step") or "")
-        follow = getattr(step, "follow_up", None)
         if e.get("type") == "items_checked":
-            if follow is None:
-                waiting = []
-                continue
-            titles = {i["id"]: i["title"] for i in step.items}
-            waiting = [{"item": k, "title": titles.get(k, k), "result": v.get("result"), "workflow": follow.workflow,
-                        "narrowed": follow.when is not None}
-                       for k, v in (p.get("results") or {}).items() if isinstance(v, dict) and v.get("failed")]
-            continue
-        if e.get("type") != "child_started":
-            continue
-        if p.get("item"):
-            found = next((w for w in waiting if w["item"] == p["item"]), None)
-            if found is not None:
-                waiting.remove(found)
-            else:
-                found = {"item": p["item"], "title": _item_title(wf, p["item"], e.get("step")), "result": None}
-            out[n] = found
-        elif waiting and waiting[0]["workflow"] == p.get("workflow") and not waiting[0]["narrowed"] \
-                and p.get("waits") is False:
-            out[n] = waiting.pop(0)
+            source = wf.steps.get(e.get("step") or "")
+        elif e.get("type") == "child_started" and p.get("item"):
+            out[n] = {"item": p["item"], "title": _item_title(wf, p["item"], source)}
     return out
 
 
-def _item_title(wf, item: str, step_id: str | None) -> str:
-    steps = [wf.steps[step_id]] if step_id in wf.steps else list(wf.steps.values())
-    for step in steps:
+def _item_title(wf, item: str, source) -> str:
+    """An item's title: of the step just recorded, else of whichever step has it."""
+    for step in [source] + list(wf.steps.values()):
         for i in getattr(step, "items", None) or []:
             if isinstance(i, dict) and i.get("id") == item:
                 return i["title"]
