@@ -249,7 +249,7 @@ def test_renovation_sent_back_revised_and_approved(staff, tmp_path, screenshots)
     assert not s.errors, s.errors
 
 
-def test_pages_at_phone_and_desktop_width(staff, live, screenshots):
+def test_pages_at_phone_and_desktop_width(staff, live, screenshots, tmp_path):
     """Full-page screenshots of each kind of page at 390x844 and 1280x800; at 390 px nothing scrolls sideways."""
     overflow: dict[str, int] = {}
     squeezed: dict[str, list] = {}
@@ -276,6 +276,7 @@ def test_pages_at_phone_and_desktop_width(staff, live, screenshots):
         shot("instance-new")
         s.open_task(iid, "開具金鑰匙服務單")
         shot("task-print")
+        s.print_and_download(tmp_path / f"{label}-slip.docx")  # printed, then confirmed as handed over
         s.submit()
         live.clock.advance(hours=3)  # the plan is overdue: the inbox shows it so
         s.goto("/")
@@ -294,7 +295,7 @@ def test_pages_at_phone_and_desktop_width(staff, live, screenshots):
     assert not squeezed, f"boxes squeezed at 390 px (page: [element, width, width available]): {squeezed}"
 
 
-def test_renovation_rejected_and_the_refusal_explained(staff):
+def test_renovation_rejected_and_the_refusal_explained(staff, tmp_path):
     s = staff()
     page = s.page
     s.login("xiao")
@@ -309,6 +310,7 @@ def test_renovation_rejected_and_the_refusal_explained(staff):
         page.locator(f"input[name='checked'][value='{item}']").check()
     s.submit()
     s.open_task(iid, "列印《裝潢施工申請呈評核書》")
+    s.print_and_download(tmp_path / "application.docx")
     s.submit()
     s.logout()
 

@@ -429,7 +429,7 @@ def test_a_print_task_is_confirmed_once_printed_or_with_the_reason_it_was_not(si
     refused = site.post_form("wang", f"/tasks/{task}", {"comment": "  "})
     assert refused.status_code == 422
     shown = Page(refused.text)
-    assert "《金鑰匙服務單》尚未列印：請先列印，或在意見中寫明未列印的原因" in shown.form_errors[0]
+    assert "《金鑰匙服務單》尚未列印：請先列印，或寫明未列印的原因" in shown.form_errors[0]
     assert shown.fields["comment"]["errors"] == ["尚未列印：請寫明未列印的原因"]
     assert f'formaction="/instances/{iid}/printouts/slip"' in refused.text  # (the paper can still be printed)
     assert site.engine.show(iid)["history"] == before and site.task(iid, "issue_slip") == task

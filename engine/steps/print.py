@@ -57,7 +57,7 @@ class PrintStep(TaskStep):
         printed = run.printed_since(self.printout, task.get("prints_before", 0))
         if not printed and not (comment or "").strip():
             title = run.wf.form.printouts.get(self.printout, {}).get("title") or run.wf.form.title
-            raise Invalid(f"《{title}》尚未列印：請先列印，或在意見中寫明未列印的原因（例如：業主拒收）",
+            raise Invalid(f"《{title}》尚未列印：請先列印，或寫明未列印的原因（例如：業主拒收）",
                           [{"field": "comment", "message": "尚未列印：請寫明未列印的原因"}])
         self.finish(run, task_id, task, who, outcome, data, comment, self.next, printout=self.printout,
                     copies=self.copies, printed=printed)

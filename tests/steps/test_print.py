@@ -61,7 +61,7 @@ def test_a_print_step_completes_only_once_printed_or_with_the_reason(engine):
     task = engine.complete(inst["tasks"][0]["id"], "c", data={"note": "無誤"})["tasks"][0]
     assert task["printed"] is False
     before = engine.show(inst["id"])
-    with pytest.raises(Invalid, match="《測試單》尚未列印：請先列印，或在意見中寫明未列印的原因"):
+    with pytest.raises(Invalid, match="《測試單》尚未列印：請先列印，或寫明未列印的原因"):
         engine.complete(task["id"], "c")
     assert engine.show(inst["id"])["history"] == before["history"]  # nothing written
     done = engine.show(engine.complete(task["id"], "c", comment="業主拒收")["id"])
