@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from .defcheck import check_fields, compile_at
-from .forms import INSTANCE_FORMAT, REF_FORMAT, SIGNATURE_FORMAT, Form, Rule
+from .forms import INSTANCE_FORMAT, PERSON_FORMAT, REF_FORMAT, SIGNATURE_FORMAT, Form, Rule
 from .hints import did_you_mean
 from .model import Site
 from .yamlsrc import KeyPath, Problem, Source
@@ -31,7 +31,7 @@ def build_form(source: Source, site: Site, problems: list[Problem], warnings: li
     props = schema["properties"]
     _check_keywords(source, ("schema",), schema, problems)
     _untitled(source, ("schema",), schema, warnings)
-    _lookups(source, props, problems)
+    _lookups(source, props, problems, site)
     _signatures(source, props, data.get("computed") or {}, problems)
     check_fields(source, ("schema", "required"), schema.get("required", []), props, problems)
     rules = []
@@ -149,7 +149,7 @@ _KEYWORDS = frozenset("""type title description enum const default examples form
     contains minContains maxContains properties required additionalProperties patternProperties propertyNames
     minProperties maxProperties dependentRequired dependentSchemas allOf anyOf oneOf not if then else $ref $defs
     $schema $id $anchor $comment readOnly writeOnly deprecated contentMediaType contentEncoding
-    unevaluatedProperties unevaluatedItems record fill workflow""".split())
+    unevaluatedProperties unevaluatedItems record fill workflow roles""".split())
 
 
 @cache
@@ -179,7 +179,7 @@ def _no_dynamic(node: Any) -> Any:
     return node
 
 
-def _lookups(source: Source, props: dict, problems: list[Problem]) -> None:
+def _lookups(source: Source, props: dict, problems: list[Problem], site: Site) -> None:
     """`format: ref` names its record type; `record:` and `fill:` belong to such a field only."""
     for name, sub in props.items():
         if not isinstance(sub, dict):
@@ -202,6 +202,19 @@ def _lookups(source: Source, props: dict, problems: list[Problem]) -> None:
                 if key in sub:
                     problems.append(source.problem(kp + (key,), f"`{key}` belongs to a lookup field: add `format: "
                                                                 "ref` to look up a record", key=True))
+        if sub.get("format") == PERSON_FORMAT:
+            if sub.get("type", "string") != "string":
+                problems.append(source.problem(kp + ("type",), f"person field '{name}' holds a login name: its type "
+                                                               "is string"))
+            roles = sub.get("roles", [])
+            if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+                problems.append(source.problem(kp + ("roles",), "`roles` lists the roles the person holds one of, "
+                                                                "e.g. `roles: [repair_tech]`"))
+            else:
+                check_fields(source, kp + ("roles",), roles, site.roles, problems, "role")
+        elif "roles" in sub:
+            problems.append(source.problem(kp + ("roles",), "`roles` belongs to a person field: add `format: person` "
+                                                            "to choose a member of staff", key=True))
         if sub.get("format") == INSTANCE_FORMAT and sub.get("type", "string") != "string":
             problems.append(source.problem(kp + ("type",), f"link field '{name}' holds another case's number: its "
                                                            "type is string"))

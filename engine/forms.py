@@ -32,6 +32,7 @@ class Ref:
 
 
 REF_FORMAT = "ref"
+PERSON_FORMAT = "person"  # the login name of a member of staff (`roles:` those they must hold at the site)
 INSTANCE_FORMAT = "instance"  # the number of another case (`workflow:` the workflows it may be of)
 SIGNATURE_FORMAT = "signature"  # the id (content hash) of a PNG drawn on the signature pad (engine/signatures.py)
 DIGEST_PATTERN = "^[0-9a-f]{64}$"
@@ -64,6 +65,9 @@ class Form:
                                      if isinstance(s, dict) and s.get("format") == REF_FORMAT}
         self.signatures: tuple[str, ...] = tuple(name for name, s in self.properties.items()
                                                  if isinstance(s, dict) and s.get("format") == SIGNATURE_FORMAT)
+        self.persons: dict[str, tuple[str, ...]] = {  # person field -> the roles its person holds one of (): any
+            name: tuple(s.get("roles") or ()) for name, s in self.properties.items()
+            if isinstance(s, dict) and s.get("format") == PERSON_FORMAT}
         self.links: dict[str, tuple[str, ...]] = {  # link field -> the workflows it may name a case of (): any
             name: tuple([s["workflow"]] if isinstance(s.get("workflow"), str) else s.get("workflow") or ())
             for name, s in self.properties.items() if isinstance(s, dict) and s.get("format") == INSTANCE_FORMAT}
@@ -214,7 +218,8 @@ _MESSAGES = {  # JSON Schema keyword -> what staff read
 # checker in both. A schema using anything else is validated by jsonschema alone.
 _FAST_KEYWORDS = frozenset("""type title description enum const minLength maxLength pattern minimum maximum
     exclusiveMinimum exclusiveMaximum multipleOf items minItems maxItems uniqueItems properties required
-    additionalProperties format default examples $comment readOnly writeOnly deprecated record fill workflow""".split())
+    additionalProperties format default examples $comment readOnly writeOnly deprecated record fill workflow
+    roles""".split())
 
 
 def _fast(schema: dict):

@@ -39,6 +39,18 @@ class Links:
                 raise Invalid(message, [{"field": name, "message": f"須為{kinds}的單號"}])
         return out
 
+    def check_persons(self, wf: Workflow, fields, data: dict, site: str) -> None:
+        """Each person field among `fields` names a member of staff holding one of its roles at `site`."""
+        for name, roles in wf.form.persons.items():
+            value = data.get(name)
+            if name not in fields or value in (None, ""):
+                continue
+            if not any(p["name"] == value for p in self.holders(roles, site)):
+                label = wf.form.title_of(name)
+                who = f"的{wf.role_titles(roles)}" if roles else "的人員"
+                message = f"「{label}」：「{value}」不是本處{who}，請從名單中選擇"
+                raise Invalid(message, [{"field": name, "message": "請從名單中選擇"}])
+
     def links(self, view: dict, wf: Workflow, user: str | None) -> dict:
         """The cases this one is linked with: its parent, its children, those its link fields name and those whose
         link fields name it; each with whether `user` may open it."""

@@ -293,6 +293,8 @@ class Records:
         if wf.form.signatures:
             signatures.check_stored(self.store, wf.form, fields, data)
         out = self.check_links(wf, fields, data, site) if wf.form.links else dict(data)
+        if wf.form.persons:
+            self.check_persons(wf, fields, out, site)
         done: set[str] = set()
         while True:  # (a filled lookup fills in turn: the key's unit, then the unit's owner)
             refs = {n: r for n, r in wf.form.refs.items()

@@ -694,9 +694,14 @@ class Engine(People, Records, Reports, Privacy, Migrations, Rehearsals, Links):
         now = self.clock()
         if step is None or not step.assign or not self.actor(user, now, row["site"]).resolve(step.assign.reassign):
             return []
-        roles = set(step.roles)
+        return self.holders(step.roles, row["site"])
+
+    def holders(self, roles, site: str) -> list[dict]:
+        """[{name, title}] of the staff holding one of `roles` (any role when empty) at `site` (or company-wide)."""
+        wanted = set(roles)
         return [{"name": u["name"], "title": u["title"] or u["name"]} for u in self.store.users()
-                if roles & {*u["sites"].get(row["site"], ()), *u["sites"].get(COMPANY, ())}]
+                if (wanted & {*u["sites"].get(site, ()), *u["sites"].get(COMPANY, ())}
+                    if wanted else u["sites"].get(site) or u["sites"].get(COMPANY))]
 
 
     def has_instances(self, workflow_id: str) -> bool:

@@ -22,7 +22,7 @@ class Field:
     name: str
     title: str
     control: str  # text textarea number money date datetime time select radio checkbox checkboxes rows hidden phone
-    #               attachment lookup signature
+    #               attachment lookup signature person
     required: bool = False
     help: str | None = None
     placeholder: str | None = None
@@ -33,6 +33,8 @@ class Field:
     kind: str = ""  # the control the value would have without the hidden widget (how to read it back)
     record: str | None = None  # a lookup (`format: ref`): the record type whose key it holds
     fill: dict[str, str] = field(default_factory=dict)  # a lookup's {field: record field} filled when one is chosen
+    roles: tuple[str, ...] = ()  # a person field (`format: person`): the roles its person holds one of
+    people: list[dict] = field(default_factory=list)  # ... and who they are ([{name, title}]), filled by the page
 
     @property
     def input_name(self) -> str:
@@ -66,6 +68,8 @@ def _control(schema: dict, widget: str | None) -> str:
         return "lookup"  # a text input that suggests records as one types (the key is what it holds)
     if schema.get("format") == "attachment":
         return "attachment"  # a file input; the field holds the uploaded file's id
+    if schema.get("format") == "person":
+        return "person"  # a choice of the staff holding its roles (their names shown, their login sent)
     if schema.get("format") == "signature":
         return "signature"  # a pad (static/signature.js) and a hidden input holding the id of its uploaded PNG
     if schema.get("format") == "money" or widget == "money":
@@ -105,7 +109,16 @@ def make_field(name: str, schema: dict, hints: dict | None, required: bool) -> F
                  help=hints.get("help"), placeholder=hints.get("placeholder"), show_when=hints.get("show_when"),
                  options=options, integer=schema.get("type") == "integer", subs=subs, kind=kind,
                  record=str(schema.get("record") or "") if lookup else None,
-                 fill={str(k): str(v) for k, v in (schema.get("fill") or {}).items()} if lookup else {})
+                 fill={str(k): str(v) for k, v in (schema.get("fill") or {}).items()} if lookup else {},
+                 roles=tuple(schema.get("roles") or ()) if kind == "person" else ())
+
+
+def with_staff(secs: list[Section], holders) -> list[Section]:
+    """The sections with each person field's choice of staff (`holders(roles)`: [{name, title}])."""
+    for f in all_fields(secs):
+        if f.control == "person":
+            f.people = sorted(holders(f.roles), key=lambda p: (p["title"], p["name"]))
+    return secs
 
 
 def sections(schema: dict, ui: dict | None, names, required) -> list[Section]:

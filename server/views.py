@@ -150,6 +150,7 @@ def _as_people(wf, items: list[dict], names: dict) -> list[dict]:
     """`_data_list` items with the fields that name whom a step is assigned to (`assign: {field: technician}`)
     showing the person's name, not the login typed there."""
     fields = {s.assign.field for s in wf.steps.values() if getattr(s, "assign", None) and s.assign.field}
+    fields |= set(wf.form.persons)
     return [dict(i, text=_person(names, i["text"])) if i["name"] in fields and "text" in i else i for i in items]
 
 
@@ -307,11 +308,15 @@ async def catalogue(request: Request, user: str) -> Response:
     return _page(request, "catalogue.html", ctx)
 
 
-def _start_form(engine, wid: str):
+def _start_form(engine, wid: str, user: str | None = None):
     described = engine.describe(wid)
     form = described["forms"][described["start"]["form"]]
     secs = forms_html.sections(form["schema"], form["ui"], described["start"]["fields"],
                                described["start"]["required"])
+    if user is not None:  # (whom a person field may name: staff at the sites the user may start it at)
+        sites = [s["id"] for s in engine.start_sites(wid, user)]
+        secs = forms_html.with_staff(secs, lambda roles: list({p["name"]: p for s in sites
+                                                               for p in engine.holders(roles, s)}.values()))
     return described, form, secs
 
 
@@ -319,7 +324,7 @@ def _start_form(engine, wid: str):
 async def start_form(request: Request, user: str) -> Response:
     engine = _engine(request)
     wid = request.path_params["workflow"]
-    described, form, secs = _start_form(engine, wid)
+    described, form, secs = _start_form(engine, wid, user)
     if not engine.may_start(user, wid):
         needed = _roles_text(engine, described["start"]["roles"])
         raise Forbidden(f"你沒有發起「{described['title']}」的角色（需要：{needed}）")
@@ -423,9 +428,12 @@ def _task_context(request: Request, user: str, task_id: str) -> dict:
             "hidden": set(view["hidden"])}
 
 
-def _task_sections(tc: dict):
+def _task_sections(tc: dict, engine=None):
     wf, task = tc["wf"], tc["task"]
-    return forms_html.sections(wf.form.schema, wf.form.ui, task["fields"], task["required"])
+    secs = forms_html.sections(wf.form.schema, wf.form.ui, task["fields"], task["required"])
+    if engine is not None:
+        secs = forms_html.with_staff(secs, lambda roles: engine.holders(roles, tc["view"]["site"]))
+    return secs
 
 
 def _outcomes(task: dict) -> list[dict]:
@@ -466,7 +474,7 @@ def _render_task(request: Request, user: str, tc: dict, values: dict | None, err
     tz = _tz(request)
     now = engine.clock()
     view, wf, task = tc["view"], tc["wf"], tc["task"]
-    secs = _task_sections(tc)
+    secs = _task_sections(tc, engine)
     fields = forms_html.all_fields(secs)
     if values is None:
         values = forms_html.shown_values(fields, view["data"], tz, tc["hidden"])

@@ -279,3 +279,12 @@ def test_the_supervisor_hands_it_on_from_a_phone(tmp_path):
                 browser.close()
     finally:
         server.stop()
+
+
+def test_the_start_form_offers_the_staff_of_the_person_fields_roles_by_name(site):
+    page = site.as_("amy").get("/start/routed").text
+    select = re.search(r'<select id="[^"]*technician[^"]*" name="f\.technician">(.*?)</select>', page, flags=re.S)
+    assert select, "no choice of staff for 維修人員"
+    options = re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select.group(1))
+    engineers = sorted((name, title) for name, (roles, title) in STAFF.items() if "eng" in roles)
+    assert sorted(o for o in options if o[0]) == engineers  # names shown, logins sent; none but 工程部

@@ -21,7 +21,7 @@ schema:
   properties:
     subject: {type: string, title: 主旨}
     department: {type: string, title: 被投訴部門, enum: [工程部, 保安部, 其他]}
-    technician: {type: string, title: 維修人員}
+    technician: {type: string, format: person, roles: [eng], title: 維修人員}
     note: {type: string, title: 備註}
 """
 
@@ -300,3 +300,31 @@ def test_who_a_supervisor_may_hand_a_task_to(tmp_path):
     fix = eng.tasks("wang")[0]["id"]
     assert eng.assignees(fix, "bo") == [{"name": "li", "title": "LI"}, {"name": "wang", "title": "WANG"}]
     assert eng.assignees(fix, "li") == []
+
+
+def test_a_person_field_names_a_holder_of_its_roles(tmp_path):
+    root = tmp_path / "defs"
+    for p in TOY.rglob("*"):
+        if p.is_file():
+            (root / p.relative_to(TOY)).parent.mkdir(parents=True, exist_ok=True)
+            (root / p.relative_to(TOY)).write_bytes(p.read_bytes())
+    (root / "forms/visit.yaml").write_text(FORM, encoding="utf-8")
+    (root / "workflows/routed.yaml").write_text(ROUTED, encoding="utf-8")
+    eng = Engine(tmp_path / "g.db", root)
+    for name, roles in (("amy", ["clerk"]), ("wang", ["eng"]), ("sam", ["sec"])):
+        eng.add_user(name, roles, title=name.upper())
+    with pytest.raises(Invalid, match="「維修人員」：「sam」不是本處的工程部，請從名單中選擇"):
+        eng.start("routed", "amy", {"subject": "漏水", "department": "工程部", "technician": "sam"})
+    assert eng.holders(["eng"], "default") == [{"name": "wang", "title": "WANG"}]
+    eng.start("routed", "amy", {"subject": "漏水", "department": "工程部", "technician": "wang"})
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("roles: [eng], title: 維修人員", "roles: [engg], title: 維修人員", "visit.yaml:8:56: unknown role 'engg'"),
+    ("format: person, roles", "roles", "visit.yaml:8:32: `roles` belongs to a person field"),
+])
+def test_lint_of_person_fields(old, new, message):
+    texts = {p.relative_to(TOY).as_posix(): p.read_text(encoding="utf-8") for p in TOY.rglob("*.yaml")}
+    texts["forms/visit.yaml"] = FORM.replace(old, new)
+    found = [str(p) for p in definitions.load_texts(texts).problems]
+    assert any(message in p for p in found), found
