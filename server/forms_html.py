@@ -22,7 +22,7 @@ class Field:
     name: str
     title: str
     control: str  # text textarea number money date datetime time select radio checkbox checkboxes rows hidden phone
-    #               attachment lookup signature person
+    #               attachment lookup signature person instance
     required: bool = False
     help: str | None = None
     placeholder: str | None = None
@@ -35,6 +35,7 @@ class Field:
     fill: dict[str, str] = field(default_factory=dict)  # a lookup's {field: record field} filled when one is chosen
     roles: tuple[str, ...] = ()  # a person field (`format: person`): the roles its person holds one of
     people: list[dict] = field(default_factory=list)  # ... and who they are ([{name, title}]), filled by the page
+    links: tuple[str, ...] = ()  # a link field (`format: instance`): the workflows whose cases it may name
 
     @property
     def input_name(self) -> str:
@@ -72,6 +73,8 @@ def _control(schema: dict, widget: str | None) -> str:
         return "person"  # a choice of the staff holding its roles (their names shown, their login sent)
     if schema.get("format") == "signature":
         return "signature"  # a pad (static/signature.js) and a hidden input holding the id of its uploaded PNG
+    if schema.get("format") == "instance":
+        return "instance"  # a text input for another case's number (the engine checks it names one)
     if schema.get("format") == "money" or widget == "money":
         return "money"
     if kind in ("integer", "number"):
@@ -110,7 +113,23 @@ def make_field(name: str, schema: dict, hints: dict | None, required: bool) -> F
                  options=options, integer=schema.get("type") == "integer", subs=subs, kind=kind,
                  record=str(schema.get("record") or "") if lookup else None,
                  fill={str(k): str(v) for k, v in (schema.get("fill") or {}).items()} if lookup else {},
-                 roles=tuple(schema.get("roles") or ()) if kind == "person" else ())
+                 roles=tuple(schema.get("roles") or ()) if kind == "person" else (),
+                 links=_linked_workflows(schema) if kind == "instance" else ())
+
+
+def _linked_workflows(schema: dict) -> tuple[str, ...]:
+    allowed = schema.get("workflow")
+    return (allowed,) if isinstance(allowed, str) else tuple(str(w) for w in allowed or ())
+
+
+def hint_links(secs: list[Section], examples: dict[str, str]) -> list[Section]:
+    """Each link field (`format: instance`) without a placeholder of its own says what to type: 「輸入單號，例如
+    T-2026-0001」 (`examples`: workflow -> a number of its form), or 「輸入單號」 when no example is known."""
+    for f in all_fields(secs):
+        if f.control == "instance" and not f.placeholder:
+            example = next((examples[w] for w in f.links if examples.get(w)), "")
+            f.placeholder = f"輸入單號，例如 {example}" if example else "輸入單號"
+    return secs
 
 
 def with_staff(secs: list[Section], holders) -> list[Section]:

@@ -317,7 +317,20 @@ def _start_form(engine, wid: str, user: str | None = None):
         sites = [s["id"] for s in engine.start_sites(wid, user)]
         secs = forms_html.with_staff(secs, lambda roles: list({p["name"]: p for s in sites
                                                                for p in engine.holders(roles, s)}.values()))
-    return described, form, secs
+    return described, form, forms_html.hint_links(secs, _link_examples(engine))
+
+
+def _link_examples(engine) -> dict[str, str]:
+    """A number of each workflow's form as staff would type it (this year's first), for the placeholder of a link
+    field (`format: instance`): 「輸入單號，例如 T-2026-0001」."""
+    year = engine.clock().astimezone(engine.registry.site.tz).year
+    out = {}
+    for wf in engine.registry.workflows.values():
+        try:
+            out[wf.id] = wf.form.number.format(year=year, seq=1) if wf.form.number else ""
+        except (ValueError, KeyError, IndexError, AttributeError):
+            out[wf.id] = ""
+    return out
 
 
 @signed_in
@@ -433,6 +446,7 @@ def _task_sections(tc: dict, engine=None):
     secs = forms_html.sections(wf.form.schema, wf.form.ui, task["fields"], task["required"])
     if engine is not None:
         secs = forms_html.with_staff(secs, lambda roles: engine.holders(roles, tc["view"]["site"]))
+        secs = forms_html.hint_links(secs, _link_examples(engine))
     return secs
 
 
@@ -626,6 +640,20 @@ def _event_line(e: dict, wf, names: dict, tz, now, role_titles: dict, follow: di
         if follow:
             line["what"] = f"因「{follow['title']}」不合格，發起《{child}》"
         return line
+    if e["type"] == "state_entered":  # 進入「保管中」 (a named state the case rests in)
+        title = p.get("state") or (step.title if step is not None and step.title else e["step"])
+        return {"at": _when(e["at"], tz, now), "who": "", "what": f"進入「{title}」", "detail": "", "quiet": False}
+    if e["type"] == "state_action":  # 王小明 執行「借出」 借用人：王師傅
+        who = _person(names, p.get("by") or e["actor"])
+        if p.get("acting_for") or e.get("acting_for"):
+            who += f"（代 {_person(names, p.get('acting_for') or e.get('acting_for'))}）"
+        written = [f"{wf.form.title_of(k)}：" + (
+            _shown(wf.form.properties.get(k, {}), v, tz, now).get("text", "（表格）") if v not in (None, "", [])
+            else "（清除）") for k, v in (p.get("data") or {}).items()]
+        if p.get("comment"):
+            written.append(f"意見：{p['comment']}")
+        return {"at": _when(e["at"], tz, now), "who": who, "what": f"執行「{p.get('title') or p.get('action')}」",
+                "detail": "；".join(written), "quiet": False}
     if e["type"] == "task_opened":  # whose turn it is, not who moved the case on
         roles = [r for r in p.get("roles", []) if not (p.get("assignee") and r.startswith(PERSON))]
         if p.get("assignee") and not roles and step is not None:
@@ -695,10 +723,16 @@ def _event_line(e: dict, wf, names: dict, tz, now, role_titles: dict, follow: di
 
 @signed_in
 async def instance_page(request: Request, user: str) -> Response:
+    return _render_instance(request, user, request.path_params["instance"])
+
+
+def _render_instance(request: Request, user: str, instance, acting: dict | None = None, status: int = 200) -> Response:
+    """The instance page; `acting`: a refused action of a named state ({step, action, values, errors, message,
+    other}), told beside its form with what was typed."""
     engine = _engine(request)
     tz = _tz(request)
     now = engine.clock()
-    view = engine.show(request.path_params["instance"], user)
+    view = engine.show(instance, user)
     wf = engine.workflow_at(view["version"])
     names = _names(engine)
     mine = {t["id"] for t in engine.tasks(user)}
@@ -722,14 +756,13 @@ async def instance_page(request: Request, user: str) -> Response:
     titles = {w.id: w.title for w in engine.registry.workflows.values()}
     history = [_event_line(e, wf, names, tz, now, engine.registry.site.roles, follow.get(n), titles)
                for n, e in enumerate(view["history"])]
-    children = list(view["children"]) + [  # (and the follow-ups started without waiting for them)
-        {"step": e["step"], "instance": e["payload"]["child"]} for e in view["history"]
-        if e["type"] == "child_started" and (e["payload"] or {}).get("child") and
-        e["payload"]["child"] not in {c["instance"] for c in view["children"]}]
+    resting = _resting(engine, wf, view, user, tz, now, acting)
+    placed = any(a["message"] for r in resting for a in r["actions"])
     ended = next((e for e in reversed(view["history"]) if e["type"] == "instance_ended"), None)
     end_step = wf.steps.get(ended["step"]) if ended and ended.get("step") else None
     ctx = _base(request, user)
-    ctx.update(view=view, data=_as_people(wf, _data_list(wf.form, view["data"], None, tz, now), names),
+    ctx.update(view=view, data=_linked_data(view, _as_people(wf, _data_list(wf.form, view["data"], None, tz, now),
+                                                             names)),
                tasks=tasks, ledgers=ledgers,
                printouts=printouts if may_print else [], history=history,
                status_label=words.status(view["status"]),
@@ -738,10 +771,131 @@ async def instance_page(request: Request, user: str) -> Response:
                ended=_when(view.get("ended_at"), tz, now), description=wf.description or "",
                waiting=[dict(step=(wf.steps[w["step"]].title if w["step"] in wf.steps else w["step"]),
                              until=_when(w["until"], tz, now)) for w in view["waiting"]],
-               children=children, parent=view.get("parent"),
+               links=_linked_cases(view, wf, follow), resting=resting,
+               act_error=acting["message"] if acting and not placed else "",
+               values_json=json.dumps(_plain(view["data"]), ensure_ascii=False),
                deadlines=results_ui.deadlines(view, now, lambda t: _when(t, tz, now)),
                site_title=sites.get(view["site"], "") if len(sites) > 1 else "")
-    return _page(request, "instance.html", ctx)
+    return _page(request, "instance.html", ctx, status)
+
+
+def _action_sections(engine, wf, site: str, action: dict) -> list:
+    """The fields of a named state's action (its `fields`, `required`), as the task page's widgets."""
+    secs = forms_html.sections(wf.form.schema, wf.form.ui, action["fields"], action["required"])
+    secs = forms_html.with_staff(secs, lambda roles: engine.holders(roles, site))
+    return forms_html.hint_links(secs, _link_examples(engine))
+
+
+def _resting(engine, wf, view: dict, user: str, tz, now, acting: dict | None) -> list[dict]:
+    """The named states the case rests in (`kind: state`), each with a form per action for a user holding one of
+    its roles (as the engine checks it): [{step, title, roles, may, actions: [{id, title, sections, shown,
+    errors, message, other, multipart, idp}]}]."""
+    actor = engine.actor(user, now, view["site"])
+    hidden = set(view.get("hidden") or ())
+    out = []
+    for r in view.get("resting") or []:
+        may = actor.resolve(r["roles"]) is not None
+        actions = []
+        for a in r["actions"] if may else []:
+            secs = _action_sections(engine, wf, view["site"], a)
+            here = acting if acting and (acting["step"], acting["action"]) == (r["step"], a["id"]) else {}
+            values = here["values"] if here else forms_html.shown_values(forms_html.all_fields(secs), view["data"],
+                                                                         tz, hidden)
+            actions.append(dict(id=a["id"], title=a["title"], sections=secs, shown=values,
+                                errors=here.get("errors") or {}, message=here.get("message") or "",
+                                other=here.get("other") or [], multipart=forms_html.has_files(secs),
+                                idp=f"act-{r['step']}-{a['id']}-"))
+        out.append(dict(step=r["step"], title=r["title"], roles=_roles_text(engine, r["roles"]), may=may,
+                        actions=actions))
+    return out
+
+
+def _linked_data(view: dict, items: list[dict]) -> list[dict]:
+    """`_data_list` items with each link field (`format: instance`) a link to the case it names, when the reader
+    may open it, and that case's workflow and status beside it."""
+    named = {h.get("field"): h for h in (view.get("links") or {}).get("refers_to") or []}
+    out = []
+    for i in items:
+        h = named.get(i["name"])
+        if h is not None and h.get("may_view") and i.get("text") not in (None, "", HIDDEN) and "rows" not in i:
+            i = dict(i, case=f"/instances/{h['id']}", about=f"《{h.get('title') or ''}》{h.get('status_title') or ''}")
+        out.append(i)
+    return out
+
+
+def _row_words(wf, view: dict, step_id: str | None, index) -> str:
+    """The table row a for-each child came from: 第 2 行（王記茶餐廳）, its first filled cell beside it."""
+    if not isinstance(index, int) or isinstance(index, bool):
+        return ""
+    over = getattr(wf.steps.get(step_id or ""), "over", None) or ""
+    rows = view["data"].get(over) if over else None
+    row = rows[index] if isinstance(rows, list) and 0 <= index < len(rows) else None
+    first = ""
+    if isinstance(row, dict):
+        items = (wf.form.properties.get(over, {}).get("items") or {}) if over else {}
+        keys = list((items.get("properties") or {}) if isinstance(items, dict) else {}) or list(row)
+        first = next((str(row[k]) for k in keys if isinstance(row.get(k), (str, int))
+                      and not isinstance(row.get(k), bool) and str(row[k]).strip() and row[k] != HIDDEN), "")
+    return f"第 {index + 1} 行" + (f"（{first}）" if first else "")
+
+
+def _linked_cases(view: dict, wf, follow: dict) -> list[dict]:
+    """The 關聯案件 in words: [{title, kind, cases: [{href, number, workflow, status, label, source}]}]; a case by
+    its number (never its id), one without a number by its workflow and status; `href` only for one the reader
+    may open; a child with the table row or the checklist item it came from (`follow`: follow_up_items)."""
+    links = view.get("links") or {}
+    source: dict = {}
+    for n, e in enumerate(view["history"]):
+        p = e["payload"] or {}
+        if e["type"] != "child_started" or not p.get("child"):
+            continue
+        if p.get("item"):
+            source[p["child"]] = f"來自清單項目「{(follow.get(n) or {}).get('title') or p['item']}」"
+        elif p.get("row") is not None:
+            row = _row_words(wf, view, e["step"], p["row"])
+            source[p["child"]] = f"來自{row}" if row else ""
+
+    def case(h: dict) -> dict:
+        return dict(href=f"/instances/{h['id']}" if h.get("may_view") else "", number=h.get("number") or "",
+                    workflow=h.get("title") or "", status=h.get("status_title") or "", label=h.get("label") or "",
+                    source=source.get(h.get("id"), ""))
+
+    groups = (("上級案件", "parent"), ("子案件", "children"), ("本案引用", "refers_to"), ("被引用", "referred_by"))
+    return [dict(title=title, kind=kind, cases=[case(h) for h in links[kind]]) for title, kind in groups
+            if links.get(kind)]
+
+
+@signed_in
+async def instance_act(request: Request, user: str) -> Response:
+    """Take an action of a named state the case rests in (its form on the instance page, or a register row's
+    button): back to `back` (a register with its filters) or the instance page; a refusal re-renders the instance
+    page with the message beside the action's fields and what was typed (422, 403 not a holder, 409 moved on)."""
+    posted = await request.form()
+    check_csrf(request, posted.get("csrf"))
+    engine = _engine(request)
+    tz = _tz(request)
+    iid = request.path_params["instance"]
+    view = engine.show(iid, user)  # (one who may not see the case is refused here: 403)
+    wf = engine.workflow_at(view["version"])
+    step, action = str(posted.get("step") or "")[:64], str(posted.get("action") or "")[:64]
+    rest = next((r for r in view.get("resting") or [] if r["step"] == step), None)
+    spec = next((a for a in rest["actions"] if a["id"] == action), None) if rest else None
+    fields = forms_html.all_fields(_action_sections(engine, wf, view["site"], spec)) if spec else []
+    uploads, problems = await _uploads(engine, user, fields, posted)
+    values = forms_html.posted_values(fields, posted, uploads)
+    data = forms_html.to_data(fields, values, tz, view["data"], set(view.get("hidden") or ()))
+    try:
+        _check_formats(fields, data, problems)
+        engine.act(view["id"], user, step, action, data or None)
+    except (Invalid, Forbidden, Conflict) as exc:
+        status = 422 if isinstance(exc, Invalid) else 403 if isinstance(exc, Forbidden) else 409
+        errors, other = forms_html.field_errors(exc.details, [f.name for f in fields]) \
+            if isinstance(exc, Invalid) else ({}, [])
+        refused = dict(step=step, action=action, values=values, errors=errors, other=other,
+                       message=_named(exc.message, _names(engine)))
+        return _render_instance(request, user, view["id"], refused, status)
+    back = str(posted.get("back") or "")
+    return RedirectResponse(_local_next(back) if back else f"/instances/{view['id']}", status_code=303)
 
 
 @signed_in
@@ -800,13 +954,21 @@ async def register(request: Request, user: str) -> Response:
     titles = {wf.id: wf.title for wf in wfs}
     names = _names(engine)
     sites = engine.site_titles()
+    states = {}  # the named states (`kind: state`) the form's cases may rest in: the 「狀態」 filter
+    for wf in wfs:
+        for step in wf.steps.values():
+            if step.kind == "state":
+                states.setdefault(step.id, step.title or step.id)
+    actors: dict = {}
     table = [dict(id=r["id"], number=r["number"] or f"#{r['id']}", workflow=titles.get(r["workflow"], r["workflow"]),
                   site=sites.get(r["site"], ""),
                   status=words.status(r["status"]), started=_when(r["started_at"], tz, now),
                   by=_who(names, r["started_by"]),
-                  cells=[_shown(form.properties.get(n, {}), r["data"].get(n), tz, now).get("text", "") for n in key])
+                  cells=[_shown(form.properties.get(n, {}), r["data"].get(n), tz, now).get("text", "") for n in key],
+                  resting=_row_states(engine, r, user, now, actors))
              for r in rows]
-    query = {k: v for k, v in request.query_params.items() if k in ("q", "status", "unit", "from", "to", "sort") and v}
+    query = {k: v for k, v in request.query_params.items()
+             if k in ("q", "status", "unit", "from", "to", "sort", "state") and v}
     pages = max(1, -(-total // PER_PAGE))
 
     def page_link(n: int) -> str:
@@ -820,8 +982,30 @@ async def register(request: Request, user: str) -> Response:
                prev=page_link(args["page"] - 1) if args["page"] > 1 else None,
                next=page_link(args["page"] + 1) if args["page"] < pages else None,
                csv=f"/registers/{form.id}.csv?" + urlencode(query),
-               xlsx=f"/registers/{form.id}.xlsx?" + urlencode(query))
+               xlsx=f"/registers/{form.id}.xlsx?" + urlencode(query),
+               states=states, back=page_link(args["page"]))
     return _page(request, "register.html", ctx)
+
+
+def _row_states(engine, row: dict, user: str, now, actors: dict) -> list[dict]:
+    """The named states a register row rests in, each with the actions `user` may take there (holding one of the
+    state's roles at the row's site): [{step, title, actions: [{id, title, href}]}]; an action with fields is a
+    link to the instance page (its form is there), one without a button (`href` empty)."""
+    wf = engine.registry.workflows.get(row["workflow"])
+    out = []
+    for sid in row.get("resting") or []:
+        step = wf.steps.get(sid) if wf is not None else None
+        if step is None or step.kind != "state":
+            out.append({"step": sid, "title": sid, "actions": []})
+            continue
+        if row["site"] not in actors:
+            actors[row["site"]] = engine.actor(user, now, row["site"])
+        may = actors[row["site"]].resolve(step.roles) is not None
+        actions = [{"id": name, "title": a.title,
+                    "href": f"/instances/{row['id']}#act-{sid}-{name}" if a.fields else ""}
+                   for name, a in step.actions.items()] if may else []
+        out.append({"step": sid, "title": step.title or sid, "actions": actions})
+    return out
 
 
 # --- admin ----------------------------------------------------------------------------------------------------
@@ -886,6 +1070,7 @@ routes = [
     Route("/tasks/{task}/resume", task_hold, methods=["POST"]),
     Route("/tasks/{task}/assign", task_assign, methods=["POST"]),
     Route("/instances/{instance}", instance_page),
+    Route("/instances/{instance}/act", instance_act, methods=["POST"]),
     Route("/instances/{instance}/printouts/{name}", printout, methods=["POST"]),
     Route("/verify/{code}", verify),
     Route("/registers", registers),

@@ -100,7 +100,8 @@ def test_the_metaschema_is_assembled_from_the_step_kinds():
 EXACT = [
     ("workflows/approve_all.yaml", "kind: approval", "kind: aproval",
      "workflows/approve_all.yaml:7:11: kind 'aproval' is not allowed; did you mean 'approval'? (expected one of: "
-     "form, approval, decision, parallel, join, checklist, print, wait, subprocess, foreach, include, end)"),
+     "form, approval, decision, parallel, join, checklist, print, wait, subprocess, foreach, include, state, "
+     "end)"),
     ("workflows/approve_all.yaml", "roles: [eng, sec]", "roles: [eng, security]",
      "workflows/approve_all.yaml:8:18: unknown role 'security'; declare it under `roles` in goldkey.yaml"),
     ("workflows/approve_all.yaml", "fix: {kind: form, roles: [clerk], fields: [subject, amount]",
