@@ -66,6 +66,11 @@ class Links:
                  for name, allowed in other.form.links.items() if not allowed or wf.id in allowed]
         naming = [dict(head, field=name, label=self._field_label(head["workflow"], name))
                   for name, head in (self.store.referring(pairs, view["number"], site) if view.get("number") else [])]
+        if user is not None:  # (a link held in a confidential field the reader may not see is not shown)
+            roles = self.actor(user, self.clock(), site).every_role
+            named = [h for h in named if h["field"] not in wf.form.hidden_from(roles)]
+            naming = [h for h in naming if h["workflow"] not in self.registry.workflows
+                      or h["field"] not in self.registry.workflows[h["workflow"]].form.hidden_from(roles)]
         return {kind: [self._linked(h, user) for h in heads] for kind, heads in (
             ("parent", parent), ("children", self.store.children_of(view["id"])), ("refers_to", named),
             ("referred_by", naming))}

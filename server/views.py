@@ -636,7 +636,7 @@ def _event_line(e: dict, wf, names: dict, tz, now, role_titles: dict, follow: di
         child = (workflows or {}).get(p.get("workflow"), p.get("workflow") or "")
         line = {"at": _when(e["at"], tz, now), "who": _who(names, e["actor"]) if e["actor"] else "系統",
                 "what": f"{what}《{child}》" if child else what, "detail": "", "quiet": False,
-                "href": f"/instances/{p['child']}" if p.get("child") else "", "link": f"案件 #{p.get('child')}"}
+                "href": f"/instances/{p['child']}" if p.get("child") else "", "link": "查看該案件"}
         if follow:
             line["what"] = f"因「{follow['title']}」不合格，發起《{child}》"
         return line

@@ -111,3 +111,22 @@ def test_a_child_prints_its_parents_number():
                      printed_at="2026-11-02T01:30:00+00:00", code="C", url="u", reprint=False)
     ctx = context(reg.workflow("followup_note"), reg.site, state, [], {}, info)
     assert "parent" in CONTEXT and ctx["parent"] == {"number": "T-2026-0007", "title": "要兩人簽"}
+
+
+def test_a_link_in_a_confidential_field_is_not_shown_to_those_who_may_not_read_it(new_db, tmp_path, clock):
+    from .test_definitions import copy_defs
+
+    (tmp_path / "defs").mkdir()
+    root = copy_defs(TOY, tmp_path / "defs")
+    secret = FORM + "confidential: {fields: [source], roles: [boss]}\n"
+    for rel, text in texts(secret).items():
+        (root / rel).write_text(text, encoding="utf-8")
+    eng = Engine(new_db("c.db"), root, clock=clock)
+    for name, roles in (("amy", ["clerk"]), ("bo", ["boss", "clerk"])):
+        eng.add_user(name, roles)
+    source = eng.start("approve_all", "amy", {"subject": "修門", "amount": "100"})
+    note = eng.start("followup_note", "bo", {"subject": "跟進", "source": source["number"]})
+    assert eng.show(note["id"], "amy")["links"]["refers_to"] == []
+    assert eng.show(source["id"], "amy")["links"]["referred_by"] == []
+    assert [h["number"] for h in eng.show(note["id"], "bo")["links"]["refers_to"]] == [source["number"]]
+    eng.close()

@@ -128,7 +128,7 @@ def test_a_pass_then_a_failure_with_a_note_and_a_photo_start_the_follow_up(site)
     instance = site.as_("amy").get(f"/instances/{iid}").text
     line = instance.split("因「消防門」不合格，發起《維修》")
     assert len(line) == 2, instance
-    assert re.search(rf'<a class="link" href="/instances/{child}">案件 #{child}</a>', line[1].split("</li>")[0])
+    assert re.search(rf'<a class="link" href="/instances/{child}">查看該案件</a>', line[1].split("</li>")[0])
     assert "消防門：損壞（閉門器脫落）〔照片 1 張〕" in instance and "照明：合格" in instance
     assert f"/instances/{child}" in Page(instance).links
 
