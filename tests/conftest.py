@@ -386,3 +386,24 @@ def core_run(request, registry, tmp_path):
     for run in runs:
         run.close()
     databases.drop()
+
+
+def toy_texts(files: dict[str, str] | None = None) -> dict[str, str]:
+    """The toy definitions' YAML texts by relative path, with `files` ({relative path: text}) added or replaced."""
+    out = {p.relative_to(TOY).as_posix(): p.read_text(encoding="utf-8") for p in TOY.rglob("*.yaml")}
+    out.update(files or {})
+    return out
+
+
+def toy_engine(db, folder: Path, files: dict[str, str], users: dict[str, list[str]], clock=None,
+               titles: bool = False) -> Engine:
+    """An Engine on a copy of the toy definitions (printouts too) in `folder`, with `files` written over it, and
+    `users` ({name: roles}; `titles`: each titled by its name in capitals)."""
+    shutil.copytree(TOY, folder)
+    for rel, text in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text, encoding="utf-8")
+    engine = Engine(db, folder, clock=clock) if clock is not None else Engine(db, folder)
+    for name, roles in users.items():
+        engine.add_user(name, roles, title=name.upper() if titles else None)
+    return engine

@@ -7,7 +7,6 @@ from the instance page with tap targets of 44 px."""
 from __future__ import annotations
 
 import html
-import os
 import re
 import shutil
 from pathlib import Path
@@ -215,22 +214,10 @@ def test_a_reassignment_without_the_sessions_token_is_refused(site):
 
 # --- in chromium, at 390 px ------------------------------------------------------------------------------------
 
-def _browser_missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the Python package playwright is not installed"
-    if not os.access(os.environ.get("GOLDKEY_CHROMIUM", "/usr/bin/chromium"), os.X_OK):
-        return "no chromium (apt-get install chromium, or set GOLDKEY_CHROMIUM)"
-    return None
-
-
 def test_the_supervisor_hands_it_on_from_a_phone(tmp_path):
-    reason = _browser_missing()
-    if reason:
-        if os.environ.get("GOLDKEY_BROWSER_TESTS") == "required":
-            pytest.fail(f"browser tests required but {reason}")
-        pytest.skip(reason)
+    from . import browser_gate
+
+    browser_gate.require(module=False)
     from playwright.sync_api import expect, sync_playwright
 
     from . import browser_support

@@ -10,10 +10,9 @@ import pytest
 
 from engine import core, definitions
 from engine.errors import Invalid
-from engine.service import Engine
 from engine.simulate import simulate
 
-from .conftest import TOY, CoreRun, docx_text
+from .conftest import CoreRun, docx_text, toy_engine, toy_texts
 
 FORM = """\
 id: lease
@@ -88,7 +87,7 @@ steps:
 
 
 def texts(**workflows: str) -> dict[str, str]:
-    out = {p.relative_to(TOY).as_posix(): p.read_text(encoding="utf-8") for p in TOY.rglob("*.yaml")}
+    out = toy_texts()
     out["forms/lease.yaml"] = FORM
     out.update({f"workflows/{wid}.yaml": text for wid, text in {"term": TERM, "report": REPORT, **workflows}.items()})
     return out
@@ -213,15 +212,8 @@ def test_the_work_instruction_states_the_dates(reg, tmp_path):
 
 
 def test_the_store_fires_and_records_a_deadline(new_db, tmp_path, clock):
-    from .test_definitions import copy_defs
-
-    (tmp_path / "defs").mkdir()
-    root = copy_defs(TOY, tmp_path / "defs")
-    for rel, text in texts().items():
-        (root / rel).write_text(text, encoding="utf-8")
-    eng = Engine(new_db("d.db"), root, clock=clock)
-    for name, roles in (("amy", ["clerk"]), ("sam", ["sec"]), ("bo", ["boss"])):
-        eng.add_user(name, roles)
+    eng = toy_engine(new_db("d.db"), tmp_path / "defs",
+                     texts(), {"amy": ["clerk"], "sam": ["sec"], "bo": ["boss"]}, clock)
     inst = eng.start("report", "amy", {"subject": "電梯困人", "occurred_at": "2026-11-02T08:00:00+08:00"})
     assert inst["deadlines"][0]["due_at"] == shanghai(2026, 11, 3, 8)
     clock.now = datetime.fromisoformat(shanghai(2026, 11, 3, 6, 1))

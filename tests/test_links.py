@@ -8,9 +8,8 @@ import pytest
 
 from engine import definitions
 from engine.errors import Invalid
-from engine.service import Engine
 
-from .conftest import TOY
+from .conftest import toy_engine, toy_texts
 
 FORM = """\
 id: followup_note
@@ -35,22 +34,14 @@ steps:
 
 
 def texts(form: str = FORM) -> dict[str, str]:
-    out = {p.relative_to(TOY).as_posix(): p.read_text(encoding="utf-8") for p in TOY.rglob("*.yaml")}
+    out = toy_texts()
     out.update({"forms/followup_note.yaml": form, "workflows/followup_note.yaml": FOLLOW})
     return out
 
 
 @pytest.fixture
 def eng(new_db, tmp_path, clock):
-    from .test_definitions import copy_defs
-
-    (tmp_path / "defs").mkdir()
-    root = copy_defs(TOY, tmp_path / "defs")
-    for rel, text in texts().items():
-        (root / rel).write_text(text, encoding="utf-8")
-    engine = Engine(new_db("l.db"), root, clock=clock)
-    for name, roles in (("amy", ["clerk"]), ("ed", ["eng"])):
-        engine.add_user(name, roles)
+    engine = toy_engine(new_db("l.db"), tmp_path / "defs", texts(), {"amy": ["clerk"], "ed": ["eng"]}, clock)
     yield engine
     engine.close()
 
@@ -114,16 +105,9 @@ def test_a_child_prints_its_parents_number():
 
 
 def test_a_link_in_a_confidential_field_is_not_shown_to_those_who_may_not_read_it(new_db, tmp_path, clock):
-    from .test_definitions import copy_defs
-
-    (tmp_path / "defs").mkdir()
-    root = copy_defs(TOY, tmp_path / "defs")
     secret = FORM + "confidential: {fields: [source], roles: [boss]}\n"
-    for rel, text in texts(secret).items():
-        (root / rel).write_text(text, encoding="utf-8")
-    eng = Engine(new_db("c.db"), root, clock=clock)
-    for name, roles in (("amy", ["clerk"]), ("bo", ["boss", "clerk"])):
-        eng.add_user(name, roles)
+    eng = toy_engine(new_db("c.db"), tmp_path / "defs", texts(secret), {"amy": ["clerk"], "bo": ["boss", "clerk"]},
+                     clock)
     source = eng.start("approve_all", "amy", {"subject": "修門", "amount": "100"})
     note = eng.start("followup_note", "bo", {"subject": "跟進", "source": source["number"]})
     assert eng.show(note["id"], "amy")["links"]["refers_to"] == []

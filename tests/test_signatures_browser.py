@@ -17,24 +17,9 @@ from pathlib import Path
 
 import pytest
 
-_CHROMIUM = os.environ.get("GOLDKEY_CHROMIUM", "/usr/bin/chromium")
-_REQUIRED = os.environ.get("GOLDKEY_BROWSER_TESTS") == "required"
+from tests import browser_gate
 
-
-def _missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the Python package playwright is not installed (pip install -e '.[test]')"
-    if not os.access(_CHROMIUM, os.X_OK):
-        return f"no chromium at {_CHROMIUM} (apt-get install chromium, or set GOLDKEY_CHROMIUM)"
-    return None
-
-
-if (_reason := _missing()) is not None:
-    if _REQUIRED:
-        pytest.fail(f"browser tests required (GOLDKEY_BROWSER_TESTS=required) but {_reason}", pytrace=False)
-    pytest.skip(f"browser tests skipped: {_reason}", allow_module_level=True)
+browser_gate.require()
 
 import docx  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402

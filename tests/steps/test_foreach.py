@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 
 from engine import definitions
-from engine.service import Engine
 from engine.simulate import simulate
 
-from ..conftest import TOY, CoreRun, docx_text
+from ..conftest import CoreRun, docx_text, toy_engine, toy_texts
 
 FORM = """\
 id: dunning
@@ -68,7 +67,7 @@ SHOPS = [{"shop": f"商戶{i}", "amount": 100 * i} for i in range(1, 6)]
 
 
 def texts(**extra: str) -> dict[str, str]:
-    out = {p.relative_to(TOY).as_posix(): p.read_text(encoding="utf-8") for p in TOY.rglob("*.yaml")}
+    out = toy_texts()
     out["forms/dunning.yaml"] = FORM
     out.update({f"workflows/{w}.yaml": t for w, t in {"chase": CHASE, "call": CALL, **extra}.items()})
     return out
@@ -188,15 +187,7 @@ def test_lint_of_foreach(old, new, message):
 
 
 def test_the_store_runs_five_rows_as_linked_instances(new_db, tmp_path, clock):
-    from ..test_definitions import copy_defs
-
-    (tmp_path / "defs").mkdir()
-    root = copy_defs(TOY, tmp_path / "defs")
-    for rel, text in texts().items():
-        (root / rel).write_text(text, encoding="utf-8")
-    eng = Engine(new_db("f.db"), root, clock=clock)
-    for name, roles in (("amy", ["clerk"]), ("bo", ["boss"])):
-        eng.add_user(name, roles)
+    eng = toy_engine(new_db("f.db"), tmp_path / "defs", texts(), {"amy": ["clerk"], "bo": ["boss"]}, clock)
     inst = eng.start("chase", "amy", {"period": "2026-11", "shops": SHOPS})
     children = [c["instance"] for c in eng.show(inst["id"])["children"]]
     assert len(children) == 5 and all(eng.show(c)["parent"] == inst["id"] for c in children)

@@ -7,10 +7,9 @@ from __future__ import annotations
 import pytest
 
 from engine import definitions
-from engine.service import Engine
 from engine.simulate import simulate
 
-from ..conftest import TOY, CoreRun, docx_text
+from ..conftest import CoreRun, docx_text, toy_engine, toy_texts
 
 FRAGMENT = """\
 id: principles
@@ -58,7 +57,7 @@ steps:
 
 
 def texts(fragment: str = FRAGMENT, **workflows: str) -> dict[str, str]:
-    out = {p.relative_to(TOY).as_posix(): p.read_text(encoding="utf-8") for p in TOY.rglob("*.yaml")}
+    out = toy_texts()
     out["fragments/principles.yaml"] = fragment
     out.update({f"workflows/{w}.yaml": t for w, t in {"fire": FIRE, "theft": THEFT, **workflows}.items()})
     return out
@@ -124,16 +123,8 @@ def test_simulate_and_the_work_instruction(reg, tmp_path):
 
 
 def test_an_instance_on_the_old_version_runs_on_after_the_fragment_changes(new_db, tmp_path, clock):
-    from ..test_definitions import copy_defs
-
-    (tmp_path / "defs").mkdir()
-    root = copy_defs(TOY, tmp_path / "defs")
-    (root / "fragments").mkdir()
-    for rel, text in texts().items():
-        (root / rel).write_text(text, encoding="utf-8")
-    eng = Engine(new_db("i.db"), root, clock=clock)
-    for name, roles in (("amy", ["clerk"]), ("sam", ["sec"])):
-        eng.add_user(name, roles)
+    eng = toy_engine(new_db("i.db"), tmp_path / "defs", texts(), {"amy": ["clerk"], "sam": ["sec"]}, clock)
+    root = tmp_path / "defs"
     old = eng.start("fire", "amy", {"subject": "起火"})
     (root / "fragments/principles.yaml").write_text(FRAGMENT.replace("      - {id: witnesses, title: 尋找目擊者}\n",
                                                                      ""), encoding="utf-8")

@@ -8,10 +8,9 @@ import pytest
 
 from engine import definitions
 from engine.errors import Invalid
-from engine.service import Engine
 from engine.simulate import simulate
 
-from ..conftest import TOY, CoreRun, docx_text
+from ..conftest import CoreRun, docx_text, toy_engine, toy_texts
 
 FORM = """\
 id: round
@@ -60,7 +59,7 @@ PHOTO = "a" * 64
 
 
 def registry(**extra: str) -> definitions.Registry:
-    texts = {p.relative_to(TOY).as_posix(): p.read_text(encoding="utf-8") for p in TOY.rglob("*.yaml")}
+    texts = toy_texts()
     texts["forms/round.yaml"] = FORM
     texts.update({f"workflows/{w}.yaml": t for w, t in {"round": PATROL, "mend": MEND, **extra}.items()})
     return definitions.load_texts(texts)
@@ -165,16 +164,9 @@ def test_a_follow_up_needs_a_result_that_fails():
 
 
 def test_the_store_starts_the_follow_up_linked_to_its_source(new_db, tmp_path, clock):
-    from ..test_definitions import copy_defs
-
-    (tmp_path / "defs").mkdir()
-    root = copy_defs(TOY, tmp_path / "defs")
-    (root / "forms/round.yaml").write_text(FORM, encoding="utf-8")
-    (root / "workflows/round.yaml").write_text(PATROL, encoding="utf-8")
-    (root / "workflows/mend.yaml").write_text(MEND, encoding="utf-8")
-    eng = Engine(new_db("r.db"), root, clock=clock)
-    for name, roles in (("amy", ["clerk"]), ("sam", ["sec"]), ("ed", ["eng"])):
-        eng.add_user(name, roles)
+    eng = toy_engine(new_db("r.db"), tmp_path / "defs",
+                     {"forms/round.yaml": FORM, "workflows/round.yaml": PATROL, "workflows/mend.yaml": MEND},
+                     {"amy": ["clerk"], "sam": ["sec"], "ed": ["eng"]}, clock)
     inst = eng.start("round", "amy", {"location": "B1 車庫"})
     photo = eng.attach("sam", b"\x89PNG\r\n\x1a\n" + b"0" * 64, "door.png")["id"]
     eng.complete(inst["tasks"][0]["id"], "sam", data={"results": {

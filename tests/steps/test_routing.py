@@ -11,7 +11,7 @@ from engine.core import Actor
 from engine.errors import Conflict, Forbidden, Invalid
 from engine.service import Engine
 
-from ..conftest import T0, TOY, CoreRun
+from ..conftest import T0, CoreRun, toy_engine, toy_texts
 
 FORM = """\
 id: visit
@@ -74,10 +74,14 @@ steps:
 
 
 def registry(**extra: str) -> definitions.Registry:
-    texts = {p.relative_to(TOY).as_posix(): p.read_text(encoding="utf-8") for p in TOY.rglob("*.yaml")}
-    texts["forms/visit.yaml"] = FORM
-    texts.update({f"workflows/{wid}.yaml": text for wid, text in {"routed": ROUTED, "panel": PANEL, **extra}.items()})
-    return definitions.load_texts(texts)
+    workflows = {f"workflows/{wid}.yaml": text for wid, text in {"routed": ROUTED, "panel": PANEL, **extra}.items()}
+    return definitions.load_texts(toy_texts({"forms/visit.yaml": FORM, **workflows}))
+
+
+def routed_engine(folder, users: dict[str, list[str]], titles: bool = False) -> Engine:
+    """An Engine (SQLite in `folder`) on the toy definitions with the 回訪 form and workflow."""
+    return toy_engine(folder / "g.db", folder / "defs", {"forms/visit.yaml": FORM, "workflows/routed.yaml": ROUTED},
+                      users, titles=titles)
 
 
 @pytest.fixture(scope="module")
@@ -225,17 +229,8 @@ def test_lint_of_distinct_roles_and_votes(old, new, message):
 
 
 def test_the_inbox_shows_an_assigned_task_to_its_person_only(tmp_path):
-    root = tmp_path / "defs"
-    for p in TOY.rglob("*"):
-        if p.is_file():
-            (root / p.relative_to(TOY)).parent.mkdir(parents=True, exist_ok=True)
-            (root / p.relative_to(TOY)).write_bytes(p.read_bytes())
-    (root / "forms/visit.yaml").write_text(FORM, encoding="utf-8")
-    (root / "workflows/routed.yaml").write_text(ROUTED, encoding="utf-8")
-    eng = Engine(tmp_path / "g.db", root)
-    for name, roles in (("amy", ["clerk"]), ("lead", ["eng"]), ("wang", ["eng"]), ("li", ["eng"]),
-                        ("bo", ["boss"]), ("sam", ["sec"])):
-        eng.add_user(name, roles)
+    eng = routed_engine(tmp_path, {"amy": ["clerk"], "lead": ["eng"], "wang": ["eng"], "li": ["eng"], "bo": ["boss"],
+                                   "sam": ["sec"]})
     inst = eng.start("routed", "amy", {"subject": "漏水", "department": "工程部", "technician": "wang"})
     eng.complete(inst["tasks"][0]["id"], "lead")
     assert [t["title"] for t in eng.tasks("wang")] == ["維修"]
@@ -285,16 +280,7 @@ def test_the_work_instruction_and_describe_say_who(reg, tmp_path):
 
 
 def test_who_a_supervisor_may_hand_a_task_to(tmp_path):
-    root = tmp_path / "defs"
-    for p in TOY.rglob("*"):
-        if p.is_file():
-            (root / p.relative_to(TOY)).parent.mkdir(parents=True, exist_ok=True)
-            (root / p.relative_to(TOY)).write_bytes(p.read_bytes())
-    (root / "forms/visit.yaml").write_text(FORM, encoding="utf-8")
-    (root / "workflows/routed.yaml").write_text(ROUTED, encoding="utf-8")
-    eng = Engine(tmp_path / "g.db", root)
-    for name, roles in (("amy", ["clerk"]), ("wang", ["eng"]), ("li", ["eng"]), ("bo", ["boss"])):
-        eng.add_user(name, roles, title=name.upper())
+    eng = routed_engine(tmp_path, {"amy": ["clerk"], "wang": ["eng"], "li": ["eng"], "bo": ["boss"]}, titles=True)
     inst = eng.start("routed", "amy", {"subject": "漏水", "department": "工程部", "technician": "wang"})
     eng.complete(inst["tasks"][0]["id"], "wang")
     fix = eng.tasks("wang")[0]["id"]
@@ -303,16 +289,7 @@ def test_who_a_supervisor_may_hand_a_task_to(tmp_path):
 
 
 def test_a_person_field_names_a_holder_of_its_roles(tmp_path):
-    root = tmp_path / "defs"
-    for p in TOY.rglob("*"):
-        if p.is_file():
-            (root / p.relative_to(TOY)).parent.mkdir(parents=True, exist_ok=True)
-            (root / p.relative_to(TOY)).write_bytes(p.read_bytes())
-    (root / "forms/visit.yaml").write_text(FORM, encoding="utf-8")
-    (root / "workflows/routed.yaml").write_text(ROUTED, encoding="utf-8")
-    eng = Engine(tmp_path / "g.db", root)
-    for name, roles in (("amy", ["clerk"]), ("wang", ["eng"]), ("sam", ["sec"])):
-        eng.add_user(name, roles, title=name.upper())
+    eng = routed_engine(tmp_path, {"amy": ["clerk"], "wang": ["eng"], "sam": ["sec"]}, titles=True)
     with pytest.raises(Invalid, match="「維修人員」：「sam」不是本處的工程部，請從名單中選擇"):
         eng.start("routed", "amy", {"subject": "漏水", "department": "工程部", "technician": "sam"})
     assert eng.holders(["eng"], "default") == [{"name": "wang", "title": "WANG"}]
@@ -324,7 +301,5 @@ def test_a_person_field_names_a_holder_of_its_roles(tmp_path):
     ("format: person, roles", "roles", "visit.yaml:8:32: `roles` belongs to a person field"),
 ])
 def test_lint_of_person_fields(old, new, message):
-    texts = {p.relative_to(TOY).as_posix(): p.read_text(encoding="utf-8") for p in TOY.rglob("*.yaml")}
-    texts["forms/visit.yaml"] = FORM.replace(old, new)
-    found = [str(p) for p in definitions.load_texts(texts).problems]
+    found = [str(p) for p in definitions.load_texts(toy_texts({"forms/visit.yaml": FORM.replace(old, new)})).problems]
     assert any(message in p for p in found), found

@@ -9,10 +9,9 @@ import pytest
 from engine import core, definitions
 from engine.core import Actor
 from engine.errors import Conflict, Forbidden, Invalid
-from engine.service import Engine
 from engine.simulate import simulate
 
-from ..conftest import T0, TOY, CoreRun, docx_text
+from ..conftest import T0, CoreRun, docx_text, toy_engine, toy_texts
 
 FORM = """\
 id: key_keep
@@ -50,7 +49,7 @@ steps:
 
 
 def texts(keep: str = KEEP) -> dict[str, str]:
-    out = {p.relative_to(TOY).as_posix(): p.read_text(encoding="utf-8") for p in TOY.rglob("*.yaml")}
+    out = toy_texts()
     out.update({"forms/key_keep.yaml": FORM, "workflows/key_keep.yaml": keep})
     return out
 
@@ -124,15 +123,8 @@ def test_lint_of_states(old, new, message):
 
 
 def test_the_store_the_inbox_and_the_register_by_state(new_db, tmp_path, clock):
-    from ..test_definitions import copy_defs
-
-    (tmp_path / "defs").mkdir()
-    root = copy_defs(TOY, tmp_path / "defs")
-    for rel, text in texts().items():
-        (root / rel).write_text(text, encoding="utf-8")
-    eng = Engine(new_db("s.db"), root, clock=clock)
-    for name, roles in (("amy", ["clerk"]), ("sam", ["sec"]), ("ed", ["eng"])):
-        eng.add_user(name, roles)
+    eng = toy_engine(new_db("s.db"), tmp_path / "defs",
+                     texts(), {"amy": ["clerk"], "sam": ["sec"], "ed": ["eng"]}, clock)
     one = eng.start("key_keep", "amy", {"key_no": "K-101"})
     two = eng.start("key_keep", "amy", {"key_no": "K-102"})
     assert one["resting"][0]["title"] == "保管中" and [a["title"] for a in one["resting"][0]["actions"]] == [
