@@ -102,7 +102,7 @@ def _token(old: Workflow, new: Workflow, token: dict) -> list[str]:
         return [f"「{title}」在新版本中由「{was.word}」改為「{step.word}」"]
     if token.get("task") and not step.is_task:
         return [f"「{title}」在新版本中不再是由人辦理的任務"]
-    if "child" in token and was is not None and step.starts != was.starts:
+    if ("child" in token or "children" in token) and was is not None and step.starts != was.starts:
         return [f"子流程「{title}」在新版本中改為啟動另一個流程"]
     return []
 
