@@ -22,9 +22,10 @@ from tests import browser_gate
 browser_gate.require()
 
 import docx  # noqa: E402
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
-from tests.browser_support import PHONE, LiveServer, Staff, launch  # noqa: E402
+from tests.browser_support import PHONE, LiveServer, Staff  # noqa: E402
+from tests.test_browser import browser  # noqa: E402, F401 (its chromium, shared)
 
 REPO = Path(__file__).resolve().parents[1]
 SLIP = {"owner": "李先生", "unit": "3棟1201", "phone": "13800138000", "category": "訂花",
@@ -40,16 +41,8 @@ def live(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def phone(browser, live):
+def phone(browser, live):  # noqa: F811 (the fixture imported above)
     """A member of staff on a phone: 390 px wide, a touch screen, downloads allowed."""
     context = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True, device_scale_factor=2,
                                   locale="zh-CN", timezone_id="Asia/Shanghai", accept_downloads=True)
