@@ -85,4 +85,7 @@ def describe(wf: Workflow, registry: Registry) -> dict:
         "schedules": [{"id": s.id, "title": s.title, "cron": s.cron, "data": s.data} for s in wf.schedules],
         "targets": [{"id": t.id, "title": t.title, "step": t.step, "target": t.target, "among": t.among,
                      "per": t.per} for t in wf.targets],
+        "deadlines": [{"id": d.id, "title": d.title, "from": d.origin.text if d.origin else "started",
+                       "until": d.until, "soft": d.soft.text, "hard": d.hard.text if d.hard else None,
+                       "actions": [r.describe() for r in d.rungs]} for d in wf.deadlines],
     }

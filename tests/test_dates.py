@@ -198,6 +198,16 @@ def test_simulate_walks_date_based_waits_and_deadlines(reg):
         assert result["stuck"] == [] and result["ends"] == {"done": 1}, result
 
 
+def test_describe_lists_the_deadlines_over_several_steps(reg):
+    from engine.views import describe
+
+    (one,) = describe(reg.workflow("report"), reg)["deadlines"]
+    assert (one["from"], one["until"], one["soft"], one["hard"]) == ("occurred_at", "received", "24h", "36h")
+    assert one["actions"] == ["2h before the due time: remind boss", "at the hard limit: notify boss, sec"]
+    assert [s["until"] for s in describe(reg.workflow("term"), reg)["steps"] if s["kind"] == "wait"] == [
+        "add_months(start_date, months)"]
+
+
 def test_the_work_instruction_states_the_dates(reg, tmp_path):
     from engine.manual import write_manual
 
