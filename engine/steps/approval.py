@@ -70,6 +70,9 @@ class ApprovalStep(ChoiceStep):
                                            f"{len(self.roles)} roles; lower `approvals` or add roles")
         elif self.distinct_roles and not many:
             c.warn(kp + ("distinct_roles",), "`distinct_roles` matters only with several approvals; leave it out")
+        if self.assign is not None and many:
+            c.problem(kp + ("assign",), "an approval needing several signatures cannot go to one person: leave out "
+                                        "`assign`, or ask for one signature (`approvals: 1`)")
         if self.vote and not many:
             c.problem(kp + ("vote",), "a vote needs several approvals (`approvals: 2` or `all`); leave out `vote` "
                                       "for one signature")

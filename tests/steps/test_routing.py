@@ -221,6 +221,8 @@ def test_lint_of_routing(old, new, message):
     ("    distinct_roles: true\n", "",
      "panel.yaml:11:11: a vote must know when the approvals can no longer be reached"),
     ("    vote: true\n", "    voters: 5\n", "panel.yaml:12:13: `voters` counts a vote"),
+    ("    vote: true\n", "    vote: true\n    assign: {step: start}\n",
+     "panel.yaml:13:13: an approval needing several signatures cannot go to one person"),
 ])
 def test_lint_of_distinct_roles_and_votes(old, new, message):
     reg = registry(panel=PANEL.replace(old, new))
